@@ -1,0 +1,1 @@
+"""Chinwag clients: a shared session core and two user interfaces."""

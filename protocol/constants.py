@@ -1,0 +1,97 @@
+"""Wire constants: message type tags, error codes, struct formats and limits.
+
+Every number that appears on the wire or bounds it lives here, so the spec
+(`docs/protocol.md`) and the code have one place to agree on.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+
+PROTOCOL_VERSION = 1
+"""The highest protocol version this package speaks."""
+
+MIN_PROTOCOL_VERSION = 1
+"""The lowest protocol version this package still speaks."""
+
+FRAME_HEADER = struct.Struct(">I")
+"""Every frame starts with the body length as a 4-byte big-endian unsigned int."""
+
+U8 = struct.Struct(">B")
+U16 = struct.Struct(">H")
+U32 = struct.Struct(">I")
+U64 = struct.Struct(">Q")
+
+DEFAULT_MAX_FRAME_SIZE = 64 * 1024
+"""Largest body length accepted by default; peers may agree on less, never more."""
+
+MAX_STRING_BYTES = 0xFFFF
+"""Strings carry a u16 byte length, so no string can be longer than this."""
+
+MAX_LIST_ITEMS = 0xFFFF
+"""Lists carry a u16 item count."""
+
+MAX_TEXT_CHARS = 4000
+"""A chat message holds at most this many characters (code points)."""
+
+MAX_NICK_CHARS = 32
+"""A nickname holds at most this many characters after NFC normalisation."""
+
+MAX_NAME_CHARS = 64
+"""Client and server names, and capability tokens, are at most this long."""
+
+MAX_REASON_CHARS = 400
+"""Bye reasons, error texts and the message of the day are bounded too."""
+
+MAX_MOTD_CHARS = 2000
+
+MAX_CAPABILITIES = 64
+
+MAX_USER_LIST_CHUNK = 200
+"""A server sends at most this many nicks per UserList frame (200 * 130 B < 64 KiB)."""
+
+
+class MessageType(enum.IntEnum):
+    """The one-byte tag that opens every frame body."""
+
+    HELLO = 0x01
+    WELCOME = 0x02
+    PING = 0x03
+    PONG = 0x04
+    BYE = 0x05
+    ERROR = 0x06
+    SEND_TEXT = 0x10
+    SEND_DIRECT = 0x11
+    DELIVERED = 0x12
+    LIST_USERS = 0x20
+    USER_LIST = 0x21
+    USER_JOINED = 0x22
+    USER_LEFT = 0x23
+    CHANGE_NICK = 0x24
+    NICK_CHANGED = 0x25
+
+
+class ErrorCode(enum.IntEnum):
+    """Why something was refused; carried as a u16 in Error frames."""
+
+    MALFORMED_FRAME = 1
+    FRAME_TOO_LARGE = 2
+    UNKNOWN_MESSAGE_TYPE = 3
+    UNEXPECTED_MESSAGE = 4
+    UNSUPPORTED_VERSION = 5
+    INVALID_NICK = 6
+    NICK_IN_USE = 7
+    UNKNOWN_USER = 8
+    TEXT_TOO_LONG = 9
+    INVALID_FIELD = 10
+    RATE_LIMITED = 11
+    SERVER_FULL = 12
+    HANDSHAKE_TIMEOUT = 13
+    SLOW_CONSUMER = 14
+    PING_TIMEOUT = 15
+    INTERNAL_ERROR = 16
+
+
+MAX_PING_PAYLOAD = 64
+"""Ping and Pong carry an opaque payload of at most this many bytes."""

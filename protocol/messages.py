@@ -1,0 +1,219 @@
+"""Every message on the wire, one frozen attrs class per type tag.
+
+Field order is wire order; each field's helper from `protocol.fields` picks
+its encoding and enforces its limits. Adding a message means declaring a
+class here and listing it in `MESSAGE_CLASSES`; no byte layout is written.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import attrs
+
+from protocol import fields
+from protocol.constants import (
+    MAX_CAPABILITIES,
+    MAX_MOTD_CHARS,
+    MAX_NAME_CHARS,
+    MAX_PING_PAYLOAD,
+    MAX_REASON_CHARS,
+    MAX_TEXT_CHARS,
+    MAX_USER_LIST_CHUNK,
+    ErrorCode,
+    MessageType,
+)
+
+
+def _chat_text() -> str:
+    return fields.text(MAX_TEXT_CHARS, min_chars=1, too_long=ErrorCode.TEXT_TOO_LONG)  # type: ignore[no-any-return]
+
+
+def _nick() -> str:
+    return fields.text(MAX_NAME_CHARS, min_chars=1)  # type: ignore[no-any-return]
+
+
+@attrs.frozen(kw_only=True)
+class Hello:
+    """Client → server, first frame: who I am and what I can do."""
+
+    TYPE: ClassVar[MessageType] = MessageType.HELLO
+    version: int = fields.uint(16)
+    client_name: str = fields.text(MAX_NAME_CHARS)
+    nick: str = _nick()
+    capabilities: tuple[str, ...] = fields.text_list(MAX_CAPABILITIES, MAX_NAME_CHARS)
+
+
+@attrs.frozen(kw_only=True)
+class Welcome:
+    """Server → client, accepts Hello: the nick actually assigned and what was agreed."""
+
+    TYPE: ClassVar[MessageType] = MessageType.WELCOME
+    version: int = fields.uint(16)
+    nick: str = _nick()
+    server_name: str = fields.text(MAX_NAME_CHARS)
+    capabilities: tuple[str, ...] = fields.text_list(MAX_CAPABILITIES, MAX_NAME_CHARS)
+    motd: str = fields.text(MAX_MOTD_CHARS, default="")
+
+
+@attrs.frozen(kw_only=True)
+class Ping:
+    """Either way: are you there? The receiver answers Pong with the same payload."""
+
+    TYPE: ClassVar[MessageType] = MessageType.PING
+    payload: bytes = fields.blob(MAX_PING_PAYLOAD, default=b"")
+
+
+@attrs.frozen(kw_only=True)
+class Pong:
+    """Either way: the answer to a Ping, echoing its payload."""
+
+    TYPE: ClassVar[MessageType] = MessageType.PONG
+    payload: bytes = fields.blob(MAX_PING_PAYLOAD, default=b"")
+
+
+@attrs.frozen(kw_only=True)
+class Bye:
+    """Either way: I am closing this connection, and why."""
+
+    TYPE: ClassVar[MessageType] = MessageType.BYE
+    reason: str = fields.text(MAX_REASON_CHARS, default="")
+
+
+@attrs.frozen(kw_only=True)
+class Error:
+    """Mostly server → client: something was refused. `ref` names the request, 0 if none."""
+
+    TYPE: ClassVar[MessageType] = MessageType.ERROR
+    code: ErrorCode = fields.enum_field(ErrorCode)
+    text: str = fields.text(MAX_REASON_CHARS)
+    ref: int = fields.uint(32, default=0)
+
+
+@attrs.frozen(kw_only=True)
+class SendText:
+    """Client → server: say `text` to everyone. `ref` is the client's own request id."""
+
+    TYPE: ClassVar[MessageType] = MessageType.SEND_TEXT
+    ref: int = fields.uint(32, default=0)
+    text: str = _chat_text()
+
+
+@attrs.frozen(kw_only=True)
+class SendDirect:
+    """Client → server: say `text` to `target` only."""
+
+    TYPE: ClassVar[MessageType] = MessageType.SEND_DIRECT
+    ref: int = fields.uint(32, default=0)
+    target: str = _nick()
+    text: str = _chat_text()
+
+
+@attrs.frozen(kw_only=True)
+class Delivered:
+    """Server → client: a chat message as the server accepted it.
+
+    `target` is None for a broadcast and the recipient's nick for a direct
+    message. `ref` is the sender's request id in the sender's own copy, 0 in
+    everyone else's.
+    """
+
+    TYPE: ClassVar[MessageType] = MessageType.DELIVERED
+    id: int = fields.uint(64)
+    timestamp_ms: int = fields.uint(64)
+    sender: str = _nick()
+    target: str | None = fields.optional_text(MAX_NAME_CHARS, min_chars=1)
+    text: str = _chat_text()
+    ref: int = fields.uint(32, default=0)
+
+
+@attrs.frozen(kw_only=True)
+class ListUsers:
+    """Client → server: who is online?"""
+
+    TYPE: ClassVar[MessageType] = MessageType.LIST_USERS
+
+
+@attrs.frozen(kw_only=True)
+class UserList:
+    """Server → client: one chunk of the online nicks; `final` marks the last chunk."""
+
+    TYPE: ClassVar[MessageType] = MessageType.USER_LIST
+    nicks: tuple[str, ...] = fields.text_list(MAX_USER_LIST_CHUNK, MAX_NAME_CHARS)
+    final: bool = fields.flag(default=True)
+
+
+@attrs.frozen(kw_only=True)
+class UserJoined:
+    """Server → client: `nick` came online."""
+
+    TYPE: ClassVar[MessageType] = MessageType.USER_JOINED
+    nick: str = _nick()
+
+
+@attrs.frozen(kw_only=True)
+class UserLeft:
+    """Server → client: `nick` went offline, and why."""
+
+    TYPE: ClassVar[MessageType] = MessageType.USER_LEFT
+    nick: str = _nick()
+    reason: str = fields.text(MAX_REASON_CHARS, default="")
+
+
+@attrs.frozen(kw_only=True)
+class ChangeNick:
+    """Client → server: please call me `nick` from now on."""
+
+    TYPE: ClassVar[MessageType] = MessageType.CHANGE_NICK
+    ref: int = fields.uint(32, default=0)
+    nick: str = _nick()
+
+
+@attrs.frozen(kw_only=True)
+class NickChanged:
+    """Server → client: `old` is now called `new` (sent to everyone, the renamed included)."""
+
+    TYPE: ClassVar[MessageType] = MessageType.NICK_CHANGED
+    old: str = _nick()
+    new: str = _nick()
+
+
+Message = (
+    Hello
+    | Welcome
+    | Ping
+    | Pong
+    | Bye
+    | Error
+    | SendText
+    | SendDirect
+    | Delivered
+    | ListUsers
+    | UserList
+    | UserJoined
+    | UserLeft
+    | ChangeNick
+    | NickChanged
+)
+"""Any message that can travel in a frame."""
+
+MESSAGE_CLASSES: tuple[type[Message], ...] = (
+    Hello,
+    Welcome,
+    Ping,
+    Pong,
+    Bye,
+    Error,
+    SendText,
+    SendDirect,
+    Delivered,
+    ListUsers,
+    UserList,
+    UserJoined,
+    UserLeft,
+    ChangeNick,
+    NickChanged,
+)
+
+REGISTRY: dict[MessageType, type[Message]] = {cls.TYPE: cls for cls in MESSAGE_CLASSES}
+"""Type tag → message class; the single source the decoder dispatches on."""

@@ -1,0 +1,129 @@
+"""Helpers for testing code that speaks the protocol: golden vectors and a
+pair of connected `Connection`s that pass bytes to each other in memory.
+
+The golden vectors are the examples printed in `docs/protocol.md`; the test
+suite checks that the encoder produces them and that the document shows them.
+"""
+
+from __future__ import annotations
+
+from protocol.connection import Connection, Event, Role
+from protocol.constants import PROTOCOL_VERSION, ErrorCode
+from protocol.messages import (
+    Bye,
+    ChangeNick,
+    Delivered,
+    Error,
+    Hello,
+    ListUsers,
+    Message,
+    NickChanged,
+    Ping,
+    Pong,
+    SendDirect,
+    SendText,
+    UserJoined,
+    UserLeft,
+    UserList,
+    Welcome,
+)
+
+GOLDEN_VECTORS: tuple[tuple[Message, str], ...] = (
+    (
+        Hello(
+            version=1, client_name="chinwag-tui", nick="ann", capabilities=("typing",)
+        ),
+        (
+            "00 00 00 1f 01 00 01 00 0b 63 68 69 6e 77 61 67 2d 74 75 69 00 03 61 6e 6e"
+            " 00 01 00 06 74 79 70 69 6e 67"
+        ),
+    ),
+    (
+        Welcome(
+            version=1, nick="ann_1", server_name="chinwag", capabilities=(), motd="Hi!"
+        ),
+        (
+            "00 00 00 1a 02 00 01 00 05 61 6e 6e 5f 31 00 07 63 68 69 6e 77 61 67 00 00"
+            " 00 03 48 69 21"
+        ),
+    ),
+    (Ping(payload=b"\x00\x2a"), "00 00 00 07 03 00 00 00 02 00 2a"),
+    (Pong(payload=b"\x00\x2a"), "00 00 00 07 04 00 00 00 02 00 2a"),
+    (Bye(reason="see you"), "00 00 00 0a 05 00 07 73 65 65 20 79 6f 75"),
+    (
+        Error(code=ErrorCode.UNKNOWN_USER, text="no such user: bob", ref=7),
+        (
+            "00 00 00 1a 06 00 08 00 11 6e 6f 20 73 75 63 68 20 75 73 65 72 3a 20 62 6f"
+            " 62 00 00 00 07"
+        ),
+    ),
+    (SendText(ref=1, text="hello"), "00 00 00 0c 10 00 00 00 01 00 05 68 65 6c 6c 6f"),
+    (
+        SendDirect(ref=2, target="bob", text="psst"),
+        "00 00 00 10 11 00 00 00 02 00 03 62 6f 62 00 04 70 73 73 74",
+    ),
+    (
+        Delivered(
+            id=42, timestamp_ms=1_700_000_000_000, sender="ann", text="hello", ref=1
+        ),
+        (
+            "00 00 00 22 12 00 00 00 00 00 00 00 2a 00 00 01 8b cf e5 68 00 00 03 61 6e"
+            " 6e 00 00 05 68 65 6c 6c 6f 00 00 00 01"
+        ),
+    ),
+    (
+        Delivered(
+            id=43,
+            timestamp_ms=1_700_000_000_500,
+            sender="ann",
+            target="bob",
+            text="psst",
+        ),
+        (
+            "00 00 00 26 12 00 00 00 00 00 00 00 2b 00 00 01 8b cf e5 69 f4 00 03 61 6e"
+            " 6e 01 00 03 62 6f 62 00 04 70 73 73 74 00 00 00 00"
+        ),
+    ),
+    (ListUsers(), "00 00 00 01 20"),
+    (
+        UserList(nicks=("ann", "bob"), final=True),
+        "00 00 00 0e 21 00 02 00 03 61 6e 6e 00 03 62 6f 62 01",
+    ),
+    (UserJoined(nick="bob"), "00 00 00 06 22 00 03 62 6f 62"),
+    (
+        UserLeft(nick="bob", reason="quit"),
+        "00 00 00 0c 23 00 03 62 6f 62 00 04 71 75 69 74",
+    ),
+    (ChangeNick(ref=3, nick="anna"), "00 00 00 0b 24 00 00 00 03 00 04 61 6e 6e 61"),
+    (
+        NickChanged(old="ann", new="anna"),
+        "00 00 00 0c 25 00 03 61 6e 6e 00 04 61 6e 6e 61",
+    ),
+)
+
+
+class ConnectionPair:
+    """A client and a server `Connection` wired back to back in memory."""
+
+    def __init__(self) -> None:
+        self.client = Connection(Role.CLIENT)
+        self.server = Connection(Role.SERVER)
+
+    def peer_of(self, conn: Connection) -> Connection:
+        return self.server if conn is self.client else self.client
+
+    def send(self, conn: Connection, message: Message) -> list[Event]:
+        """Send `message` from `conn`; return what the other end receives."""
+        data = conn.send(message)
+        return list(self.peer_of(conn).receive_data(data))
+
+    def handshake(self, nick: str = "ann") -> None:
+        """Bring both ends to OPEN with a plain Hello/Welcome exchange."""
+        self.send(
+            self.client,
+            Hello(version=PROTOCOL_VERSION, client_name="test", nick=nick),
+        )
+        self.send(
+            self.server,
+            Welcome(version=PROTOCOL_VERSION, nick=nick, server_name="test"),
+        )

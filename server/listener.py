@@ -1,0 +1,220 @@
+"""`ChatServer`: the listening socket, the accept loop, housekeeping and shutdown.
+
+Threads: one acceptor, one housekeeper (timeouts and keepalive pings), one
+flusher (partial sends), and one reader per connected client.
+"""
+
+from __future__ import annotations
+
+import logging
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from protocol import ErrorCode
+from server.config import ServerConfig
+from server.hub import Hub
+from server.outbox import Flusher, Waker
+from server.peer import Peer, last_words
+
+log = logging.getLogger(__name__)
+
+LISTEN_BACKLOG = 1024
+SHUTDOWN_REASON = "server shutting down"
+
+
+class ChatServer:
+    """A running Chinwag server.
+
+    Use as a context manager, or call `start()` and later `stop()`::
+
+        with ChatServer(ServerConfig(port=0)) as server:
+            host, port = server.address
+
+    Args:
+        config: where to listen and what to tolerate.
+        clock: monotonic seconds, for timeouts.
+        wall_clock: seconds since the epoch, for message timestamps.
+    """
+
+    def __init__(
+        self,
+        config: ServerConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config or ServerConfig()
+        self._clock = clock
+        self.hub = Hub(
+            server_name=self.config.server_name,
+            motd=self.config.motd,
+            wall_clock=wall_clock,
+        )
+        self._flusher = Flusher()
+        self._waker = Waker()
+        self._stopping = threading.Event()
+        self._peers: set[Peer] = set()
+        self._peers_lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The (host, port) actually bound; useful with port 0."""
+        if self._listener is None:
+            msg = "server not started"
+            raise RuntimeError(msg)
+        host, port = self._listener.getsockname()[:2]
+        return host, port
+
+    def peer_count(self) -> int:
+        with self._peers_lock:
+            return len(self._peers)
+
+    def start(self) -> None:
+        """Bind, listen and start the server's threads; returns at once."""
+        family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
+        self._listener = socket.create_server(
+            (self.config.host, self.config.port),
+            family=family,
+            backlog=LISTEN_BACKLOG,
+        )
+        self._listener.setblocking(False)
+        self._flusher.start()
+        for target, name in (
+            (self._accept_loop, "acceptor"),
+            (self._housekeep, "housekeeper"),
+        ):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        host, port = self.address
+        log.info("server started on %s:%d", host, port)
+
+    def stop(self, timeout: float = 1.5) -> None:
+        """Say Bye to everyone, close every socket and join every thread."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        self._waker.wake()
+        for thread in self._threads:
+            thread.join(timeout)
+        with self._peers_lock:
+            peers = list(self._peers)
+        for peer in peers:
+            peer.kick(None, SHUTDOWN_REASON)
+        deadline = self._clock() + timeout
+        for peer in peers:
+            peer.thread.join(max(0.0, deadline - self._clock()) / 2)
+            if peer.thread.is_alive():
+                peer.outbox.abort()
+        for peer in peers:
+            peer.thread.join(max(0.05, deadline - self._clock()))
+        self._flusher.stop(timeout=0.5)
+        if self._listener is not None:
+            self._listener.close()
+        self._waker.close()
+        log.info("server stopped")
+
+    def __enter__(self) -> ChatServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # --- threads -------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None  # noqa: S101 - set by start()
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._listener, selectors.EVENT_READ)
+            selector.register(self._waker.reader, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                try:
+                    selector.select()
+                    self._accept_pending()
+                except Exception:
+                    log.exception("accept loop error")
+                    time.sleep(0.1)
+
+    def _accept_pending(self) -> None:
+        assert self._listener is not None  # noqa: S101
+        while not self._stopping.is_set():
+            try:
+                sock, addr = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                # EMFILE and friends: log, back off briefly, keep serving.
+                log.error("accept failed: %s", exc)
+                time.sleep(0.05)
+                return
+            self._admit(sock, f"{addr[0]}:{addr[1]}")
+
+    def _admit(self, sock: socket.socket, label: str) -> None:
+        sock.setblocking(True)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._peers_lock:
+            full = len(self._peers) >= self.config.max_clients
+            if not full:
+                peer = Peer(
+                    sock,
+                    label,
+                    hub=self.hub,
+                    config=self.config,
+                    flusher=self._flusher,
+                    clock=self._clock,
+                    on_closed=self._forget,
+                )
+                self._peers.add(peer)
+        if full:
+            log.warning(
+                "refused %s: server full (%d clients)", label, self.config.max_clients
+            )
+            try:
+                sock.send(
+                    last_words(ErrorCode.SERVER_FULL, "server full, try again later"),
+                    socket.MSG_DONTWAIT,
+                )
+            except OSError:
+                pass
+            sock.close()
+            return
+        log.info("connected %s", label)
+        peer.start()
+
+    def _forget(self, peer: Peer) -> None:
+        with self._peers_lock:
+            self._peers.discard(peer)
+
+    def _housekeep(self) -> None:
+        while not self._stopping.wait(self.config.housekeeping_interval):
+            try:
+                self._check_timeouts()
+            except Exception:
+                log.exception("housekeeping error")
+
+    def _check_timeouts(self) -> None:
+        config = self.config
+        now = self._clock()
+        with self._peers_lock:
+            peers = list(self._peers)
+        for peer in peers:
+            if peer.finish_deadline is not None:
+                if now > peer.finish_deadline:
+                    peer.outbox.abort()
+                continue
+            silent = now - peer.last_heard
+            if not peer.joined:
+                if now - peer.connected_at > config.handshake_timeout:
+                    log.info("handshake timeout %s", peer.label)
+                    peer.kick(ErrorCode.HANDSHAKE_TIMEOUT, "no Hello received in time")
+            elif silent > config.idle_timeout:
+                log.info("ping timeout %s (%s)", peer.nick, peer.label)
+                peer.kick(ErrorCode.PING_TIMEOUT, "ping timeout")
+            elif silent > config.ping_interval and not peer.pinged:
+                peer.ping()

@@ -1,0 +1,68 @@
+"""Hypothesis strategies that build every message type within its limits."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+import protocol as p
+from protocol.constants import MAX_NAME_CHARS, MAX_PING_PAYLOAD, MAX_REASON_CHARS
+
+# Any Unicode scalar value except surrogates: what UTF-8 can carry.
+_chars = st.characters(exclude_categories=["Cs"])
+
+
+def _text(min_size: int = 0, max_size: int = 40) -> st.SearchStrategy[str]:
+    return st.text(_chars, min_size=min_size, max_size=max_size)
+
+
+names = _text(0, MAX_NAME_CHARS)
+nicks = _text(1, MAX_NAME_CHARS)
+chat_texts = st.one_of(
+    _text(1, 60), st.text(_chars, min_size=3990, max_size=p.MAX_TEXT_CHARS)
+)
+reasons = _text(0, MAX_REASON_CHARS)
+u32 = st.integers(0, 2**32 - 1)
+u64 = st.integers(0, 2**64 - 1)
+payloads = st.binary(max_size=MAX_PING_PAYLOAD)
+caps = st.lists(names, max_size=5).map(tuple)
+
+messages: st.SearchStrategy[p.Message] = st.one_of(
+    st.builds(
+        p.Hello,
+        version=st.integers(0, 0xFFFF),
+        client_name=names,
+        nick=nicks,
+        capabilities=caps,
+    ),
+    st.builds(
+        p.Welcome,
+        version=st.integers(0, 0xFFFF),
+        nick=nicks,
+        server_name=names,
+        capabilities=caps,
+        motd=reasons,
+    ),
+    st.builds(p.Ping, payload=payloads),
+    st.builds(p.Pong, payload=payloads),
+    st.builds(p.Bye, reason=reasons),
+    st.builds(p.Error, code=st.sampled_from(p.ErrorCode), text=reasons, ref=u32),
+    st.builds(p.SendText, ref=u32, text=chat_texts),
+    st.builds(p.SendDirect, ref=u32, target=nicks, text=chat_texts),
+    st.builds(
+        p.Delivered,
+        id=u64,
+        timestamp_ms=u64,
+        sender=nicks,
+        target=st.none() | nicks,
+        text=chat_texts,
+        ref=u32,
+    ),
+    st.just(p.ListUsers()),
+    st.builds(
+        p.UserList, nicks=st.lists(nicks, max_size=20).map(tuple), final=st.booleans()
+    ),
+    st.builds(p.UserJoined, nick=nicks),
+    st.builds(p.UserLeft, nick=nicks, reason=reasons),
+    st.builds(p.ChangeNick, ref=u32, nick=nicks),
+    st.builds(p.NickChanged, old=nicks, new=nicks),
+)
