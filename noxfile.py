@@ -45,6 +45,8 @@ def _pytest(session: nox.Session, marker: str, *extra: str) -> None:
         *session.posargs,
         env={"HYPOTHESIS_PROFILE": os.environ.get("HYPOTHESIS_PROFILE", "ci")},
     )
+    session.run("coverage", "combine", "--quiet")
+    session.run("coverage", "report")
 
 
 @nox.session(python=PYTHON)

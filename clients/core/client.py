@@ -1,0 +1,107 @@
+"""`ChatClient`: a `ChatSession` wired to real connections. Runs on the UI thread.
+
+The UI owns the thread: it calls `start`, `submit`, `tick` (a few times a
+second) and `handle` (with each transport event it marshalled onto its
+thread), and renders the UI events each returns. `ChatClient` carries out
+what the session asks: send bytes, open a new connection, close one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+from clients.core import events as ev
+from clients.core.session import ChatSession, Output
+from clients.core.transport import (
+    Closed,
+    Connected,
+    DataReceived,
+    Transport,
+    TransportEvent,
+)
+
+TransportFactory = Callable[[str, int, Callable[[TransportEvent], object]], Transport]
+
+
+@attrs.frozen
+class Submitted:
+    """The result of `submit`: what to show, and whether to clear the input."""
+
+    accepted: bool
+    events: list[ev.UiEvent]
+
+
+class ChatClient:
+    """Drives one session over as many connections as it takes.
+
+    Args:
+        session: the session (holds the nick, roster, history...).
+        host: server host.
+        port: server port.
+        sink: thread-safe callable that brings transport events to the UI
+            thread (see `clients.core.transport` for the recipes).
+        transport_factory: makes transports; tests may pass their own.
+    """
+
+    def __init__(
+        self,
+        session: ChatSession,
+        host: str,
+        port: int,
+        sink: Callable[[TransportEvent], object],
+        *,
+        transport_factory: TransportFactory = Transport,
+    ) -> None:
+        self.session = session
+        self.host = host
+        self.port = port
+        self._sink = sink
+        self._factory = transport_factory
+        self._transport: Transport | None = None
+
+    def start(self) -> list[ev.UiEvent]:
+        return self._apply(self.session.start())
+
+    def submit(self, line: str) -> Submitted:
+        out = self.session.submit(line)
+        return Submitted(out.accepted, self._apply(out))
+
+    def tick(self) -> list[ev.UiEvent]:
+        return self._apply(self.session.tick())
+
+    def handle(self, event: TransportEvent) -> list[ev.UiEvent]:
+        """A transport event, now on the UI thread; stale transports are ignored."""
+        if self._transport is None or event.transport_id != self._transport.id:
+            return []
+        match event:
+            case Connected():
+                return self._apply(self.session.connected())
+            case DataReceived(data=data):
+                return self._apply(self.session.received(data))
+            case Closed(reason=reason):
+                self._transport = None
+                return self._apply(self.session.closed(reason))
+
+    def close(self, reason: str = "") -> None:
+        """Leave cleanly (Bye, then close); for window close and Ctrl+C."""
+        if self.session.status is not ev.ConnectionStatus.DISCONNECTED:
+            self._apply(self.session.quit(reason))
+        elif self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    def _apply(self, out: Output) -> list[ev.UiEvent]:
+        transport = self._transport
+        if out.data and transport is not None:
+            transport.send(out.data)
+        if out.disconnect and transport is not None:
+            self._transport = None
+            transport.close()
+        if out.connect:
+            if self._transport is not None:
+                self._transport.close(flush=False)
+            self._transport = self._factory(self.host, self.port, self._sink)
+            self._transport.start()
+        return out.events

@@ -1,0 +1,181 @@
+"""What a typed line means: `parse_command` and the one table of commands.
+
+Both UIs hand every line they get to the session, which calls this; no UI
+ever looks at a leading `/` or `@`. `/help` is generated from `COMMANDS`, so
+the help can never drift from what exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+from protocol import InvalidNick, normalize_nick
+
+
+@attrs.frozen
+class Say:
+    """Send `text` to everyone."""
+
+    text: str
+
+
+@attrs.frozen
+class Whisper:
+    """Send `text` to `nick` only."""
+
+    nick: str
+    text: str
+
+
+@attrs.frozen
+class ShowHelp:
+    pass
+
+
+@attrs.frozen
+class ListWho:
+    pass
+
+
+@attrs.frozen
+class ClearWindow:
+    pass
+
+
+@attrs.frozen
+class ChangeNickTo:
+    nick: str
+
+
+@attrs.frozen
+class Quit:
+    reason: str
+
+
+Command = Say | Whisper | ShowHelp | ListWho | ClearWindow | ChangeNickTo | Quit
+
+
+class CommandError(ValueError):
+    """The line cannot be acted on; the message tells the user what to type."""
+
+
+@attrs.frozen
+class CommandSpec:
+    """One row of the command table."""
+
+    name: str
+    usage: str
+    summary: str
+    parse: Callable[[str], Command]
+    aliases: tuple[str, ...] = ()
+
+
+def _no_args(command: Command) -> Callable[[str], Command]:
+    def parse(_rest: str) -> Command:
+        return command
+
+    return parse
+
+
+def _nick_arg(raw: str, usage: str) -> str:
+    if not raw:
+        raise CommandError(f"usage: {usage}")
+    try:
+        return normalize_nick(raw)
+    except InvalidNick as exc:
+        raise CommandError(f"{raw!r} is not a valid nickname: {exc}") from exc
+
+
+def _parse_msg(rest: str) -> Command:
+    nick, _, text = rest.partition(" ")
+    usage = "/msg <nick> <text>"
+    target = _nick_arg(nick, usage)
+    if not text.strip():
+        raise CommandError(f"nothing to send to {target}; usage: {usage}")
+    return Whisper(target, text.strip())
+
+
+def _parse_nick(rest: str) -> Command:
+    if len(rest.split()) > 1:
+        raise CommandError("a nickname cannot contain spaces; usage: /nick <name>")
+    return ChangeNickTo(_nick_arg(rest, "/nick <name>"))
+
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec("help", "/help", "show this list of commands", _no_args(ShowHelp())),
+    CommandSpec(
+        "users", "/users", "list who is online", _no_args(ListWho()), aliases=("who",)
+    ),
+    CommandSpec(
+        "msg",
+        "/msg <nick> <text>",
+        "send a private message (same as @nick text)",
+        _parse_msg,
+        aliases=("w", "tell"),
+    ),
+    CommandSpec("nick", "/nick <name>", "change your nickname", _parse_nick),
+    CommandSpec(
+        "clear",
+        "/clear",
+        "clear this window (nothing is sent)",
+        _no_args(ClearWindow()),
+    ),
+    CommandSpec(
+        "quit",
+        "/quit [reason]",
+        "leave the chat",
+        lambda rest: Quit(rest.strip()),
+        aliases=("exit",),
+    ),
+)
+
+_BY_NAME = {name: spec for spec in COMMANDS for name in (spec.name, *spec.aliases)}
+
+
+def help_lines() -> list[str]:
+    """The /help text: one line per command, then the two prefixes."""
+    width = max(len(spec.usage) for spec in COMMANDS)
+    lines = [f"{spec.usage:<{width}}  {spec.summary}" for spec in COMMANDS]
+    lines.append(f"{'@nick <text>':<{width}}  send a private message")
+    lines.append(f"{'//text':<{width}}  send a line that starts with /")
+    return lines
+
+
+def command_names() -> list[str]:
+    """Every command word, with its leading slash, for completion."""
+    return sorted(f"/{name}" for name in _BY_NAME)
+
+
+def parse_command(line: str) -> Command | None:
+    """Turn one typed line into a command.
+
+    Returns:
+        The command, or None for a blank line (nothing to do).
+
+    Raises:
+        CommandError: the line cannot be acted on; says why and what to type.
+    """
+    text = line.rstrip()
+    if not text.strip():
+        return None
+    if text.startswith("//"):
+        return Say(text[1:])
+    if text.startswith("/"):
+        name, _, rest = text[1:].partition(" ")
+        if not name:
+            raise CommandError("type a command after '/', or /help for the list")
+        spec = _BY_NAME.get(name.lower())
+        if spec is None:
+            raise CommandError(f"unknown command /{name}; type /help for the list")
+        return spec.parse(rest.strip())
+    if text.startswith("@"):
+        nick, _, message = text[1:].partition(" ")
+        if not nick:
+            raise CommandError("who to? usage: @nick <text>")
+        target = _nick_arg(nick, "@nick <text>")
+        if not message.strip():
+            raise CommandError(f"nothing to send to {target}; usage: @{target} <text>")
+        return Whisper(target, message.strip())
+    return Say(text)

@@ -1,0 +1,126 @@
+"""What the session tells a user interface: one frozen attrs class per event.
+
+A UI renders these and nothing else; it never looks at protocol messages.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import attrs
+
+
+class ConnectionStatus(enum.Enum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    DISCONNECTED = "disconnected"
+
+
+class NoticeLevel(enum.Enum):
+    INFO = "info"
+    ERROR = "error"
+
+
+@attrs.frozen(kw_only=True)
+class ChatLine:
+    """A chat message the server delivered (ours included, as confirmation).
+
+    Attributes:
+        target: None for a message to everyone, else the DM recipient's nick.
+        is_own: we sent it.
+        is_direct: a private message (to or from us).
+        mentions_me: someone else's message that names us.
+    """
+
+    id: int
+    timestamp_ms: int
+    sender: str
+    target: str | None
+    text: str
+    is_own: bool
+    is_direct: bool
+    mentions_me: bool
+
+    @property
+    def time(self) -> datetime:
+        """The server's timestamp, in local time."""
+        return datetime.fromtimestamp(self.timestamp_ms / 1000).astimezone()
+
+
+@attrs.frozen
+class Notice:
+    """Something to tell the user that is not a chat message."""
+
+    text: str
+    level: NoticeLevel = NoticeLevel.INFO
+
+
+@attrs.frozen
+class Joined:
+    nick: str
+
+
+@attrs.frozen
+class Left:
+    nick: str
+    reason: str
+
+
+@attrs.frozen
+class Renamed:
+    old: str
+    new: str
+    is_me: bool
+
+
+@attrs.frozen
+class UsersListed:
+    """The answer to /users."""
+
+    nicks: tuple[str, ...]
+
+
+@attrs.frozen
+class RosterChanged:
+    """Who is online now; for a user list panel and nick completion."""
+
+    nicks: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class ConnectionChanged:
+    """The connection moved on; `retry_in` is set while reconnecting."""
+
+    status: ConnectionStatus
+    server: str
+    nick: str
+    detail: str = ""
+    retry_in: int | None = None
+
+
+@attrs.frozen
+class ClearRequested:
+    """/clear: the UI empties its own chat window; nothing is sent."""
+
+
+@attrs.frozen
+class ExitRequested:
+    """/quit: the connection is closed; the UI should exit."""
+
+    reason: str
+
+
+UiEvent = (
+    ChatLine
+    | Notice
+    | Joined
+    | Left
+    | Renamed
+    | UsersListed
+    | RosterChanged
+    | ConnectionChanged
+    | ClearRequested
+    | ExitRequested
+)

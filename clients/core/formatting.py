@@ -1,0 +1,112 @@
+"""Plain-text renderings of UI events, shared by every front end.
+
+Each UI styles lines by their `LineKind` (colours in Textual, tags in Tk)
+but the words come from here, so both clients say the same thing.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from clients.core import events as ev
+
+
+class LineKind(enum.Enum):
+    CHAT = "chat"
+    OWN = "own"
+    DIRECT = "direct"
+    MENTION = "mention"
+    SYSTEM = "system"
+    ERROR = "error"
+
+
+@attrs.frozen
+class DisplayLine:
+    kind: LineKind
+    text: str
+    time: str = ""
+
+
+def _chat(line: ev.ChatLine) -> DisplayLine:
+    stamp = line.time.strftime("%H:%M")
+    if line.is_direct:
+        if line.is_own:
+            text = f"you → {line.target} (private): {line.text}"
+        else:
+            text = f"{line.sender} → you (private): {line.text}"
+        return DisplayLine(LineKind.DIRECT, text, stamp)
+    if line.is_own:
+        kind = LineKind.OWN
+    elif line.mentions_me:
+        kind = LineKind.MENTION
+    else:
+        kind = LineKind.CHAT
+    return DisplayLine(kind, f"<{line.sender}> {line.text}", stamp)
+
+
+def _connection(event: ev.ConnectionChanged) -> DisplayLine | None:
+    match event.status:
+        case ev.ConnectionStatus.CONNECTING:
+            return DisplayLine(LineKind.SYSTEM, f"connecting to {event.server}…")
+        case ev.ConnectionStatus.CONNECTED:
+            return DisplayLine(
+                LineKind.SYSTEM, f"connected to {event.server} as {event.nick}"
+            )
+        case ev.ConnectionStatus.RECONNECTING:
+            if not event.detail:
+                return None  # a countdown tick; the status bar shows it
+            text = (
+                f"connection lost ({event.detail}); reconnecting in {event.retry_in} s"
+            )
+            return DisplayLine(LineKind.ERROR, text)
+        case ev.ConnectionStatus.DISCONNECTED:
+            return DisplayLine(
+                LineKind.ERROR, f"disconnected: {event.detail or 'closed'}"
+            )
+
+
+def describe(event: ev.UiEvent) -> DisplayLine | None:  # noqa: PLR0911 - one arm per event
+    """The line to add to the chat log for `event`, or None if it adds none."""
+    match event:
+        case ev.ChatLine():
+            return _chat(event)
+        case ev.Notice(text=text, level=level):
+            kind = LineKind.ERROR if level is ev.NoticeLevel.ERROR else LineKind.SYSTEM
+            return DisplayLine(kind, text)
+        case ev.Joined(nick=nick):
+            return DisplayLine(LineKind.SYSTEM, f"{nick} joined")
+        case ev.Left(nick=nick, reason=reason):
+            return DisplayLine(
+                LineKind.SYSTEM, f"{nick} left ({reason})" if reason else f"{nick} left"
+            )
+        case ev.Renamed(old=old, new=new, is_me=is_me):
+            who = "you are" if is_me else f"{old} is"
+            return DisplayLine(LineKind.SYSTEM, f"{who} now known as {new}")
+        case ev.UsersListed(nicks=nicks):
+            return DisplayLine(
+                LineKind.SYSTEM, f"{len(nicks)} online: {', '.join(nicks)}"
+            )
+        case ev.ConnectionChanged():
+            return _connection(event)
+        case ev.RosterChanged() | ev.ClearRequested() | ev.ExitRequested():
+            return None
+
+
+def status_text(event: ev.ConnectionChanged) -> str:
+    """A one-line summary for a status bar."""
+    match event.status:
+        case ev.ConnectionStatus.CONNECTED:
+            state = "connected"
+        case ev.ConnectionStatus.CONNECTING:
+            state = "connecting…"
+        case ev.ConnectionStatus.RECONNECTING:
+            state = (
+                f"reconnecting in {event.retry_in} s"
+                if event.retry_in
+                else "reconnecting…"
+            )
+        case ev.ConnectionStatus.DISCONNECTED:
+            state = "disconnected"
+    return f"{event.server} · {event.nick} · {state}"
