@@ -9,6 +9,7 @@ what the session asks: send bytes, open a new connection, close one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import attrs
 
@@ -22,7 +23,23 @@ from clients.core.transport import (
     TransportEvent,
 )
 
-TransportFactory = Callable[[str, int, Callable[[TransportEvent], object]], Transport]
+
+class TransportLike(Protocol):
+    """What `ChatClient` needs of a transport (`Transport`, or a test fake)."""
+
+    @property
+    def id(self) -> int: ...
+
+    def start(self) -> None: ...
+
+    def send(self, data: bytes) -> None: ...
+
+    def close(self, *, flush: bool = True, timeout: float = 1.0) -> None: ...
+
+
+TransportFactory = Callable[
+    [str, int, Callable[[TransportEvent], object]], TransportLike
+]
 
 
 @attrs.frozen
@@ -59,7 +76,7 @@ class ChatClient:
         self.port = port
         self._sink = sink
         self._factory = transport_factory
-        self._transport: Transport | None = None
+        self._transport: TransportLike | None = None
 
     def start(self) -> list[ev.UiEvent]:
         return self._apply(self.session.start())

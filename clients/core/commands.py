@@ -79,6 +79,21 @@ def _no_args(command: Command) -> Callable[[str], Command]:
     return parse
 
 
+def validate_nick(raw: str) -> str:
+    """Check a nickname by the server's rules before asking for it.
+
+    Returns:
+        The nickname in the form the server will use (NFC).
+
+    Raises:
+        CommandError: saying what is wrong with it.
+    """
+    try:
+        return normalize_nick(raw.strip())
+    except InvalidNick as exc:
+        raise CommandError(str(exc)) from exc
+
+
 def _nick_arg(raw: str, usage: str) -> str:
     if not raw:
         raise CommandError(f"usage: {usage}")

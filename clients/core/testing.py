@@ -3,6 +3,7 @@ driver that plays the UI thread for a `ChatClient` without any UI."""
 
 from __future__ import annotations
 
+import itertools
 import queue
 import time
 from collections.abc import Callable
@@ -10,7 +11,19 @@ from collections.abc import Callable
 from clients.core import events as ev
 from clients.core.client import ChatClient
 from clients.core.session import Backoff, ChatSession
-from clients.core.transport import TransportEvent
+from clients.core.transport import Closed, Connected, DataReceived, TransportEvent
+from protocol import (
+    Connection,
+    Hello,
+    ListUsers,
+    Message,
+    Rejected,
+    Role,
+    UserList,
+    Welcome,
+)
+
+_fake_ids = itertools.count(1_000_000)
 
 
 class ManualClock:
@@ -24,6 +37,86 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class FakeTransport:
+    """Stands in for `Transport` in UI tests: no socket, the test is the server.
+
+    It "connects" at once, records every message the client sends, and can
+    answer the handshake and the first user list by itself so a UI reaches
+    its connected state without a server.
+
+    Args:
+        sink: where transport events go, as with the real transport.
+        users: the nicks the automatic user list reports (the client's own
+            nick is added).
+        auto_welcome: answer Hello and ListUsers by itself.
+    """
+
+    instances: list[FakeTransport] = []  # noqa: RUF012 - the tests' registry
+
+    def __init__(
+        self,
+        sink: Callable[[TransportEvent], object],
+        *,
+        users: tuple[str, ...] = (),
+        auto_welcome: bool = True,
+    ) -> None:
+        self.id = next(_fake_ids)
+        self._sink = sink
+        self._users = users
+        self._auto = auto_welcome
+        self._server = Connection(Role.SERVER)
+        self.received: list[Message] = []
+        self.nick = ""
+        self.closed = False
+        FakeTransport.instances.append(self)
+
+    @classmethod
+    def factory(
+        cls, *, users: tuple[str, ...] = (), auto_welcome: bool = True
+    ) -> Callable[[str, int, Callable[[TransportEvent], object]], FakeTransport]:
+        """A `transport_factory` for `ChatClient` making fakes with these options."""
+
+        def make(
+            _host: str, _port: int, sink: Callable[[TransportEvent], object]
+        ) -> FakeTransport:
+            return cls(sink, users=users, auto_welcome=auto_welcome)
+
+        return make
+
+    def start(self) -> None:
+        self._sink(Connected(self.id))
+
+    def send(self, data: bytes) -> None:
+        for message in self._server.receive_data(data):
+            assert not isinstance(message, Rejected)  # noqa: S101 - test helper
+            self.received.append(message)
+            if self._auto:
+                self._answer(message)
+
+    def close(self, *, flush: bool = True, timeout: float = 1.0) -> None:  # noqa: ARG002
+        self.closed = True
+
+    def deliver(self, *messages: Message) -> None:
+        """Play the server: send `messages` to the client."""
+        data = b"".join(self._server.send(m) for m in messages)
+        self._sink(DataReceived(self.id, data))
+
+    def drop(self, reason: str = "the server closed the connection") -> None:
+        """Play a lost connection."""
+        self._sink(Closed(self.id, reason))
+
+    def _answer(self, message: Message) -> None:
+        if isinstance(message, Hello):
+            self.nick = message.nick
+            self.deliver(
+                Welcome(version=message.version, nick=message.nick, server_name="fake")
+            )
+        elif isinstance(message, ListUsers):
+            self.deliver(
+                UserList(nicks=tuple(sorted({*self._users, self.nick})), final=True)
+            )
 
 
 class HeadlessDriver:

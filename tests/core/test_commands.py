@@ -83,3 +83,11 @@ def test_every_command_and_alias_parses():
             else ""
         )
         assert c.parse_command(name + arg) is not None
+
+
+def test_validate_nick_uses_the_server_rules():
+    assert c.validate_nick("  ann ") == "ann"
+    with pytest.raises(c.CommandError, match="spaces"):
+        c.validate_nick("a b")
+    with pytest.raises(c.CommandError, match="empty"):
+        c.validate_nick("")

@@ -1,0 +1,149 @@
+"""Two real Textual apps talking through a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import pytest
+
+from clients.tui.app import ChatApp
+from server import ChatServer, ServerConfig
+from tests.tui.helpers import (
+    input_value,
+    log_lines,
+    log_styles,
+    status,
+    type_line,
+    until,
+    users,
+)
+
+pytestmark = pytest.mark.tui
+
+SIZE = (100, 30)
+
+
+@pytest.fixture(name="server")
+def _server():
+    with ChatServer(ServerConfig(port=0)) as server:
+        yield server
+
+
+def _app(server: ChatServer, nick: str | None) -> ChatApp:
+    host, port = server.address
+    return ChatApp(host=host, port=port, nick=nick)
+
+
+def _has(app: ChatApp, text: str) -> bool:
+    return any(text in line for line in log_lines(app))
+
+
+async def test_broadcast_and_dm_between_two_apps(server):
+    ann, bob = _app(server, "ann"), _app(server, "bob")
+    async with ann.run_test(size=SIZE) as pa, bob.run_test(size=SIZE) as pb:
+        await until(
+            pa, lambda: "connected" in status(ann) and users(ann) == ["ann", "bob"]
+        )
+        await until(
+            pb,
+            lambda: "ann · connected" not in status(bob) and "connected" in status(bob),
+        )
+        await type_line(pa, "hello everyone")
+        await until(pb, lambda: _has(bob, "<ann> hello everyone"))
+        await until(pa, lambda: _has(ann, "<ann> hello everyone"))
+        assert "bold" in log_styles(ann, "<ann> hello everyone")
+        assert input_value(ann) == ""
+
+        await type_line(pb, "@ann just for you")
+        await until(pa, lambda: _has(ann, "bob → you (private): just for you"))
+        await until(pb, lambda: _has(bob, "you → ann (private): just for you"))
+        assert "magenta" in log_styles(ann, "just for you")
+
+        await type_line(pb, "ann: are you there?")
+        await until(pa, lambda: _has(ann, "<bob> ann: are you there?"))
+        assert "yellow" in log_styles(ann, "are you there?")
+
+
+async def test_users_help_and_clear(server):
+    ann, bob = _app(server, "ann"), _app(server, "bob")
+    async with ann.run_test(size=SIZE) as pa, bob.run_test(size=SIZE):
+        await until(pa, lambda: users(ann) == ["ann", "bob"])
+        await type_line(pa, "/users")
+        await until(pa, lambda: _has(ann, "2 online: ann, bob"))
+        await type_line(pa, "/help")
+        await until(pa, lambda: _has(ann, "/msg <nick> <text>"))
+        await type_line(pa, "/clear")
+        await until(pa, lambda: log_lines(ann) == [])
+        await type_line(pa, "/nope")
+        await until(pa, lambda: _has(ann, "unknown command /nope"))
+        assert input_value(ann) == "/nope"  # a refused line stays to be fixed
+
+
+async def test_user_list_follows_joins_and_leaves_and_clicking_addresses(server):
+    ann = _app(server, "ann")
+    async with ann.run_test(size=SIZE) as pa:
+        await until(pa, lambda: users(ann) == ["ann"])
+        bob = _app(server, "bob")
+        async with bob.run_test(size=SIZE):
+            await until(pa, lambda: users(ann) == ["ann", "bob"])
+            await pa.click("#users", offset=(3, 2))
+            assert input_value(ann) == "@bob "
+            assert ann.focused is ann.query_one("#input")
+        await until(pa, lambda: users(ann) == ["ann"])
+        await until(pa, lambda: _has(ann, "bob left (quit: leaving)"))
+
+
+async def test_tab_completion_and_history(server):
+    ann, bob = _app(server, "ann"), _app(server, "bobby")
+    async with ann.run_test(size=SIZE) as pa, bob.run_test(size=SIZE):
+        await until(pa, lambda: users(ann) == ["ann", "bobby"])
+        await pa.press(*"hi @bo", "tab")
+        assert input_value(ann) == "hi @bobby "
+        await pa.press("enter")
+        await type_line(pa, "second line")
+        await pa.press("up")
+        assert input_value(ann) == "second line"
+        await pa.press("up")
+        assert input_value(ann) == "hi @bobby"
+        await pa.press("down", "down")
+        assert input_value(ann) == ""
+
+
+async def test_nick_prompt_validates_and_a_taken_nick_gets_a_suffix(server):
+    first = _app(server, "ann")
+    second = _app(server, None)
+    async with first.run_test(size=SIZE) as pf, second.run_test(size=SIZE) as ps:
+        await until(pf, lambda: "connected" in status(first))
+        await ps.press(*"a b", "enter")
+        error = str(second.screen.query_one("#nick-error").render())
+        assert "cannot contain spaces" in error
+        second.screen.query_one("#nick-input").value = "ann"
+        await ps.click("#connect")
+        await until(ps, lambda: "ann_1 · connected" in status(second))
+        assert _has(second, "ann is taken; you are ann_1")
+
+
+async def test_nick_prompt_cancel_quits(server):
+    app = _app(server, None)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape")
+        await until(pilot, lambda: app.return_code is not None or not app.is_running)
+
+
+async def test_reconnects_when_the_server_comes_back(server):
+    host, port = server.address
+    app = ChatApp(host=host, port=port, nick="ann")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "connected" in status(app))
+        server.stop()
+        await until(pilot, lambda: "reconnecting" in status(app))
+        assert _has(app, "connection lost")
+        with ChatServer(ServerConfig(port=port)):
+            await until(pilot, lambda: "ann · connected" in status(app), timeout=10)
+
+
+async def test_quit_command_closes_the_app(server):
+    ann, bob = _app(server, "ann"), _app(server, "bob")
+    async with ann.run_test(size=SIZE) as pa, bob.run_test(size=SIZE) as pb:
+        await until(pa, lambda: users(ann) == ["ann", "bob"])
+        await type_line(pb, "/quit bye all")
+        await until(pa, lambda: _has(ann, "bob left (quit: bye all)"))
+        await until(pb, lambda: not bob.is_running)

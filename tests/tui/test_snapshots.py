@@ -1,0 +1,87 @@
+"""Screenshots of the terminal client, compared with the committed SVGs.
+
+The app runs on a fake transport with fixed server timestamps and UTC as the
+local zone, and the cursor does not blink, so the pictures are stable.
+Regenerate with `nox -s snapshot_update` after reviewing the HTML report.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import protocol as p
+from clients.core.testing import FakeTransport
+from clients.tui.app import ChatApp
+
+pytestmark = pytest.mark.tui
+
+SIZE = (80, 24)
+NOON = 1_767_268_800_000  # 2026-01-01 12:00:00 UTC
+
+
+@pytest.fixture(autouse=True)
+def _utc(monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def _still(app: ChatApp) -> None:
+    for widget in app.query("Input"):
+        widget.cursor_blink = False  # type: ignore[attr-defined]
+
+
+def test_nick_prompt(snap_compare):
+    app = ChatApp(
+        host="127.0.0.1", port=9090, transport_factory=FakeTransport.factory()
+    )
+
+    async def before(pilot):
+        _still(app)
+        await pilot.press(*"a b", "enter")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+def test_main_screen_with_a_conversation(snap_compare):
+    app = ChatApp(
+        host="127.0.0.1",
+        port=9090,
+        nick="ann",
+        transport_factory=FakeTransport.factory(users=("bob", "cat")),
+    )
+
+    async def before(pilot):
+        _still(app)
+        await pilot.pause()
+        fake = FakeTransport.instances[-1]
+        fake.deliver(
+            p.Delivered(id=1, timestamp_ms=NOON, sender="bob", text="morning all"),
+            p.Delivered(
+                id=2, timestamp_ms=NOON + 60_000, sender="ann", text="hi bob", ref=1
+            ),
+            p.Delivered(
+                id=3,
+                timestamp_ms=NOON + 120_000,
+                sender="cat",
+                target="ann",
+                text="psst, lunch?",
+            ),
+            p.Delivered(
+                id=4,
+                timestamp_ms=NOON + 180_000,
+                sender="bob",
+                text="ann: the build is green",
+            ),
+            p.UserJoined(nick="dan"),
+        )
+        await pilot.pause()
+        await pilot.press(*"/nope", "enter")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
