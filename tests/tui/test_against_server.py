@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from textual.widgets import Input
 
 from clients.tui.app import ChatApp
 from server import ChatServer, ServerConfig
@@ -115,7 +116,7 @@ async def test_nick_prompt_validates_and_a_taken_nick_gets_a_suffix(server):
         await ps.press(*"a b", "enter")
         error = str(second.screen.query_one("#nick-error").render())
         assert "cannot contain spaces" in error
-        second.screen.query_one("#nick-input").value = "ann"
+        second.screen.query_one("#nick-input", Input).value = "ann"
         await ps.click("#connect")
         await until(ps, lambda: "ann_1 · connected" in status(second))
         assert _has(second, "ann is taken; you are ann_1")
