@@ -93,7 +93,8 @@ def gui(session: nox.Session) -> None:
     if shutil.which("Xvfb") is None:
         session.error("Xvfb is missing: run `apt-get install -y xvfb` (Debian/Ubuntu)")
     session.install("-e", ".", *_groups("tests", "gui-tests"))
-    _pytest(session, "gui", "--xvfb-backend", "xvfb")
+    # 24-bit colour so screenshots can be grabbed; a missing Xvfb fails above.
+    _pytest(session, "gui", "--xvfb-backend", "xvfb", "-o", "xvfb_colordepth=24")
 
 
 @nox.session(python=PYTHON)

@@ -115,8 +115,11 @@ class Transport:
     def close(self, *, flush: bool = True, timeout: float = 1.0) -> None:
         """Close the connection, after sending what is queued if `flush`.
 
-        Waits up to `timeout` for queued bytes (a Bye, say) to leave, so a
-        clean exit really says goodbye. Safe to call more than once.
+        A flushing close is graceful: the queued bytes (a Bye, say) leave,
+        our side is shut for writing, and the server gets up to `timeout`
+        seconds to close its side before the socket is torn down. Closing at
+        once with unread input would make the kernel send RST, which can
+        destroy the Bye before the server reads it. Safe to call twice.
         """
         with self._lock:
             already = self._closing
@@ -124,16 +127,15 @@ class Transport:
             sock = self._sock
         if already:
             return
+        me = threading.current_thread()
         if flush and sock is not None:
             try:
                 self._outbound.put(None, timeout=timeout)
             except queue.Full:
                 pass
-            if (
-                self._writer.is_alive()
-                and threading.current_thread() is not self._writer
-            ):
-                self._writer.join(timeout)
+            for thread in (self._writer, self._reader):
+                if thread.is_alive() and thread is not me:
+                    thread.join(timeout)
         self._shutdown()
 
     def join(self, timeout: float) -> None:

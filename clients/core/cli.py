@@ -1,0 +1,62 @@
+"""The command-line options every Chinwag client shares, parsed in one place."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import attrs
+
+from clients.core.commands import CommandError, validate_nick
+from clients.core.logfile import configure_logging, default_log_file
+
+
+@attrs.frozen
+class ClientOptions:
+    host: str
+    port: int
+    nick: str | None
+    log_file: Path
+
+
+def client_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """A parser with --host, --port, --nick and --log-file; add your own after."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="server host (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=9090, help="server port (default: %(default)s)"
+    )
+    parser.add_argument("--nick", help="nickname (default: ask)")
+    parser.add_argument(
+        "--log-file",
+        type=Path,
+        default=None,
+        help="where to log (default: under ~/.local/state/chinwag)",
+    )
+    return parser
+
+
+def parse_client_args(
+    parser: argparse.ArgumentParser, argv: list[str] | None, log_name: str
+) -> tuple[argparse.Namespace, ClientOptions]:
+    """Parse, check the nickname by the server's rules and start logging to a file.
+
+    Exits with a usage error (status 2) on a bad nickname or an unwritable log.
+    """
+    args = parser.parse_args(argv)
+    nick = None
+    if args.nick is not None:
+        try:
+            nick = validate_nick(args.nick)
+        except CommandError as exc:
+            parser.error(f"--nick: {exc}")
+    if not 0 < args.port < 65536:
+        parser.error("--port must be between 1 and 65535")
+    log_file = args.log_file or default_log_file(log_name)
+    try:
+        configure_logging(log_file)
+    except OSError as exc:
+        parser.error(f"cannot write the log file {log_file}: {exc}")
+    return args, ClientOptions(args.host, args.port, nick, log_file)

@@ -1,0 +1,50 @@
+"""`chinwag-gui`: the desktop client."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+from clients.core.cli import client_parser, parse_client_args
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = client_parser("chinwag-gui", "Chinwag desktop chat client.")
+    parser.add_argument(
+        "--appearance",
+        choices=("system", "light", "dark"),
+        default="system",
+        help="colour scheme (default: follow the system)",
+    )
+    args, options = parse_client_args(parser, argv, "gui")
+
+    # Imported here so --help works without a display.
+    import tkinter  # noqa: PLC0415
+
+    import customtkinter as ctk  # noqa: PLC0415
+
+    from clients.gui.app import ChatWindow  # noqa: PLC0415
+
+    ctk.set_appearance_mode(args.appearance)
+    try:
+        window = ChatWindow(host=options.host, port=options.port, nick=options.nick)
+    except tkinter.TclError as exc:
+        print(f"chinwag-gui: cannot open a window: {exc}", file=sys.stderr)
+        return 1
+
+    def leave(_signum: int, _frame: object) -> None:
+        window.after_idle(window.close)
+
+    signal.signal(signal.SIGINT, leave)
+    signal.signal(signal.SIGTERM, leave)
+    try:
+        window.mainloop()
+    except KeyboardInterrupt:
+        window.close()
+    finally:
+        window.destroy()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

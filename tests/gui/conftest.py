@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from clients.gui.app import ChatWindow
+from server import ChatServer, ServerConfig
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _display() -> None:
+    # pytest-xvfb quietly does nothing when Xvfb is missing; fail loudly instead.
+    if not os.environ.get("DISPLAY"):
+        pytest.fail(
+            "no X display: install Xvfb (apt-get install -y xvfb) and pytest-xvfb"
+        )
+
+
+@pytest.fixture(name="server")
+def _server() -> Iterator[ChatServer]:
+    with ChatServer(ServerConfig(port=0)) as server:
+        yield server
+
+
+@pytest.fixture(name="make_window")
+def _make_window() -> Iterator[Callable[..., ChatWindow]]:
+    windows: list[ChatWindow] = []
+
+    def make(**kwargs) -> ChatWindow:
+        window = ChatWindow(**kwargs)
+        windows.append(window)
+        window.update()
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+        window.update()
+        window.destroy()
+
+
+def pump(
+    window: ChatWindow, condition: Callable[[], bool], timeout: float = 5.0
+) -> None:
+    """Run the window's event loop until `condition()` holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"condition not met in {timeout} s; chat:\n{window.chat_text()}"
+            )
+        window.update()
+        time.sleep(0.01)

@@ -1,0 +1,56 @@
+"""The real `chinwag-gui` command on the virtual display."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from clients.core import events as ev
+from tests.gui.test_window import _peer
+
+pytestmark = pytest.mark.gui
+
+
+def test_the_real_command_joins_and_leaves_cleanly(server, tmp_path):
+    host, port = server.address
+    bob = _peer(server)
+    command = shutil.which("chinwag-gui")
+    argv = [command] if command else [sys.executable, "-m", "clients.gui"]
+    options = ["--host", host, "--port", str(port), "--nick", "zed"]
+    options += ["--log-file", str(tmp_path / "gui.log")]
+    with subprocess.Popen(
+        [*argv, *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            bob.wait_for(
+                lambda e: isinstance(e, ev.Joined) and e.nick == "zed", timeout=15
+            )
+            bob.submit("@zed hello window")
+            bob.wait_for(lambda e: isinstance(e, ev.ChatLine) and e.target == "zed")
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=10)
+            assert proc.returncode == 0
+            left = bob.wait_for(lambda e: isinstance(e, ev.Left) and e.nick == "zed")
+            assert left == ev.Left("zed", "quit: leaving")
+            assert "Traceback" not in err
+            assert "invalid command name" not in err
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            bob.close()
+
+
+def test_help_needs_no_display():
+    out = subprocess.run(
+        [sys.executable, "-m", "clients.gui", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin"},
+    ).stdout
+    assert "--nick" in out
+    assert "--appearance" in out
