@@ -6,7 +6,6 @@ import logging
 from typing import cast
 
 import pytest
-from PIL import ImageGrab
 
 from clients.core import events as ev
 from clients.core.testing import HeadlessDriver
@@ -218,6 +217,9 @@ def test_unreachable_server_is_shown_not_raised(make_window, server):
 
 
 def test_screenshot_of_a_conversation(make_window, server, tmp_path):
+    # Pillow is only installed for the gui session; other sessions collect this file.
+    from PIL import ImageGrab  # noqa: PLC0415
+
     window = _window(make_window, server)
     pump(window, lambda: _connected(window))
     bob = _peer(server)
