@@ -1,26 +1,30 @@
-"""Non-blocking sends: a bounded byte buffer per peer and one flusher thread.
+"""Outbound bytes: a bounded buffer per peer, written with non-blocking sends.
 
-Whoever produces a frame appends it to the peer's `Outbox`, which tries one
-non-blocking `send` at once. Whatever the kernel does not take waits in the
-buffer, and the `Flusher` thread finishes it when the socket becomes
-writable. So a slow reader costs its own buffer, never another peer's time.
-One lock per outbox keeps frames from different threads whole and in order.
+Whoever produces a frame (usually the hub, for many recipients at once)
+appends it to each recipient's `Outbox`, which is then written at once with
+one non-blocking `send`. Inside `batched()` (a reader thread handling all
+the frames of one `recv`) the writes wait until the batch ends, so frames
+queued for one peer leave together: a fast talker costs one system call per
+recipient per batch, not per frame. What the kernel does not take waits for
+the `Flusher` thread, which watches such sockets with `selectors`. A slow
+reader therefore costs only its own buffer; when that passes its limit,
+`put` says so and the peer is dropped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import queue
 import selectors
 import socket
 import threading
+from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 
-_DONTWAIT = socket.MSG_DONTWAIT
-_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)
-_SEND_FLAGS = _DONTWAIT | _NOSIGNAL
+_SEND_FLAGS = socket.MSG_DONTWAIT | getattr(socket, "MSG_NOSIGNAL", 0)
 
 
 class Waker:
@@ -34,14 +38,14 @@ class Waker:
     def wake(self) -> None:
         try:
             self._writer.send(b"\0")
-        except (BlockingIOError, OSError):
-            pass  # already awake, or shutting down
+        except OSError:
+            pass  # already awake (buffer full), or shutting down
 
     def drain(self) -> None:
         try:
             while self.reader.recv(4096):
                 pass
-        except (BlockingIOError, OSError):
+        except OSError:
             pass
 
     def close(self) -> None:
@@ -49,13 +53,40 @@ class Waker:
         self._writer.close()
 
 
+class _Stage(enum.Enum):
+    IDLE = "idle"
+    """Nothing waits to be written."""
+    BATCHED = "batched"
+    """A batch will write it when it ends."""
+    WATCHED = "watched"
+    """The kernel was full: the flusher writes it when the socket is writable."""
+
+
+_IDLE = _Stage.IDLE  # a global is a cheaper lookup on the hot path
+
+_batch = threading.local()
+
+
+@contextlib.contextmanager
+def batched() -> Iterator[None]:
+    """Defer the writes of every `put` in this thread until the block ends."""
+    outboxes: list[Outbox] = []
+    _batch.outboxes = outboxes
+    try:
+        yield
+    finally:
+        _batch.outboxes = None
+        for outbox in outboxes:
+            outbox.write()
+
+
 class Outbox:
-    """A peer's outbound bytes: send now if possible, else buffer (bounded).
+    """A peer's outbound bytes, bounded.
 
     Args:
         sock: the peer's socket (blocking mode; sends use MSG_DONTWAIT).
         limit: the most bytes that may wait; past it `put` returns False.
-        flusher: the thread that finishes partial sends.
+        flusher: the thread that writes the bytes.
     """
 
     def __init__(self, sock: socket.socket, limit: int, flusher: Flusher) -> None:
@@ -63,21 +94,24 @@ class Outbox:
         self._limit = limit
         self._flusher = flusher
         self._lock = threading.Lock()
-        self._buffer = bytearray()
-        self._watched = False
+        # Frames waiting, as the producers made them: copying them into one
+        # buffer would cost a copy per frame even when each leaves alone.
+        self._chunks: list[bytes | memoryview] = []
+        self._size = 0
+        self._stage = _Stage.IDLE
         self._finishing = False
         self._closed = False
 
     @property
     def pending(self) -> int:
-        return len(self._buffer)
+        return self._size
 
     def is_finishing(self) -> bool:
         """True once `finish` or `abort` was called: nothing more will be sent."""
         return self._finishing
 
-    def put(self, data: bytes) -> bool:
-        """Queue `data` for sending.
+    def put(self, data: bytes | memoryview) -> bool:
+        """Queue `data` for sending; never blocks.
 
         Returns:
             False if the buffer would exceed its limit: the peer is too slow
@@ -87,114 +121,143 @@ class Outbox:
         with self._lock:
             if self._closed or self._finishing:
                 return True
-            if self._buffer:
-                if len(self._buffer) + len(data) > self._limit:
-                    return False
-                self._buffer += data
+            if self._stage is _IDLE and getattr(_batch, "outboxes", None) is None:
+                # The common case, kept short: nothing waits, so send at once.
+                try:
+                    sent = self.sock.send(data, _SEND_FLAGS)
+                except BlockingIOError:
+                    sent = 0
+                except OSError:
+                    sent = len(data)  # gone; the reader cleans up
+                if sent == len(data):
+                    return True
+                data = memoryview(data)[sent:]
+            if self._size + len(data) > self._limit:
+                return False
+            self._chunks.append(data)
+            self._size += len(data)
+            if self._stage is not _IDLE:
                 return True
-            sent = self._send(data)
-            if sent < len(data):
-                self._buffer += memoryview(data)[sent:]
-                self._watch()
-            return True
+            batch: list[Outbox] | None = getattr(_batch, "outboxes", None)
+            if batch is not None:
+                self._stage = _Stage.BATCHED
+                batch.append(self)
+                return True
+            self._stage = _Stage.WATCHED
+        self._flusher.watch(self)
+        return True
 
     def finish(self, last_words: bytes = b"") -> None:
         """Send `last_words` after what is queued, then shut our side down.
 
-        The client reads them, sees end-of-file and closes; the reader thread
+        The client reads them, sees end-of-file and closes; the peer's reader
         then sees end-of-file too and cleans up. If that does not happen within
         the server's grace period the housekeeper calls `abort`.
         """
         with self._lock:
             if self._closed or self._finishing:
                 return
-            if len(self._buffer) + len(last_words) <= self._limit:
-                if self._buffer:
-                    self._buffer += last_words
-                else:
-                    sent = self._send(last_words)
-                    self._buffer += memoryview(last_words)[sent:]
+            if last_words and self._size + len(last_words) <= self._limit:
+                self._chunks.append(last_words)
+                self._size += len(last_words)
             self._finishing = True
-            if self._buffer:
-                self._watch()
-            else:
-                self._shutdown(socket.SHUT_WR)
+            if self._stage is not _Stage.IDLE or self._send_pending():
+                return
+        self._flusher.watch(self)
 
     def abort(self) -> None:
         """Shut the socket down now, dropping anything still queued."""
         with self._lock:
             self._finishing = True
-            self._buffer.clear()
-            self._shutdown()
+            self._discard()
+            self._shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
-        """Release the socket; called once, by the peer's reader thread."""
+        """Release the socket; called once, by the peer's reader."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            self._buffer.clear()
-            self._shutdown()
-            if self._watched:
-                self._flusher.request(_Op.CLOSE, self)
-            else:
-                self.sock.close()
+            self._discard()
+            self._shutdown(socket.SHUT_RDWR)
+            watched = self._stage is _Stage.WATCHED
+        if watched:
+            # Only the flusher may unregister it; it closes it afterwards.
+            self._flusher.request_close(self)
+        else:
+            self.sock.close()
+
+    def write(self) -> None:
+        """Write now what waits; hand the rest to the flusher (end of a batch)."""
+        with self._lock:
+            if self._closed or self._stage is not _Stage.BATCHED:
+                return
+            if self._send_pending():
+                return
+        self._flusher.watch(self)
 
     def flush(self) -> bool:
-        """Send what the kernel takes; True when nothing is left (flusher thread)."""
+        """Write what the kernel takes now (flusher thread, socket writable).
+
+        Returns:
+            True when nothing is left; False to keep watching the socket.
+        """
         with self._lock:
-            if self._closed:
-                self._watched = False
-                return True
-            if self._buffer:
-                sent = self._send(self._buffer)
-                del self._buffer[:sent]
-            if self._buffer:
+            return self._closed or self._send_pending()
+
+    def _send_pending(self) -> bool:
+        """Send what the kernel takes; True if nothing is left (lock held).
+
+        Sets the stage: IDLE when done (shutting our side if finishing),
+        WATCHED when the caller must hand the outbox to the flusher.
+        """
+        chunks = self._chunks
+        if chunks:
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            try:
+                sent = self.sock.send(data, _SEND_FLAGS)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                # The peer is gone; its reader will notice and clean up.
+                log.debug("send failed: %s", exc)
+                self._shutdown(socket.SHUT_RDWR)
+                sent = len(data)
+            if sent == len(data):
+                chunks.clear()
+                self._size = 0
+            else:
+                self._chunks = [memoryview(data)[sent:]]
+                self._size = len(data) - sent
+                self._stage = _Stage.WATCHED
                 return False
-            self._watched = False
-            if self._finishing:
-                self._shutdown(socket.SHUT_WR)
-            return True
+        self._stage = _Stage.IDLE
+        if self._finishing:
+            self._shutdown(socket.SHUT_WR)
+        return True
 
-    def _send(self, data: bytes | bytearray | memoryview) -> int:
-        try:
-            return self.sock.send(data, _SEND_FLAGS)
-        except BlockingIOError:
-            return 0
-        except OSError as exc:
-            # The peer is gone; the reader thread will notice and clean up.
-            log.debug("send failed: %s", exc)
-            self._buffer.clear()
-            self._shutdown()
-            return len(data)
+    def _discard(self) -> None:
+        self._chunks.clear()
+        self._size = 0
 
-    def _watch(self) -> None:
-        if not self._watched:
-            self._watched = True
-            self._flusher.request(_Op.WATCH, self)
-
-    def _shutdown(self, how: int = socket.SHUT_RDWR) -> None:
+    def _shutdown(self, how: int) -> None:
         try:
             self.sock.shutdown(how)
         except OSError:
             pass  # already shut down or closed
 
 
-class _Op(enum.Enum):
-    WATCH = "watch"
-    CLOSE = "close"
-
-
 class Flusher:
-    """One thread that finishes partial sends for every outbox that needs it.
+    """The thread that finishes writes the kernel could not take at once.
 
-    Other threads never touch the selector: they queue a request and wake
-    this thread, so registration and socket closing happen in one place.
+    Other threads only queue requests and wake it; only this thread touches
+    its selector, so registration and socket closing cannot race.
     """
 
     def __init__(self) -> None:
         self._selector = selectors.DefaultSelector()
-        self._requests: queue.SimpleQueue[tuple[_Op, Outbox]] = queue.SimpleQueue()
+        self._watch: queue.SimpleQueue[Outbox] = queue.SimpleQueue()
+        self._closing: queue.SimpleQueue[Outbox] = queue.SimpleQueue()
         self._waker = Waker()
         self._selector.register(self._waker.reader, selectors.EVENT_READ)
         self._stopping = threading.Event()
@@ -203,8 +266,13 @@ class Flusher:
     def start(self) -> None:
         self._thread.start()
 
-    def request(self, op: _Op, outbox: Outbox) -> None:
-        self._requests.put((op, outbox))
+    def watch(self, outbox: Outbox) -> None:
+        """Write the rest of `outbox` once its socket is writable; any thread."""
+        self._watch.put(outbox)
+        self._waker.wake()
+
+    def request_close(self, outbox: Outbox) -> None:
+        self._closing.put(outbox)
         self._waker.wake()
 
     def stop(self, timeout: float) -> None:
@@ -220,27 +288,33 @@ class Flusher:
                         self._waker.drain()
                     elif key.data.flush():
                         self._selector.unregister(key.fileobj)
-                self._handle_requests()
+                self._watch_requested()
+                self._close_requested()
         except Exception:
             log.exception("flusher thread failed")
         finally:
-            self._handle_requests()
+            self._close_requested()
             self._selector.close()
             self._waker.close()
 
-    def _handle_requests(self) -> None:
+    def _watch_requested(self) -> None:
         while True:
             try:
-                op, outbox = self._requests.get_nowait()
+                outbox = self._watch.get_nowait()
             except queue.Empty:
                 return
-            registered = self._is_registered(outbox.sock)
-            if op is _Op.WATCH and not registered and outbox.sock.fileno() != -1:
+            if not outbox.flush() and not self._is_registered(outbox.sock):
                 self._selector.register(outbox.sock, selectors.EVENT_WRITE, outbox)
-            elif op is _Op.CLOSE:
-                if registered:
-                    self._selector.unregister(outbox.sock)
-                outbox.sock.close()
+
+    def _close_requested(self) -> None:
+        while True:
+            try:
+                outbox = self._closing.get_nowait()
+            except queue.Empty:
+                return
+            if self._is_registered(outbox.sock):
+                self._selector.unregister(outbox.sock)
+            outbox.sock.close()
 
     def _is_registered(self, sock: socket.socket) -> bool:
         try:

@@ -37,7 +37,7 @@ from protocol import (
 )
 from server.config import ServerConfig
 from server.hub import Hub, Refusal
-from server.outbox import Flusher, Outbox
+from server.outbox import Flusher, Outbox, batched
 from server.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -169,11 +169,20 @@ class Peer:
                 return
             self.last_heard = self._clock()
             self.pinged = False
-            for event in self._conn.receive_data(data):
-                if self.outbox.is_finishing():
-                    return
-                if self._admit():
-                    self._handle(event)
+            events = self._conn.receive_data(data)
+            # A lone frame is written at once. When a chunk holds more, what
+            # they cause is written once all are handled, so a burst leaves
+            # as one send per recipient instead of one per frame.
+            for event in events:
+                self._take(event)
+                with batched():
+                    for later in events:
+                        self._take(later)
+                break
+
+    def _take(self, event: Event) -> None:
+        if not self.outbox.is_finishing() and self._admit():
+            self._handle(event)
 
     def _admit(self) -> bool:
         """Apply the flood limit to one incoming frame."""

@@ -1,0 +1,105 @@
+"""`python -m bench` (or `nox -s bench`): the fan-out benchmark. See bench/README.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench import scenarios
+
+
+def _raise_fd_limit(wanted: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--clients", default="10,100,1000", help="comma-separated N values"
+    )
+    parser.add_argument("--senders", default="1,10", help="comma-separated S values")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=50_000,
+        help="deliveries/s for the fixed-rate runs",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=5.0,
+        help="seconds of sending per fixed-rate run",
+    )
+    parser.add_argument(
+        "--messages", type=int, default=200, help="messages per sender in flat-out runs"
+    )
+    parser.add_argument(
+        "--no-stall", action="store_true", help="skip the stalled-reader scenario"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=Path("bench/results/results.jsonl")
+    )
+    args = parser.parse_args(argv)
+
+    _raise_fd_limit(4 * max(int(n) for n in args.clients.split(",")) + 256)
+    rows: list[dict[str, Any]] = []
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        args.output.open("a", encoding="utf-8") as out,
+    ):
+        workdir = Path(tmp)
+
+        def record(row: dict[str, Any]) -> None:
+            row["cores"] = os.cpu_count()
+            rows.append(row)
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            print(json.dumps(row), file=sys.stderr, flush=True)
+
+        for clients in (int(n) for n in args.clients.split(",")):
+            for wanted in (int(s) for s in args.senders.split(",")):
+                senders = min(wanted, clients)
+                record(
+                    scenarios.flat_out(
+                        workdir,
+                        clients=clients,
+                        senders=senders,
+                        messages=args.messages,
+                    )
+                )
+                record(
+                    scenarios.fixed_rate(
+                        workdir,
+                        clients=clients,
+                        senders=senders,
+                        rate=args.rate,
+                        duration=args.duration,
+                    )
+                )
+        if not args.no_stall:
+            stall = scenarios.stalled_reader(
+                workdir,
+                clients=100,
+                senders=10,
+                rate=20_000,
+                duration=args.duration,
+                padding=1000,
+            )
+            for row in stall:
+                record(row)
+    print(scenarios.summarize(rows))
+    print(f"\n{os.cpu_count()} cores; results appended to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

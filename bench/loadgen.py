@@ -1,0 +1,185 @@
+"""The load generator: N protocol clients on one selector, in this process.
+
+Every client counts the bytes it receives; since every chat frame in a run
+has the same size, bytes / frame size = deliveries, with no parsing. A few
+"probe" clients decode every frame and measure end-to-end latency from the
+send time carried in the text (CLOCK_MONOTONIC is shared by all processes).
+Only loopback addresses are ever used, and every loop is bounded in time.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import socket
+import time
+
+import attrs
+
+import protocol as p
+
+TEXT_DIGITS = 20
+
+
+def chat_text(padding: int) -> str:
+    """A text carrying its send time, padded to a fixed size."""
+    return f"{time.monotonic_ns():0{TEXT_DIGITS}d}" + "x" * padding
+
+
+def frame_size(nick: str, padding: int) -> int:
+    """The size of every Delivered frame a run produces (all nicks equally long)."""
+    message = p.Delivered(
+        id=0, timestamp_ms=0, sender=nick, text="0" * TEXT_DIGITS + "x" * padding
+    )
+    return len(p.frame(p.encode_body(message)))
+
+
+@attrs.define(eq=False)
+class Client:
+    nick: str
+    sock: socket.socket
+    conn: p.Connection
+    probe: bool = False
+    welcomed: bool = False
+    reading: bool = True
+    rx_bytes: int = 0
+    closed: bool = False
+    mask: int = 0
+    outbox: bytearray = attrs.field(factory=bytearray)
+    decoder: p.FrameDecoder | None = None
+
+
+@attrs.define
+class Swarm:
+    """Clients of one run; `pump` moves bytes until a deadline."""
+
+    address: tuple[str, int]
+    clients: list[Client] = attrs.field(factory=list)
+    selector: selectors.BaseSelector = attrs.field(factory=selectors.DefaultSelector)
+    latencies_ns: list[int] = attrs.field(factory=list)
+    events: list[tuple[int, p.Message]] = attrs.field(factory=list)
+    measuring: bool = False
+
+    def connect(self, count: int, probes: int, timeout: float = 60.0) -> float:
+        """Open `count` connections and complete every handshake.
+
+        Returns:
+            Seconds from the first connect to the last Welcome.
+        """
+        if self.address[0] not in ("127.0.0.1", "::1"):
+            msg = "the benchmark only ever targets loopback"
+            raise ValueError(msg)
+        started = time.monotonic()
+        for index in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setblocking(False)
+            sock.connect_ex(self.address)
+            client = Client(
+                f"c{index:04d}", sock, p.Connection(p.Role.CLIENT), probe=index < probes
+            )
+            client.outbox += client.conn.send(
+                p.Hello(version=1, client_name="bench", nick=client.nick)
+            )
+            self.clients.append(client)
+            self._update(client)
+        deadline = started + timeout
+        while not all(c.welcomed for c in self.clients):
+            if time.monotonic() > deadline:
+                msg = "handshakes did not finish in time"
+                raise TimeoutError(msg)
+            self.pump(0.05)
+        return time.monotonic() - started
+
+    def send(self, client: Client, text: str) -> None:
+        client.outbox += client.conn.send(p.SendText(text=text))
+        self._flush(client)
+
+    def stall(self, client: Client) -> None:
+        """Stop reading from `client` (it keeps its socket open)."""
+        client.reading = False
+        self._update(client)
+
+    def reset_counts(self) -> None:
+        for client in self.clients:
+            client.rx_bytes = 0
+        self.latencies_ns.clear()
+        self.events.clear()
+
+    def received_bytes(self) -> int:
+        return sum(c.rx_bytes for c in self.clients)
+
+    def pump(self, duration: float) -> None:
+        """Handle socket events for up to `duration` seconds."""
+        for key, mask in self.selector.select(timeout=max(0.0, duration)):
+            client: Client = key.data
+            if mask & selectors.EVENT_READ:
+                self._read(client)
+            if mask & selectors.EVENT_WRITE:
+                self._flush(client)
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.reading = False
+            client.outbox.clear()
+            self._update(client)
+            client.sock.close()
+        self.selector.close()
+
+    def _read(self, client: Client) -> None:
+        try:
+            data = client.sock.recv(262144)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            client.closed = True
+            client.reading = False
+            client.outbox.clear()
+            self._update(client)
+            return
+        client.rx_bytes += len(data)
+        if client.welcomed and not client.probe:
+            return
+        now = time.monotonic_ns()
+        for message in client.conn.receive_data(data):
+            if isinstance(message, p.Welcome):
+                client.welcomed = True
+                client.rx_bytes = 0
+            elif isinstance(message, p.Delivered):
+                self.latencies_ns.append(now - int(message.text[:TEXT_DIGITS]))
+            elif self.measuring and isinstance(message, p.UserLeft | p.Error):
+                self.events.append((now, message))
+
+    def _flush(self, client: Client) -> None:
+        if client.outbox:
+            try:
+                sent = client.sock.send(client.outbox)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                client.outbox.clear()
+                sent = 0
+            del client.outbox[:sent]
+        self._update(client)
+
+    def _update(self, client: Client) -> None:
+        """Register for exactly the events the client needs now."""
+        wanted = (selectors.EVENT_READ if client.reading else 0) | (
+            selectors.EVENT_WRITE if client.outbox else 0
+        )
+        if wanted == client.mask:
+            return
+        if client.mask == 0:
+            self.selector.register(client.sock, wanted, client)
+        elif wanted == 0:
+            self.selector.unregister(client.sock)
+        else:
+            self.selector.modify(client.sock, wanted, client)
+        client.mask = wanted
+
+
+def own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system

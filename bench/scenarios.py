@@ -1,0 +1,256 @@
+"""The measured scenarios: fixed-rate fan-out, as-fast-as-possible, stalled reader."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.loadgen import Swarm, chat_text, frame_size, own_cpu_seconds
+from bench.server_proc import ServerProcess
+
+PROBES = 20
+
+
+def _percentile(values: list[int], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
+
+
+def _settle(swarm: Swarm, server: ServerProcess, limit: float = 60.0) -> None:
+    """Keep reading until the server's CPU use stops growing (joins fan out)."""
+    deadline = time.monotonic() + limit
+    last = server.cpu_seconds()
+    while time.monotonic() < deadline:
+        end = time.monotonic() + 0.3
+        while time.monotonic() < end:
+            swarm.pump(0.02)
+        now = server.cpu_seconds()
+        if now - last < 0.006:
+            return
+        last = now
+
+
+def _drain(swarm: Swarm, expected: int, limit: float) -> None:
+    """Read until `expected` bytes arrived or nothing arrives for 2 s."""
+    deadline = time.monotonic() + limit
+    quiet_since = time.monotonic()
+    seen = swarm.received_bytes()
+    while time.monotonic() < deadline and seen < expected:
+        swarm.pump(0.02)
+        now_seen = swarm.received_bytes()
+        if now_seen != seen:
+            seen, quiet_since = now_seen, time.monotonic()
+        elif time.monotonic() - quiet_since > 2.0:
+            return
+
+
+def _setup(
+    workdir: Path, clients: int, **server_options: Any
+) -> tuple[ServerProcess, Swarm, dict[str, Any]]:
+    server = ServerProcess(workdir, **server_options)
+    time.sleep(0.2)
+    rss_idle = server.rss_bytes()
+    swarm = Swarm(server.address)
+    greet = swarm.connect(clients, probes=min(clients, PROBES))
+    _settle(swarm, server)
+    rss_loaded = server.rss_bytes()
+    info = {
+        "greet_s": round(greet, 3),
+        "kb_per_client": round((rss_loaded - rss_idle) / clients / 1024, 1),
+        "server_threads": server.threads(),
+    }
+    return server, swarm, info
+
+
+def _measure(
+    swarm: Swarm,
+    server: ServerProcess,
+    *,
+    clients: int,
+    senders: int,
+    padding: int,
+    send: Any,
+) -> dict[str, Any]:
+    """Run `send()` (which returns when sending is over) and account for it."""
+    size = frame_size("c0000", padding)
+    swarm.reset_counts()
+    swarm.measuring = True
+    cpu0, gen0, t0 = server.cpu_seconds(), own_cpu_seconds(), time.monotonic()
+    sent = send()
+    _drain(swarm, sent * clients * size, limit=30.0)
+    elapsed = time.monotonic() - t0
+    cpu1, gen1 = server.cpu_seconds(), own_cpu_seconds()
+    swarm.measuring = False
+    deliveries = swarm.received_bytes() // size
+    return {
+        "clients": clients,
+        "senders": senders,
+        "messages": sent,
+        "deliveries": deliveries,
+        "lost": sent * clients - deliveries,
+        "deliveries_per_s": round(deliveries / elapsed),
+        "server_us_per_delivery": round((cpu1 - cpu0) / max(deliveries, 1) * 1e6, 2),
+        "p50_ms": round(_percentile(swarm.latencies_ns, 0.50), 2),
+        "p99_ms": round(_percentile(swarm.latencies_ns, 0.99), 2),
+        "generator_busy": round((gen1 - gen0) / elapsed, 2),
+        "seconds": round(elapsed, 2),
+    }
+
+
+def _fixed_rate_sender(
+    swarm: Swarm,
+    *,
+    senders: int,
+    rate: float,
+    clients: int,
+    duration: float,
+    padding: int,
+) -> Any:
+    def send() -> int:
+        talkers = swarm.clients[-senders:]
+        interval = (
+            senders * clients / rate
+        )  # seconds between two messages of one sender
+        start = time.monotonic()
+        due = [start + i * interval / senders for i in range(senders)]
+        sent = 0
+        while (now := time.monotonic()) < start + duration:
+            for index, when in enumerate(due):
+                if when <= now:
+                    swarm.send(talkers[index], chat_text(padding))
+                    due[index] = when + interval
+                    sent += 1
+            swarm.pump(max(0.0, min(due) - time.monotonic()))
+        return sent
+
+    return send
+
+
+def fixed_rate(
+    workdir: Path,
+    *,
+    clients: int,
+    senders: int,
+    rate: float,
+    duration: float,
+    padding: int = 0,
+) -> dict[str, Any]:
+    """Deliveries at a fixed total rate; latency is the figure that matters."""
+    server, swarm, info = _setup(workdir, clients)
+    try:
+        result = _measure(
+            swarm, server, clients=clients, senders=senders, padding=padding,
+            send=_fixed_rate_sender(swarm, senders=senders, rate=rate, clients=clients, duration=duration, padding=padding),
+        )  # fmt: skip
+        return {"scenario": "fixed-rate", "target_per_s": rate, **result, **info}
+    finally:
+        swarm.close()
+        server.stop()
+
+
+def flat_out(
+    workdir: Path, clients: int, senders: int, messages: int
+) -> dict[str, Any]:
+    """Every sender sends `messages` as fast as the socket takes them."""
+    server, swarm, info = _setup(workdir, clients)
+
+    def send() -> int:
+        talkers = swarm.clients[-senders:]
+        remaining = dict.fromkeys(talkers, messages)
+        while remaining:
+            for talker in list(remaining):
+                if len(talker.outbox) < 65536:
+                    swarm.send(talker, chat_text(0))
+                    remaining[talker] -= 1
+                    if not remaining[talker]:
+                        del remaining[talker]
+            swarm.pump(0)
+        return senders * messages
+
+    try:
+        result = _measure(
+            swarm, server, clients=clients, senders=senders, padding=0, send=send
+        )
+        return {"scenario": "flat-out", **result, **info}
+    finally:
+        swarm.close()
+        server.stop()
+
+
+def stalled_reader(
+    workdir: Path,
+    *,
+    clients: int,
+    senders: int,
+    rate: float,
+    duration: float,
+    padding: int,
+) -> list[dict[str, Any]]:
+    """p99 with everyone reading, then with one client that stops reading."""
+    server, swarm, info = _setup(workdir, clients, outbox_size=256 * 1024)
+    results = []
+    try:
+        send = _fixed_rate_sender(
+            swarm,
+            senders=senders,
+            rate=rate,
+            clients=clients,
+            duration=duration,
+            padding=padding,
+        )
+        baseline = _measure(
+            swarm, server, clients=clients, senders=senders, padding=padding, send=send
+        )
+        results.append(
+            {"scenario": "stall-baseline", "target_per_s": rate, **baseline, **info}
+        )
+        victim = swarm.clients[PROBES]
+        swarm.stall(victim)
+        stalled_at = time.monotonic_ns()
+        loaded = _measure(
+            swarm, server, clients=clients, senders=senders, padding=padding, send=send
+        )
+        drops = [
+            when
+            for when, message in swarm.events
+            if getattr(message, "reason", "") == "slow consumer"
+        ]
+        dropped_after = round((drops[0] - stalled_at) / 1e9, 2) if drops else None
+        results.append(
+            {
+                "scenario": "stall-one-reader",
+                "target_per_s": rate,
+                "dropped_after_s": dropped_after,
+                **loaded,
+                **info,
+            }
+        )
+        return results
+    finally:
+        swarm.close()
+        server.stop()
+
+
+def summarize(rows: list[dict[str, Any]]) -> str:
+    """A readable table of result rows."""
+    columns = [
+        ("scenario", "scenario", 16), ("clients", "N", 5), ("senders", "S", 3),
+        ("deliveries_per_s", "deliv/s", 9), ("server_us_per_delivery", "µs/deliv", 9),
+        ("p50_ms", "p50 ms", 8), ("p99_ms", "p99 ms", 8), ("kb_per_client", "KB/cl", 7),
+        ("greet_s", "greet s", 8), ("generator_busy", "gen", 5), ("lost", "lost", 6),
+    ]  # fmt: skip
+    lines = ["  ".join(f"{title:>{width}}" for _, title, width in columns)]
+    lines += [
+        "  ".join(f"{row.get(key, '')!s:>{width}}" for key, _, width in columns)
+        for row in rows
+    ]
+    medians = [r["server_us_per_delivery"] for r in rows if r.get("deliveries")]
+    if medians:
+        lines.append(
+            f"median server CPU per delivery: {statistics.median(medians):.2f} µs"
+        )
+    return "\n".join(lines)
