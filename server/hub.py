@@ -4,6 +4,11 @@ Reader threads call into the hub; one lock guards the nick registry, so two
 clients asking for the same nick at once still get different ones, and
 every client sees broadcasts in the same order. Each frame is encoded once
 and the same bytes go to every recipient.
+
+Join and leave notices are gathered and sent every few tens of milliseconds
+(`flush_presence`), so a thousand clients arriving at once cost each
+recipient a few writes, not a thousand. Any other broadcast sends the
+gathered notices first, so nobody hears from a user before hearing it joined.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from protocol import (
     normalize_nick,
 )
 from protocol.constants import MIN_PROTOCOL_VERSION
+from server.outbox import batched
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +101,10 @@ class Hub:
         self._lock = threading.Lock()
         self._members: dict[str, Member] = {}
         self._ids = itertools.count(1)
+        self._presence: list[tuple[Member, bytes]] = []
+        # Members registered since the last flush → how many pending notices
+        # predate them (those are not news to them: their user list has it).
+        self._newcomers: dict[int, int] = {}
 
     def __len__(self) -> int:
         return len(self._members)
@@ -136,7 +146,8 @@ class Hub:
                     motd=self._motd,
                 )
             )
-            self._to_others(member, _encode(UserJoined(nick=nick)))
+            self._newcomers[id(member)] = len(self._presence)
+            self._presence.append((member, _encode(UserJoined(nick=nick))))
         return nick
 
     def leave(self, member: Member, reason: str) -> None:
@@ -146,12 +157,13 @@ class Hub:
             if nick is None or self._members.get(nick_key(nick)) is not member:
                 return
             del self._members[nick_key(nick)]
-            self._to_others(member, _encode(UserLeft(nick=nick, reason=reason)))
+            self._presence.append((member, _encode(UserLeft(nick=nick, reason=reason))))
 
     def say(self, member: Member, request: SendText) -> None:
         """Broadcast to everyone online; the sender's copy carries its ref."""
         with self._lock:
             sender = self._nick_of(member)
+            self._send_presence()
             message = Delivered(
                 id=next(self._ids),
                 timestamp_ms=self._now_ms(),
@@ -175,6 +187,7 @@ class Hub:
         """
         with self._lock:
             sender = self._nick_of(member)
+            self._send_presence()
             target = self._members.get(nick_key(request.target))
             if target is None or target.nick is None:
                 text = f"no such user: {request.target}"
@@ -224,6 +237,7 @@ class Hub:
             if holder is not None and holder is not member:
                 text = f"the nickname {new} is taken"
                 raise Refusal(ErrorCode.NICK_IN_USE, text, request.ref)
+            self._send_presence()
             del self._members[nick_key(old)]
             self._members[nick_key(new)] = member
             member.nick = new
@@ -231,6 +245,28 @@ class Hub:
             for other in self._members.values():
                 other.deliver(data)
         return old
+
+    def flush_presence(self) -> None:
+        """Send the join and leave notices gathered since the last call."""
+        with self._lock:
+            self._send_presence()
+
+    def _send_presence(self) -> None:
+        """(Lock held.) Everyone gets the pending notices, bar those about themselves."""
+        if not self._presence:
+            return
+        pending, self._presence = self._presence, []
+        newcomers, self._newcomers = self._newcomers, {}
+        everything = b"".join(data for _, data in pending)
+        with batched():
+            for member in self._members.values():
+                start = newcomers.get(id(member))
+                if start is None:
+                    member.deliver(everything)
+                    continue
+                news = b"".join(d for s, d in pending[start:] if s is not member)
+                if news:
+                    member.deliver(news)
 
     def _nick_of(self, member: Member) -> str:
         nick = member.nick
@@ -248,11 +284,6 @@ class Hub:
             if nick_key(candidate) not in self._members:
                 return candidate
         raise AssertionError  # pragma: no cover - count() never ends
-
-    def _to_others(self, member: Member, data: bytes) -> None:
-        for other in self._members.values():
-            if other is not member:
-                other.deliver(data)
 
     def _sorted_nicks(self) -> list[str]:
         return sorted(

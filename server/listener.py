@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 LISTEN_BACKLOG = 1024
 SHUTDOWN_REASON = "server shutting down"
+PRESENCE_INTERVAL = 0.03
+"""Seconds between sends of gathered join/leave notices."""
 
 
 class ChatServer:
@@ -192,9 +194,13 @@ class ChatServer:
             self._peers.discard(peer)
 
     def _housekeep(self) -> None:
-        while not self._stopping.wait(self.config.housekeeping_interval):
+        next_check = self._clock()
+        while not self._stopping.wait(PRESENCE_INTERVAL):
             try:
-                self._check_timeouts()
+                self.hub.flush_presence()
+                if self._clock() >= next_check:
+                    next_check = self._clock() + self.config.housekeeping_interval
+                    self._check_timeouts()
             except Exception:
                 log.exception("housekeeping error")
 
