@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                 senders=10,
                 rate=20_000,
                 duration=args.duration,
-                padding=1000,
+                padding=3000,
             )
             for row in stall:
                 record(row)

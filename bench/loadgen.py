@@ -96,7 +96,12 @@ class Swarm:
         self._flush(client)
 
     def stall(self, client: Client) -> None:
-        """Stop reading from `client` (it keeps its socket open)."""
+        """Stop reading from `client` (it keeps its socket open).
+
+        Its receive buffer is shrunk so the kernel stops soaking up data and
+        the server's own limit is what fills.
+        """
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         client.reading = False
         self._update(client)
 

@@ -74,14 +74,19 @@ def _measure(
     senders: int,
     padding: int,
     send: Any,
+    readers: int | None = None,
 ) -> dict[str, Any]:
-    """Run `send()` (which returns when sending is over) and account for it."""
+    """Run `send()` (which returns when sending is over) and account for it.
+
+    `readers` is how many clients read (all of them unless one is stalled).
+    """
+    readers = clients if readers is None else readers
     size = frame_size("c0000", padding)
     swarm.reset_counts()
     swarm.measuring = True
     cpu0, gen0, t0 = server.cpu_seconds(), own_cpu_seconds(), time.monotonic()
     sent = send()
-    _drain(swarm, sent * clients * size, limit=30.0)
+    _drain(swarm, sent * readers * size, limit=30.0)
     elapsed = time.monotonic() - t0
     cpu1, gen1 = server.cpu_seconds(), own_cpu_seconds()
     swarm.measuring = False
@@ -91,7 +96,7 @@ def _measure(
         "senders": senders,
         "messages": sent,
         "deliveries": deliveries,
-        "lost": sent * clients - deliveries,
+        "lost": sent * readers - deliveries,
         "deliveries_per_s": round(deliveries / elapsed),
         "server_us_per_delivery": round((cpu1 - cpu0) / max(deliveries, 1) * 1e6, 2),
         "p50_ms": round(_percentile(swarm.latencies_ns, 0.50), 2),
@@ -210,9 +215,24 @@ def stalled_reader(
         )
         victim = swarm.clients[PROBES]
         swarm.stall(victim)
+        # Long enough for the victim's kernel buffers and outbox to fill.
+        send = _fixed_rate_sender(
+            swarm,
+            senders=senders,
+            rate=rate,
+            clients=clients,
+            duration=max(duration, 10.0),
+            padding=padding,
+        )
         stalled_at = time.monotonic_ns()
         loaded = _measure(
-            swarm, server, clients=clients, senders=senders, padding=padding, send=send
+            swarm,
+            server,
+            clients=clients,
+            senders=senders,
+            padding=padding,
+            send=send,
+            readers=clients - 1,
         )
         drops = [
             when
@@ -242,6 +262,7 @@ def summarize(rows: list[dict[str, Any]]) -> str:
         ("deliveries_per_s", "deliv/s", 9), ("server_us_per_delivery", "µs/deliv", 9),
         ("p50_ms", "p50 ms", 8), ("p99_ms", "p99 ms", 8), ("kb_per_client", "KB/cl", 7),
         ("greet_s", "greet s", 8), ("generator_busy", "gen", 5), ("lost", "lost", 6),
+        ("dropped_after_s", "drop s", 6),
     ]  # fmt: skip
     lines = ["  ".join(f"{title:>{width}}" for _, title, width in columns)]
     lines += [

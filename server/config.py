@@ -25,6 +25,7 @@ class ServerConfig:
         flood_kick_after: frames over the rate limit before a disconnect.
         server_name / motd: shown to clients in Welcome.
         housekeeping_interval: how often timeouts are checked.
+        reader_threads: threads reading client sockets (each serves many).
         close_grace: seconds a closing connection has to flush its last words.
     """
 
@@ -44,6 +45,7 @@ class ServerConfig:
     server_name: str = attrs.field(default="chinwag", validator=instance_of(str))
     motd: str = attrs.field(default="", validator=instance_of(str))
     housekeeping_interval: float = attrs.field(default=0.5, validator=gt(0))
+    reader_threads: int = attrs.field(default=2, validator=[gt(0), le(64)])
     close_grace: float = attrs.field(default=2.0, validator=gt(0))
 
     @idle_timeout.validator

@@ -1,7 +1,8 @@
 """`ChatServer`: the listening socket, the accept loop, housekeeping and shutdown.
 
-Threads: one acceptor, one housekeeper (timeouts and keepalive pings), one
-flusher (partial sends), and one reader per connected client.
+Threads: one acceptor, one housekeeper (timeouts, keepalive pings, join and
+leave notices), one flusher (partial sends) and a few readers, each serving
+many clients through `selectors`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from server.config import ServerConfig
 from server.hub import Hub
 from server.outbox import Flusher, Waker
 from server.peer import Peer, last_words
+from server.readers import ReaderPool
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ class ChatServer:
             wall_clock=wall_clock,
         )
         self._flusher = Flusher()
+        self._readers = ReaderPool(self.config.reader_threads)
         self._waker = Waker()
         self._stopping = threading.Event()
         self._peers: set[Peer] = set()
@@ -86,6 +89,7 @@ class ChatServer:
         )
         self._listener.setblocking(False)
         self._flusher.start()
+        self._readers.start()
         for target, name in (
             (self._accept_loop, "acceptor"),
             (self._housekeep, "housekeeper"),
@@ -108,13 +112,16 @@ class ChatServer:
             peers = list(self._peers)
         for peer in peers:
             peer.kick(None, SHUTDOWN_REASON)
-        deadline = self._clock() + timeout
+        # Clients close when they read the Bye; those that do not are cut off.
+        deadline = self._clock() + timeout / 2
+        while self.peer_count() and self._clock() < deadline:
+            time.sleep(0.01)
         for peer in peers:
-            peer.thread.join(max(0.0, deadline - self._clock()) / 2)
-            if peer.thread.is_alive():
-                peer.outbox.abort()
-        for peer in peers:
-            peer.thread.join(max(0.05, deadline - self._clock()))
+            peer.outbox.abort()
+        deadline = self._clock() + timeout / 2
+        while self.peer_count() and self._clock() < deadline:
+            time.sleep(0.01)
+        self._readers.stop(timeout=0.5)
         self._flusher.stop(timeout=0.5)
         if self._listener is not None:
             self._listener.close()
@@ -187,7 +194,7 @@ class ChatServer:
             sock.close()
             return
         log.info("connected %s", label)
-        peer.start()
+        self._readers.add(peer)
 
     def _forget(self, peer: Peer) -> None:
         with self._peers_lock:

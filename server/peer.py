@@ -1,15 +1,15 @@
-"""`Peer`: one client connection, its reader thread and its outbox.
+"""`Peer`: one client connection, its protocol state and its outbox.
 
-The reader thread is the only one that touches the peer's `Connection`:
-recv → `receive_data` → hub. Other threads reach the peer only through
-`deliver` (non-blocking, via the outbox) and `kick` (which shuts the socket
-down so the blocked `recv` returns and the reader cleans up).
+One reader thread (see `server.readers`) owns the peer's `Connection`: it
+calls `on_readable` when the socket has data, and `close` once that says the
+peer is finished. Other threads reach the peer only through `deliver`
+(non-blocking, via the outbox) and `kick` (last words, then our side of the
+socket is shut, so the client closes and the reader sees end-of-file).
 """
 
 from __future__ import annotations
 
 import logging
-import select
 import socket
 import threading
 from collections.abc import Callable
@@ -78,7 +78,7 @@ class Peer:
     ) -> None:
         self.nick: str | None = None
         self.label = address
-        self._sock = sock
+        self.sock = sock
         self._hub = hub
         self._config = config
         self._clock = clock
@@ -94,16 +94,11 @@ class Peer:
         self._over_limit = 0
         self._leave_reason: str | None = None
         self._reason_lock = threading.Lock()
-        self.thread = threading.Thread(
-            target=self._run, name=f"peer {address}", daemon=True
-        )
+        self._left = False
 
     @property
     def joined(self) -> bool:
         return self.nick is not None
-
-    def start(self) -> None:
-        self.thread.start()
 
     # --- called from any thread ------------------------------------------
 
@@ -131,16 +126,20 @@ class Peer:
         self.pinged = True
         self.deliver(frame(encode_body(Ping(payload=b"chinwag"))))
 
-    # --- the reader thread ---------------------------------------------------
+    # --- the reader thread (see server.readers) --------------------------------
 
     def _set_reason(self, reason: str) -> None:
         with self._reason_lock:
             if self._leave_reason is None:
                 self._leave_reason = reason
 
-    def _run(self) -> None:
+    def on_readable(self) -> bool:
+        """Handle what the socket has (reader thread); True once finished.
+
+        Never raises: a protocol error or a bug kicks this peer only.
+        """
         try:
-            self._read_until_closed()
+            return self._read_once()
         except RemoteProtocolError as exc:
             log.warning(
                 "protocol error from %s (%s): %s", self.nick or "-", self.label, exc
@@ -153,32 +152,44 @@ class Peer:
             )
             self._set_reason("server error")
             self.kick(ErrorCode.INTERNAL_ERROR, "internal server error")
-        finally:
-            self._close()
+        self._leave()
+        return False
 
-    def _read_until_closed(self) -> None:
-        while self._conn.state is not State.CLOSED and not self.outbox.is_finishing():
-            try:
-                data = self._sock.recv(RECV_SIZE)
-            except OSError as exc:
-                self._set_reason(f"connection error: {exc.strerror or exc}")
-                return
-            if not data:
+    def _read_once(self) -> bool:
+        try:
+            data = self.sock.recv(RECV_SIZE, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        except OSError as exc:
+            self._set_reason(f"connection error: {exc.strerror or exc}")
+            return True
+        if not data:
+            self._set_reason("connection closed")
+            if not self.outbox.is_finishing():
                 self._conn.receive_eof()
-                self._set_reason("connection closed")
-                return
-            self.last_heard = self._clock()
-            self.pinged = False
-            events = self._conn.receive_data(data)
-            # A lone frame is written at once. When a chunk holds more, what
-            # they cause is written once all are handled, so a burst leaves
-            # as one send per recipient instead of one per frame.
-            for event in events:
-                self._take(event)
-                with batched():
-                    for later in events:
-                        self._take(later)
-                break
+            return True
+        if self.outbox.is_finishing():
+            # Lingering after our last words: discard until the client closes.
+            # Closing with unread input would send RST, which can destroy the
+            # Error and Bye still in flight to it.
+            return False
+        self.last_heard = self._clock()
+        self.pinged = False
+        events = self._conn.receive_data(data)
+        # A lone frame is written at once. When a chunk holds more, what
+        # they cause is written once all are handled, so a burst leaves
+        # as one send per recipient instead of one per frame.
+        for event in events:
+            self._take(event)
+            with batched():
+                for later in events:
+                    self._take(later)
+            break
+        if self._conn.state is State.CLOSED:
+            return True
+        if self.outbox.is_finishing():
+            self._leave()  # kicked: tell the others now, then linger
+        return False
 
     def _take(self, event: Event) -> None:
         if not self.outbox.is_finishing() and self._admit():
@@ -248,28 +259,17 @@ class Peer:
     def _send_error(self, code: ErrorCode, text: str, ref: int = 0) -> None:
         self.deliver(frame(encode_body(Error(code=code, text=text[:400], ref=ref))))
 
-    def _linger(self) -> None:
-        """Read and discard until the client closes, so our last words arrive.
+    def _leave(self) -> None:
+        if not self._left:
+            self._left = True
+            self._hub.leave(self, self._leave_reason or "connection closed")
 
-        Closing a socket with unread input makes the kernel send RST, which
-        can destroy the Error and Bye still in flight to the client.
-        """
-        deadline = self._clock() + self._config.close_grace
+    def close(self) -> None:
+        """Leave the hub and release the socket (reader thread, once)."""
         try:
-            while (remaining := deadline - self._clock()) > 0:
-                readable, _, _ = select.select([self._sock], [], [], remaining)
-                if readable and not self._sock.recv(RECV_SIZE):
-                    return
-        except (OSError, ValueError):
-            return
-
-    def _close(self) -> None:
-        reason = self._leave_reason or "connection closed"
-        try:
-            self._hub.leave(self, reason)
-            if self.outbox.is_finishing():
-                self._linger()
+            self._leave()
         finally:
             self.outbox.close()
+            reason = self._leave_reason or "connection closed"
             log.info("disconnected %s (%s): %s", self.nick or "-", self.label, reason)
             self._on_closed(self)
