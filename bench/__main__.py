@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import scenarios
+from bench.floor import send_floor_us
 
 
 def _raise_fd_limit(wanted: int) -> None:
@@ -96,7 +97,17 @@ def main(argv: list[str] | None = None) -> int:
             )
             for row in stall:
                 record(row)
+    floor = send_floor_us()
     print(scenarios.summarize(rows))
+    fixed = [r for r in rows if r["scenario"] == "fixed-rate" and r["clients"] >= 1000]
+    print(
+        f"floor: one non-blocking send() from Python over loopback costs {floor:.2f} µs CPU here"
+    )
+    for row in fixed:
+        ratio = row["server_us_per_delivery"] / floor
+        print(
+            f"  N={row['clients']} S={row['senders']} fixed-rate: {ratio:.1f}x the floor"
+        )
     print(f"\n{os.cpu_count()} cores; results appended to {args.output}")
     return 0
 

@@ -58,7 +58,7 @@ class Member(Protocol):
     nick: str | None
     label: str
 
-    def deliver(self, data: bytes) -> None:
+    def deliver(self, data: bytes) -> object:
         """Queue an encoded frame; must never block."""
 
     def welcome(self, message: Welcome) -> None:

@@ -20,7 +20,7 @@ import queue
 import selectors
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,15 @@ class Outbox:
         flusher: the thread that writes the bytes.
     """
 
-    def __init__(self, sock: socket.socket, limit: int, flusher: Flusher) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        limit: int,
+        flusher: Flusher,
+        on_overflow: Callable[[], object] = lambda: None,
+    ) -> None:
         self.sock = sock
+        self._on_overflow = on_overflow
         self._limit = limit
         self._flusher = flusher
         self._lock = threading.Lock()
@@ -114,9 +121,9 @@ class Outbox:
         """Queue `data` for sending; never blocks.
 
         Returns:
-            False if the buffer would exceed its limit: the peer is too slow
-            and the caller should drop it. True otherwise (also once closing,
-            when the data is silently discarded).
+            False if the buffer would exceed its limit: the peer is too slow,
+            `on_overflow` has been called and the data dropped. True otherwise
+            (also once closing, when the data is silently discarded).
         """
         with self._lock:
             if self._closed or self._finishing:
@@ -132,18 +139,21 @@ class Outbox:
                 if sent == len(data):
                     return True
                 data = memoryview(data)[sent:]
-            if self._size + len(data) > self._limit:
-                return False
-            self._chunks.append(data)
-            self._size += len(data)
-            if self._stage is not _IDLE:
-                return True
-            batch: list[Outbox] | None = getattr(_batch, "outboxes", None)
-            if batch is not None:
-                self._stage = _Stage.BATCHED
-                batch.append(self)
-                return True
-            self._stage = _Stage.WATCHED
+            overflow = self._size + len(data) > self._limit
+            if not overflow:
+                self._chunks.append(data)
+                self._size += len(data)
+                if self._stage is not _IDLE:
+                    return True
+                batch: list[Outbox] | None = getattr(_batch, "outboxes", None)
+                if batch is not None:
+                    self._stage = _Stage.BATCHED
+                    batch.append(self)
+                    return True
+                self._stage = _Stage.WATCHED
+        if overflow:
+            self._on_overflow()  # outside the lock: it aborts this outbox
+            return False
         self._flusher.watch(self)
         return True
 

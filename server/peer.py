@@ -84,7 +84,10 @@ class Peer:
         self._clock = clock
         self._on_closed = on_closed
         self._conn = Connection(Role.SERVER, max_frame_size=config.max_frame_size)
-        self.outbox = Outbox(sock, config.outbox_size, flusher)
+        self.outbox = Outbox(sock, config.outbox_size, flusher, self._too_slow)
+        # The hub calls this once per recipient per message: make it the
+        # outbox's own method, with no extra call in between.
+        self.deliver = self.outbox.put
         now = clock()
         self.connected_at = now
         self.last_heard = now
@@ -102,16 +105,15 @@ class Peer:
 
     # --- called from any thread ------------------------------------------
 
-    def deliver(self, data: bytes) -> None:
-        if not self.outbox.put(data):
-            log.warning(
-                "slow consumer %s (%s) dropped: %d bytes waiting",
-                self.nick or "-",
-                self.label,
-                self.outbox.pending,
-            )
-            self._set_reason("slow consumer")
-            self.outbox.abort()
+    def _too_slow(self) -> None:
+        log.warning(
+            "slow consumer %s (%s) dropped: %d bytes waiting",
+            self.nick or "-",
+            self.label,
+            self.outbox.pending,
+        )
+        self._set_reason("slow consumer")
+        self.outbox.abort()
 
     def welcome(self, message: Welcome) -> None:
         self.deliver(self._conn.send(message))
