@@ -69,12 +69,14 @@ def main(argv: list[str] | None = None) -> int:
         for clients in (int(n) for n in args.clients.split(",")):
             for wanted in (int(s) for s in args.senders.split(",")):
                 senders = min(wanted, clients)
+                # Enough deliveries for the CPU clock (10 ms ticks) to resolve.
+                messages = max(args.messages, 100_000 // (clients * senders))
                 record(
                     scenarios.flat_out(
                         workdir,
                         clients=clients,
                         senders=senders,
-                        messages=args.messages,
+                        messages=messages,
                     )
                 )
                 record(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import resource
 import signal
 import sys
 import threading
@@ -91,6 +92,15 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     )
 
 
+def _raise_fd_limit(wanted: int) -> None:
+    """Each client is a file descriptor; the usual soft limit (1024) is too low."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        log.info("raised the open-file limit from %d to %d", soft, new)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -103,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         parser.error(f"cannot write the log file {args.log_file}: {exc}")
 
+    _raise_fd_limit(config.max_clients + 64)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

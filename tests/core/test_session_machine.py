@@ -1,0 +1,113 @@
+"""A hypothesis state machine drives ChatSession through connects, drops,
+typed lines and server messages; whatever happens, nothing raises, every byte
+sent is a legal client frame, and the session's state stays coherent."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+import protocol as p
+from clients.core import events as ev
+from clients.core.session import ChatSession, Output
+from clients.core.testing import ManualClock
+
+nicks = st.sampled_from(["ann", "bob", "Cat", "dän", "eve_1"])
+lines = st.one_of(
+    st.text(max_size=30),
+    st.builds(lambda n, t: f"@{n} {t}", nicks, st.text(max_size=10)),
+    st.sampled_from(
+        [
+            "/help",
+            "/users",
+            "/clear",
+            "/nick zed",
+            "/nick a b",
+            "/msg",
+            "@",
+            "/bogus",
+            "//x",
+        ]
+    ),
+)
+server_messages = st.one_of(
+    st.builds(p.Delivered, id=st.integers(0, 99), timestamp_ms=st.just(0), sender=nicks,
+              target=st.none() | nicks, text=st.text(min_size=1, max_size=20), ref=st.integers(0, 5)),
+    st.builds(p.UserJoined, nick=nicks),
+    st.builds(p.UserLeft, nick=nicks, reason=st.just("quit")),
+    st.builds(p.NickChanged, old=nicks, new=nicks),
+    st.builds(p.UserList, nicks=st.lists(nicks, max_size=4).map(tuple), final=st.booleans()),
+    st.builds(p.Ping, payload=st.binary(max_size=4)),
+    st.builds(p.Error, code=st.sampled_from(p.ErrorCode), text=st.just("nope"), ref=st.integers(0, 5)),
+)  # fmt: skip
+
+
+class SessionMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = ManualClock()
+        self.session = ChatSession(
+            nick="ann", server="t:1", clock=self.clock, rng=random.Random(0)
+        )
+        self.server: p.Connection | None = None
+        self.wants_connect = False
+        self.apply(self.session.start())
+
+    def apply(self, out: Output) -> None:
+        if out.data:
+            assert self.server is not None, "bytes to send with no connection"
+            for message in self.server.receive_data(out.data):
+                assert not isinstance(message, p.Rejected)
+        if out.disconnect:
+            self.server = None
+        if out.connect:
+            self.wants_connect = True
+        for event in out.events:
+            assert isinstance(event, ev.ChatLine | ev.Notice | ev.Joined | ev.Left | ev.Renamed | ev.UsersListed
+                              | ev.RosterChanged | ev.ConnectionChanged | ev.ClearRequested | ev.ExitRequested)  # fmt: skip
+
+    @precondition(lambda self: self.wants_connect)
+    @rule(nick=nicks)
+    def connect_and_welcome(self, nick):
+        self.wants_connect = False
+        self.server = p.Connection(p.Role.SERVER)
+        self.apply(self.session.connected())
+        data = self.server.send(p.Welcome(version=1, nick=nick, server_name="t"))
+        self.apply(self.session.received(data))
+
+    @precondition(
+        lambda self: self.server is not None and self.server.state is p.State.OPEN
+    )
+    @rule(message=server_messages)
+    def server_says(self, message):
+        assert self.server is not None
+        self.apply(self.session.received(self.server.send(message)))
+
+    @precondition(lambda self: self.server is not None)
+    @rule()
+    def connection_drops(self):
+        self.server = None
+        self.apply(self.session.closed("reset"))
+
+    @rule(line=lines)
+    def user_types(self, line):
+        self.apply(self.session.submit(line))
+
+    @rule(seconds=st.floats(0, 40))
+    def time_passes(self, seconds):
+        self.clock.advance(seconds)
+        self.apply(self.session.tick())
+
+    @invariant()
+    def coherent(self):
+        status = self.session.status
+        if status is ev.ConnectionStatus.CONNECTED:
+            assert self.server is not None
+        roster = self.session.roster
+        assert len({p.nick_key(n) for n in roster}) == len(roster)
+        assert self.session.nick
+
+
+TestSessionMachine = SessionMachine.TestCase
