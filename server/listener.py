@@ -17,7 +17,8 @@ from collections.abc import Callable
 from protocol import ErrorCode
 from server.config import ServerConfig
 from server.hub import Hub
-from server.outbox import Flusher, Waker
+from server.loop import SelectorLoop
+from server.outbox import Flusher
 from server.peer import Peer, last_words
 from server.readers import ReaderPool
 
@@ -59,12 +60,14 @@ class ChatServer:
         )
         self._flusher = Flusher()
         self._readers = ReaderPool(self.config.reader_threads)
-        self._waker = Waker()
+        self._acceptor: _Acceptor | None = None
         self._stopping = threading.Event()
         self._peers: set[Peer] = set()
         self._peers_lock = threading.Lock()
         self._listener: socket.socket | None = None
-        self._threads: list[threading.Thread] = []
+        self._housekeeper = threading.Thread(
+            target=self._housekeep, name="housekeeper", daemon=True
+        )
 
     @property
     def address(self) -> tuple[str, int]:
@@ -90,13 +93,9 @@ class ChatServer:
         self._listener.setblocking(False)
         self._flusher.start()
         self._readers.start()
-        for target, name in (
-            (self._accept_loop, "acceptor"),
-            (self._housekeep, "housekeeper"),
-        ):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._acceptor = _Acceptor(self._listener, self._accept_pending)
+        self._acceptor.start()
+        self._housekeeper.start()
         host, port = self.address
         log.info("server started on %s:%d", host, port)
 
@@ -105,9 +104,11 @@ class ChatServer:
         if self._stopping.is_set():
             return
         self._stopping.set()
-        self._waker.wake()
-        for thread in self._threads:
-            thread.join(timeout)
+        if self._acceptor is not None:
+            self._acceptor.stop()
+            self._acceptor.thread.join(timeout)
+        if self._housekeeper.is_alive():
+            self._housekeeper.join(timeout)
         with self._peers_lock:
             peers = list(self._peers)
         for peer in peers:
@@ -122,10 +123,10 @@ class ChatServer:
         while self.peer_count() and self._clock() < deadline:
             time.sleep(0.01)
         self._readers.stop(timeout=0.5)
-        self._flusher.stop(timeout=0.5)
+        self._flusher.stop()
+        self._flusher.thread.join(0.5)
         if self._listener is not None:
             self._listener.close()
-        self._waker.close()
         log.info("server stopped")
 
     def __enter__(self) -> ChatServer:
@@ -136,19 +137,6 @@ class ChatServer:
         self.stop()
 
     # --- threads -------------------------------------------------------------
-
-    def _accept_loop(self) -> None:
-        assert self._listener is not None  # noqa: S101 - set by start()
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._listener, selectors.EVENT_READ)
-            selector.register(self._waker.reader, selectors.EVENT_READ)
-            while not self._stopping.is_set():
-                try:
-                    selector.select()
-                    self._accept_pending()
-                except Exception:
-                    log.exception("accept loop error")
-                    time.sleep(0.1)
 
     def _accept_pending(self) -> None:
         assert self._listener is not None  # noqa: S101
@@ -231,3 +219,19 @@ class ChatServer:
                 peer.kick(ErrorCode.PING_TIMEOUT, "ping timeout")
             elif silent > config.ping_interval and not peer.pinged:
                 peer.ping()
+
+
+class _Acceptor(SelectorLoop):
+    """Calls `on_ready` whenever the listening socket has connections waiting."""
+
+    def __init__(self, listener: socket.socket, on_ready: Callable[[], None]) -> None:
+        super().__init__("acceptor")
+        self._on_ready = on_ready
+        self._selector.register(listener, selectors.EVENT_READ)
+
+    def _ready(self, key: selectors.SelectorKey) -> None:  # noqa: ARG002
+        try:
+            self._on_ready()
+        except Exception:
+            log.exception("accept loop error")
+            time.sleep(0.1)

@@ -16,41 +16,16 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
-import queue
 import selectors
 import socket
 import threading
 from collections.abc import Callable, Iterator
 
+from server.loop import SelectorLoop
+
 log = logging.getLogger(__name__)
 
 _SEND_FLAGS = socket.MSG_DONTWAIT | getattr(socket, "MSG_NOSIGNAL", 0)
-
-
-class Waker:
-    """A socket pair whose read end wakes a thread blocked in `select`."""
-
-    def __init__(self) -> None:
-        self.reader, self._writer = socket.socketpair()
-        self.reader.setblocking(False)
-        self._writer.setblocking(False)
-
-    def wake(self) -> None:
-        try:
-            self._writer.send(b"\0")
-        except OSError:
-            pass  # already awake (buffer full), or shutting down
-
-    def drain(self) -> None:
-        try:
-            while self.reader.recv(4096):
-                pass
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        self.reader.close()
-        self._writer.close()
 
 
 class _Stage(enum.Enum):
@@ -257,78 +232,28 @@ class Outbox:
             pass  # already shut down or closed
 
 
-class Flusher:
-    """The thread that finishes writes the kernel could not take at once.
-
-    Other threads only queue requests and wake it; only this thread touches
-    its selector, so registration and socket closing cannot race.
-    """
+class Flusher(SelectorLoop):
+    """The thread that finishes writes the kernel could not take at once."""
 
     def __init__(self) -> None:
-        self._selector = selectors.DefaultSelector()
-        self._watch: queue.SimpleQueue[Outbox] = queue.SimpleQueue()
-        self._closing: queue.SimpleQueue[Outbox] = queue.SimpleQueue()
-        self._waker = Waker()
-        self._selector.register(self._waker.reader, selectors.EVENT_READ)
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="flusher", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
+        super().__init__("flusher")
 
     def watch(self, outbox: Outbox) -> None:
         """Write the rest of `outbox` once its socket is writable; any thread."""
-        self._watch.put(outbox)
-        self._waker.wake()
+        self.call_soon(lambda: self._watch(outbox))
 
     def request_close(self, outbox: Outbox) -> None:
-        self._closing.put(outbox)
-        self._waker.wake()
+        """Stop watching `outbox` and close its socket; any thread."""
+        self.call_soon(lambda: self._close(outbox))
 
-    def stop(self, timeout: float) -> None:
-        self._stopping.set()
-        self._waker.wake()
-        self._thread.join(timeout)
+    def _ready(self, key: selectors.SelectorKey) -> None:
+        if key.data.flush():
+            self._selector.unregister(key.fileobj)
 
-    def _run(self) -> None:
-        try:
-            while not self._stopping.is_set():
-                for key, _ in self._selector.select(timeout=1.0):
-                    if key.fileobj is self._waker.reader:
-                        self._waker.drain()
-                    elif key.data.flush():
-                        self._selector.unregister(key.fileobj)
-                self._watch_requested()
-                self._close_requested()
-        except Exception:
-            log.exception("flusher thread failed")
-        finally:
-            self._close_requested()
-            self._selector.close()
-            self._waker.close()
+    def _watch(self, outbox: Outbox) -> None:
+        if not outbox.flush():
+            self._register(outbox.sock, selectors.EVENT_WRITE, outbox)
 
-    def _watch_requested(self) -> None:
-        while True:
-            try:
-                outbox = self._watch.get_nowait()
-            except queue.Empty:
-                return
-            if not outbox.flush() and not self._is_registered(outbox.sock):
-                self._selector.register(outbox.sock, selectors.EVENT_WRITE, outbox)
-
-    def _close_requested(self) -> None:
-        while True:
-            try:
-                outbox = self._closing.get_nowait()
-            except queue.Empty:
-                return
-            if self._is_registered(outbox.sock):
-                self._selector.unregister(outbox.sock)
-            outbox.sock.close()
-
-    def _is_registered(self, sock: socket.socket) -> bool:
-        try:
-            self._selector.get_key(sock)
-        except (KeyError, ValueError):
-            return False
-        return True
+    def _close(self, outbox: Outbox) -> None:
+        self._unregister(outbox.sock)
+        outbox.sock.close()
