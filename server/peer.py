@@ -194,18 +194,23 @@ class Peer:
         return False
 
     def _take(self, event: Event) -> None:
-        if not self.outbox.is_finishing() and self._admit():
+        if not self.outbox.is_finishing() and self._admit(event):
             self._handle(event)
 
-    def _admit(self) -> bool:
-        """Apply the flood limit to one incoming frame."""
+    def _admit(self, event: Event) -> bool:
+        """Apply the flood limit to one incoming frame.
+
+        A refused request with a ref is answered, so the client can tell its
+        user which message did not go; others only on the first refusal.
+        """
         if self._bucket.take(self._clock()):
             self._over_limit = 0
             return True
         self._over_limit += 1
-        if self._over_limit == 1:
+        ref = getattr(event, "ref", 0)
+        if ref or self._over_limit == 1:
             self._send_error(
-                ErrorCode.RATE_LIMITED, "you are sending too fast; slow down"
+                ErrorCode.RATE_LIMITED, "you are sending too fast; slow down", ref
             )
         if self._over_limit >= self._config.flood_kick_after:
             log.warning("flood: %s (%s) kicked", self.nick or "-", self.label)

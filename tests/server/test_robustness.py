@@ -141,7 +141,12 @@ def test_flood_is_limited_then_kicked(make_server, connect):
         flooder.send(p.SendText(ref=n + 1, text=f"spam {n}"))
     events = flooder.wait_closed()
     errors = [e for e in events if isinstance(e, p.Error)]
-    assert errors[0].code is p.ErrorCode.RATE_LIMITED
+    assert {e.code for e in errors} == {p.ErrorCode.RATE_LIMITED}
+    delivered_refs = {e.ref for e in events if isinstance(e, p.Delivered)}
+    refused_refs = {e.ref for e in errors if e.ref}
+    # Every request is either delivered or refused by name, until the kick.
+    assert delivered_refs.isdisjoint(refused_refs)
+    assert len(delivered_refs) + len(refused_refs) >= 20
     # The burst of 5 covers Hello and the first few messages; the rest is dropped.
     delivered = sum(isinstance(e, p.Delivered) for e in events)
     assert 3 <= delivered <= 6
