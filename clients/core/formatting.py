@@ -7,6 +7,7 @@ but the words come from here, so both clients say the same thing.
 from __future__ import annotations
 
 import enum
+import re
 
 import attrs
 
@@ -29,13 +30,32 @@ class DisplayLine:
     time: str = ""
 
 
+# Control characters (bar newline and tab) could drive the user's terminal
+# (escape sequences) and bidirectional overrides can disguise text, so what
+# other people wrote is shown with them neutralised.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(char: re.Match[str]) -> str:
+    code = ord(char.group())
+    if code < 0x20:
+        return chr(0x2400 + code)  # the Unicode "control picture", e.g. ␛
+    return "\ufffd"
+
+
+def sanitize(text: str) -> str:
+    """`text` with terminal controls and bidi overrides made harmless."""
+    return _UNSAFE.sub(_visible, text)
+
+
 def _chat(line: ev.ChatLine) -> DisplayLine:
     stamp = line.time.strftime("%H:%M")
+    body = sanitize(line.text)
     if line.is_direct:
         if line.is_own:
-            text = f"you → {line.target} (private): {line.text}"
+            text = f"you → {line.target} (private): {body}"
         else:
-            text = f"{line.sender} → you (private): {line.text}"
+            text = f"{line.sender} → you (private): {body}"
         return DisplayLine(LineKind.DIRECT, text, stamp)
     if line.is_own:
         kind = LineKind.OWN
@@ -43,7 +63,7 @@ def _chat(line: ev.ChatLine) -> DisplayLine:
         kind = LineKind.MENTION
     else:
         kind = LineKind.CHAT
-    return DisplayLine(kind, f"<{line.sender}> {line.text}", stamp)
+    return DisplayLine(kind, f"<{line.sender}> {body}", stamp)
 
 
 def _connection(event: ev.ConnectionChanged) -> DisplayLine | None:
@@ -74,13 +94,12 @@ def describe(event: ev.UiEvent) -> DisplayLine | None:  # noqa: PLR0911 - one ar
             return _chat(event)
         case ev.Notice(text=text, level=level):
             kind = LineKind.ERROR if level is ev.NoticeLevel.ERROR else LineKind.SYSTEM
-            return DisplayLine(kind, text)
+            return DisplayLine(kind, sanitize(text))
         case ev.Joined(nick=nick):
             return DisplayLine(LineKind.SYSTEM, f"{nick} joined")
         case ev.Left(nick=nick, reason=reason):
-            return DisplayLine(
-                LineKind.SYSTEM, f"{nick} left ({reason})" if reason else f"{nick} left"
-            )
+            text = f"{nick} left ({reason})" if reason else f"{nick} left"
+            return DisplayLine(LineKind.SYSTEM, sanitize(text))
         case ev.Renamed(old=old, new=new, is_me=is_me):
             who = "you are" if is_me else f"{old} is"
             return DisplayLine(LineKind.SYSTEM, f"{who} now known as {new}")

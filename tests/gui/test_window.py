@@ -243,3 +243,30 @@ def test_screenshot_of_a_conversation(make_window, server, tmp_path):
         assert lightest - darkest > 50  # text was drawn, not a blank rectangle
     finally:
         bob.close()
+
+
+def test_quit_command_leaves_and_closes(make_window, server):
+    window = _window(make_window, server)
+    pump(window, lambda: _connected(window))
+    bob = _peer(server)
+    try:
+        _type(window, "/quit off to lunch")
+        window.pane.send_button.invoke()
+        assert window.closed
+        left = bob.wait_for(lambda e: isinstance(e, ev.Left))
+        assert left == ev.Left("ann", "quit: off to lunch")
+    finally:
+        bob.close()
+
+
+def test_hostile_text_is_shown_harmlessly(make_window, server):
+    window = _window(make_window, server)
+    pump(window, lambda: _connected(window))
+    bob = _peer(server)
+    try:
+        bob.submit("\x1b[31mred\u202eevil")
+        pump(window, lambda: "red" in window.chat_text())
+        assert "\x1b" not in window.chat_text()
+        assert "␛[31mred\ufffdevil" in window.chat_text()
+    finally:
+        bob.close()
