@@ -23,6 +23,7 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_external_run = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
+TUI_PINS = "tests/tui/constraints.txt"
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
@@ -83,7 +84,7 @@ def integration(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def tui(session: nox.Session) -> None:
     """The Textual client under Pilot, snapshots, and the real command in tmux."""
-    session.install("-e", ".", *_groups("tests", "tui-tests"))
+    session.install("-c", TUI_PINS, "-e", ".", *_groups("tests", "tui-tests"))
     _pytest(session, "tui")
 
 
@@ -129,7 +130,7 @@ def bench(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def snapshot_update(session: nox.Session) -> None:
     """Regenerate the TUI snapshots; review the HTML report first."""
-    session.install("-e", ".", *_groups("tests", "tui-tests"))
+    session.install("-c", TUI_PINS, "-e", ".", *_groups("tests", "tui-tests"))
     session.run(
         "pytest", "-m", "tui", "tests/tui", "--snapshot-update", *session.posargs
     )
