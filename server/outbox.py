@@ -44,7 +44,13 @@ _batch = threading.local()
 
 @contextlib.contextmanager
 def batched() -> Iterator[None]:
-    """Defer the writes of every `put` in this thread until the block ends."""
+    """Defer the writes of every `put` in this thread until the block ends.
+
+    Nested blocks join the outermost one, which does the writing.
+    """
+    if getattr(_batch, "outboxes", None) is not None:
+        yield
+        return
     outboxes: list[Outbox] = []
     _batch.outboxes = outboxes
     try:
