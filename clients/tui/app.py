@@ -7,6 +7,11 @@ the event to the core on Textual's own loop.
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec
+
 from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
@@ -32,6 +37,30 @@ STYLES = {
     LineKind.ERROR: "red",
 }
 TICK_SECONDS = 0.25
+
+log = logging.getLogger(__name__)
+
+_P = ParamSpec("_P")
+
+
+def guarded(
+    handler: Callable[Concatenate[ChatApp, _P], None],
+) -> Callable[Concatenate[ChatApp, _P], None]:
+    """Keep a bug in one handler from ending the app with a traceback.
+
+    Textual exits and prints the traceback when a handler raises; here the
+    error goes to the log and the user gets one line saying so.
+    """
+
+    @functools.wraps(handler)
+    def wrapper(app: ChatApp, /, *args: _P.args, **kwargs: _P.kwargs) -> None:
+        try:
+            handler(app, *args, **kwargs)
+        except Exception:
+            log.exception("error in %s", handler.__name__)
+            app.report_internal_error()
+
+    return wrapper
 
 
 class NickScreen(ModalScreen[str | None]):
@@ -174,6 +203,7 @@ class ChatApp(App[None]):
         # Called on a transport thread: post_message is the thread-safe way in.
         self.post_message(TransportMessage(event))
 
+    @guarded
     def on_transport_message(self, message: TransportMessage) -> None:
         if self.client is None:
             return
@@ -183,11 +213,13 @@ class ChatApp(App[None]):
             return
         self._show(events)
 
+    @guarded
     def _tick(self) -> None:
         if self.client is not None:
             self._show(self.client.tick())
 
     @on(Input.Submitted, "#input")
+    @guarded
     def _submit(self, event: Input.Submitted) -> None:
         if self.client is None:
             return
@@ -196,6 +228,7 @@ class ChatApp(App[None]):
             event.input.value = ""
         self._show(result.events)
 
+    @guarded
     def action_history_older(self) -> None:
         if self.client is not None:
             box = self.message_input
@@ -204,6 +237,7 @@ class ChatApp(App[None]):
                 box.value = line
                 box.cursor_position = len(line)
 
+    @guarded
     def action_history_newer(self) -> None:
         if self.client is not None:
             box = self.message_input
@@ -212,6 +246,7 @@ class ChatApp(App[None]):
                 box.value = line
                 box.cursor_position = len(line)
 
+    @guarded
     def action_complete(self) -> None:
         if self.client is not None:
             box = self.message_input
@@ -219,11 +254,18 @@ class ChatApp(App[None]):
             box.cursor_position = len(box.value)
 
     @on(OptionList.OptionSelected, "#users")
+    @guarded
     def _address_user(self, event: OptionList.OptionSelected) -> None:
         box = self.message_input
         box.value = f"@{event.option.prompt} "
         box.cursor_position = len(box.value)
         box.focus()
+
+    def report_internal_error(self) -> None:
+        """Tell the user something broke, without a traceback (that is in the log)."""
+        self._write(
+            DisplayLine(LineKind.ERROR, "internal error; details are in the log file")
+        )
 
     def action_leave(self) -> None:
         self._leaving = True

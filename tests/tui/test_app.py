@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 
 import protocol as p
 from clients.core.testing import FakeTransport
 from clients.tui.app import ChatApp
+from clients.tui.messages import TransportMessage
 from tests.tui.helpers import log_lines, status, until
 
 pytestmark = pytest.mark.tui
@@ -86,3 +89,21 @@ async def test_lost_connection_shows_reconnecting_with_countdown():
         await until(pilot, lambda: "reconnecting in" in status(app))
         assert any("connection lost" in line for line in log_lines(app))
         await until(pilot, lambda: "ann · connected" in status(app), timeout=5)
+
+
+async def test_a_failing_handler_is_reported_not_fatal():
+    app = _app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "connected" in status(app))
+        # Not a transport event at all: the core cannot handle it.
+        app.post_message(TransportMessage(cast("Any", "garbage")))
+        await until(
+            pilot, lambda: any("internal error" in line for line in log_lines(app))
+        )
+        assert app.is_running
+        FakeTransport.instances[-1].deliver(
+            p.Delivered(id=1, timestamp_ms=0, sender="bob", text="still alive")
+        )
+        await until(
+            pilot, lambda: any("still alive" in line for line in log_lines(app))
+        )
