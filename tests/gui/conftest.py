@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from clients.core.testing import HeadlessDriver
 from clients.gui.app import ChatWindow
 from server import ChatServer, ServerConfig
 
@@ -54,3 +55,20 @@ def pump(
             )
         window.update()
         time.sleep(0.01)
+
+
+@pytest.fixture(name="peer")
+def _peer_factory(server: ChatServer) -> Iterator[Callable[..., HeadlessDriver]]:
+    """A headless second client on `server`, closed after the test."""
+    drivers: list[HeadlessDriver] = []
+
+    def connect(nick: str = "bob") -> HeadlessDriver:
+        host, port = server.address
+        driver = HeadlessDriver(host, port, nick)
+        drivers.append(driver)
+        driver.wait_connected()
+        return driver
+
+    yield connect
+    for driver in drivers:
+        driver.close()

@@ -10,14 +10,13 @@ import sys
 import pytest
 
 from clients.core import events as ev
-from tests.gui.test_window import _peer
 
 pytestmark = pytest.mark.gui
 
 
-def test_the_real_command_joins_and_leaves_cleanly(server, tmp_path):
+def test_the_real_command_joins_and_leaves_cleanly(server, peer, tmp_path):
     host, port = server.address
-    bob = _peer(server)
+    bob = peer()
     command = shutil.which("chinwag-gui")
     argv = [command] if command else [sys.executable, "-m", "clients.gui"]
     options = ["--host", host, "--port", str(port), "--nick", "zed"]
@@ -41,7 +40,6 @@ def test_the_real_command_joins_and_leaves_cleanly(server, tmp_path):
         finally:
             if proc.poll() is None:
                 proc.kill()
-            bob.close()
 
 
 def test_help_needs_no_display():

@@ -39,13 +39,6 @@ def _key(window: ChatWindow, sequence: str) -> None:
     window.update()
 
 
-def _peer(server: ChatServer, nick: str = "bob") -> HeadlessDriver:
-    host, port = server.address
-    peer = HeadlessDriver(host, port, nick)
-    peer.wait_connected()
-    return peer
-
-
 def _heard(peer: HeadlessDriver, text: str) -> ev.UiEvent:
     return peer.wait_for(lambda e: isinstance(e, ev.ChatLine) and e.text == text)
 
@@ -56,25 +49,22 @@ def _tags_of(window: ChatWindow, text: str) -> set[str]:
     return set(window.pane.display._textbox.tag_names(start))
 
 
-def test_ctrl_enter_enter_and_send_button_all_send(make_window, server):
+def test_ctrl_enter_enter_and_send_button_all_send(make_window, server, peer):
     window = _window(make_window, server)
     pump(window, lambda: _connected(window))
-    bob = _peer(server)
-    try:
-        _type(window, "sent with ctrl+enter")
-        _key(window, "<Control-Return>")
-        _heard(bob, "sent with ctrl+enter")
-        _type(window, "sent with enter")
-        _key(window, "<Return>")
-        _heard(bob, "sent with enter")
-        _type(window, "sent with the button")
-        window.pane.send_button.invoke()
-        _heard(bob, "sent with the button")
-        pump(window, lambda: "<ann> sent with the button" in window.chat_text())
-        assert window._input_text() == ""
-        assert "own" in _tags_of(window, "<ann> sent with the button")
-    finally:
-        bob.close()
+    bob = peer()
+    _type(window, "sent with ctrl+enter")
+    _key(window, "<Control-Return>")
+    _heard(bob, "sent with ctrl+enter")
+    _type(window, "sent with enter")
+    _key(window, "<Return>")
+    _heard(bob, "sent with enter")
+    _type(window, "sent with the button")
+    window.pane.send_button.invoke()
+    _heard(bob, "sent with the button")
+    pump(window, lambda: "<ann> sent with the button" in window.chat_text())
+    assert window._input_text() == ""
+    assert "own" in _tags_of(window, "<ann> sent with the button")
 
 
 def test_shift_enter_starts_a_new_line(make_window, server):
@@ -86,51 +76,47 @@ def test_shift_enter_starts_a_new_line(make_window, server):
     assert window._input_text() == "first\n"
 
 
-def test_direct_message_is_shown_as_one(make_window, server):
+def test_direct_message_is_shown_as_one(make_window, server, peer):
     window = _window(make_window, server)
     pump(window, lambda: _connected(window))
-    bob = _peer(server)
-    try:
-        bob.submit("@ann for your eyes only")
-        pump(
-            window,
-            lambda: "bob → you (private): for your eyes only" in window.chat_text(),
-        )
-        assert "direct" in _tags_of(window, "for your eyes only")
-        bob.submit("ann: a mention")
-        pump(window, lambda: "<bob> ann: a mention" in window.chat_text())
-        assert "mention" in _tags_of(window, "ann: a mention")
-    finally:
-        bob.close()
+    bob = peer()
+    bob.submit("@ann for your eyes only")
+    pump(
+        window,
+        lambda: "bob → you (private): for your eyes only" in window.chat_text(),
+    )
+    assert "direct" in _tags_of(window, "for your eyes only")
+    bob.submit("ann: a mention")
+    pump(window, lambda: "<bob> ann: a mention" in window.chat_text())
+    assert "mention" in _tags_of(window, "ann: a mention")
 
 
-def test_users_clear_and_help(make_window, server):
+def test_users_clear_and_help(make_window, server, peer):
     window = _window(make_window, server)
     pump(window, lambda: _connected(window))
-    bob = _peer(server)
-    try:
-        _type(window, "/users")
-        window.pane.send_button.invoke()
-        pump(window, lambda: "2 online: ann, bob" in window.chat_text())
-        _type(window, "/help")
-        window.pane.send_button.invoke()
-        pump(window, lambda: "/quit [reason]" in window.chat_text())
-        _type(window, "/clear")
-        window.pane.send_button.invoke()
-        window.update()
-        assert window.chat_text() == ""
-        _type(window, "@")
-        window.pane.send_button.invoke()
-        assert "who to?" in window.chat_text()
-        assert window._input_text() == "@"
-    finally:
-        bob.close()
+    peer()
+    _type(window, "/users")
+    window.pane.send_button.invoke()
+    pump(window, lambda: "2 online: ann, bob" in window.chat_text())
+    _type(window, "/help")
+    window.pane.send_button.invoke()
+    pump(window, lambda: "/quit [reason]" in window.chat_text())
+    _type(window, "/clear")
+    window.pane.send_button.invoke()
+    window.update()
+    assert window.chat_text() == ""
+    _type(window, "@")
+    window.pane.send_button.invoke()
+    assert "who to?" in window.chat_text()
+    assert window._input_text() == "@"
 
 
-def test_user_list_follows_joins_and_leaves_and_clicking_addresses(make_window, server):
+def test_user_list_follows_joins_and_leaves_and_clicking_addresses(
+    make_window, server, peer
+):
     window = _window(make_window, server)
     pump(window, lambda: list(window.pane.user_buttons) == ["ann"])
-    bob = _peer(server)
+    bob = peer()
     pump(window, lambda: sorted(window.pane.user_buttons) == ["ann", "bob"])
     assert window.pane.users_title.cget("text") == "Online (2)"
     window.pane.user_buttons["bob"].invoke()
@@ -140,21 +126,18 @@ def test_user_list_follows_joins_and_leaves_and_clicking_addresses(make_window, 
     assert "bob left (quit: test over)" in window.chat_text()
 
 
-def test_tab_completion_and_history(make_window, server):
+def test_tab_completion_and_history(make_window, server, peer):
     window = _window(make_window, server)
     pump(window, lambda: _connected(window))
-    bob = _peer(server, "bobby")
-    try:
-        pump(window, lambda: "bobby" in window.pane.user_buttons)
-        _type(window, "hi @bo")
-        _key(window, "<Tab>")
-        assert window._input_text() == "hi @bobby "
-        _key(window, "<Return>")
-        _type(window, "")
-        _key(window, "<Up>")
-        assert window._input_text() == "hi @bobby"
-    finally:
-        bob.close()
+    peer("bobby")
+    pump(window, lambda: "bobby" in window.pane.user_buttons)
+    _type(window, "hi @bo")
+    _key(window, "<Tab>")
+    assert window._input_text() == "hi @bobby "
+    _key(window, "<Return>")
+    _type(window, "")
+    _key(window, "<Up>")
+    assert window._input_text() == "hi @bobby"
 
 
 def test_reconnects_when_the_server_comes_back(make_window, server):
@@ -168,37 +151,31 @@ def test_reconnects_when_the_server_comes_back(make_window, server):
         pump(window, lambda: _connected(window), timeout=10)
 
 
-def test_closing_the_window_is_a_clean_leave(make_window, server, caplog):
+def test_closing_the_window_is_a_clean_leave(make_window, server, caplog, peer):
     caplog.set_level(logging.INFO, logger="server")
     window = _window(make_window, server)
     pump(window, lambda: _connected(window))
-    bob = _peer(server)
-    try:
-        window.close()
-        left = bob.wait_for(lambda e: isinstance(e, ev.Left))
-        assert left == ev.Left("ann", "quit: leaving")
-        assert "disconnected ann" in caplog.text
-        assert "quit: leaving" in caplog.text
-    finally:
-        bob.close()
+    bob = peer()
+    window.close()
+    left = bob.wait_for(lambda e: isinstance(e, ev.Left))
+    assert left == ev.Left("ann", "quit: leaving")
+    assert "disconnected ann" in caplog.text
+    assert "quit: leaving" in caplog.text
 
 
-def test_nick_prompt_validates_and_suffixes(make_window, server):
-    bob = _peer(server, "bob")
-    try:
-        window = _window(make_window, server, nick=None)
-        prompt = window.prompt
-        assert prompt is not None
-        prompt.entry.insert(0, "b b")
-        prompt.connect_button.invoke()
-        assert "cannot contain spaces" in prompt.error.cget("text")
-        prompt.entry.delete(0, "end")
-        prompt.entry.insert(0, "bob")
-        prompt.connect_button.invoke()
-        pump(window, lambda: _connected(window, "bob_1"))
-        assert "bob is taken; you are bob_1" in window.chat_text()
-    finally:
-        bob.close()
+def test_nick_prompt_validates_and_suffixes(make_window, server, peer):
+    peer("bob")
+    window = _window(make_window, server, nick=None)
+    prompt = window.prompt
+    assert prompt is not None
+    prompt.entry.insert(0, "b b")
+    prompt.connect_button.invoke()
+    assert "cannot contain spaces" in prompt.error.cget("text")
+    prompt.entry.delete(0, "end")
+    prompt.entry.insert(0, "bob")
+    prompt.connect_button.invoke()
+    pump(window, lambda: _connected(window, "bob_1"))
+    assert "bob is taken; you are bob_1" in window.chat_text()
 
 
 def test_nick_prompt_cancel_closes(make_window, server):
@@ -216,57 +193,48 @@ def test_unreachable_server_is_shown_not_raised(make_window, server):
     assert "reconnecting" in _status(window)
 
 
-def test_screenshot_of_a_conversation(make_window, server, tmp_path):
+def test_screenshot_of_a_conversation(make_window, server, tmp_path, peer):
     # Pillow is only installed for the gui session; other sessions collect this file.
     from PIL import ImageGrab  # noqa: PLC0415
 
     window = _window(make_window, server)
     pump(window, lambda: _connected(window))
-    bob = _peer(server)
-    try:
-        bob.submit("morning ann")
-        bob.submit("@ann lunch at noon?")
-        pump(window, lambda: "lunch at noon?" in window.chat_text())
-        _type(window, "sounds good")
-        window.pane.send_button.invoke()
-        pump(window, lambda: "<ann> sounds good" in window.chat_text())
-        window.update()
-        x, y = window.winfo_rootx(), window.winfo_rooty()
-        image = ImageGrab.grab(
-            bbox=(x, y, x + window.winfo_width(), y + window.winfo_height())
-        )
-        path = tmp_path / "chinwag-gui.png"
-        image.save(path)
-        print(f"screenshot: {path}")
-        assert image.size[0] >= 400
-        darkest, lightest = cast("tuple[int, int]", image.convert("L").getextrema())
-        assert lightest - darkest > 50  # text was drawn, not a blank rectangle
-    finally:
-        bob.close()
+    bob = peer()
+    bob.submit("morning ann")
+    bob.submit("@ann lunch at noon?")
+    pump(window, lambda: "lunch at noon?" in window.chat_text())
+    _type(window, "sounds good")
+    window.pane.send_button.invoke()
+    pump(window, lambda: "<ann> sounds good" in window.chat_text())
+    window.update()
+    x, y = window.winfo_rootx(), window.winfo_rooty()
+    image = ImageGrab.grab(
+        bbox=(x, y, x + window.winfo_width(), y + window.winfo_height())
+    )
+    path = tmp_path / "chinwag-gui.png"
+    image.save(path)
+    print(f"screenshot: {path}")
+    assert image.size[0] >= 400
+    darkest, lightest = cast("tuple[int, int]", image.convert("L").getextrema())
+    assert lightest - darkest > 50  # text was drawn, not a blank rectangle
 
 
-def test_quit_command_leaves_and_closes(make_window, server):
+def test_quit_command_leaves_and_closes(make_window, server, peer):
     window = _window(make_window, server)
     pump(window, lambda: _connected(window))
-    bob = _peer(server)
-    try:
-        _type(window, "/quit off to lunch")
-        window.pane.send_button.invoke()
-        assert window.closed
-        left = bob.wait_for(lambda e: isinstance(e, ev.Left))
-        assert left == ev.Left("ann", "quit: off to lunch")
-    finally:
-        bob.close()
+    bob = peer()
+    _type(window, "/quit off to lunch")
+    window.pane.send_button.invoke()
+    assert window.closed
+    left = bob.wait_for(lambda e: isinstance(e, ev.Left))
+    assert left == ev.Left("ann", "quit: off to lunch")
 
 
-def test_hostile_text_is_shown_harmlessly(make_window, server):
+def test_hostile_text_is_shown_harmlessly(make_window, server, peer):
     window = _window(make_window, server)
     pump(window, lambda: _connected(window))
-    bob = _peer(server)
-    try:
-        bob.submit("\x1b[31mred\u202eevil")
-        pump(window, lambda: "red" in window.chat_text())
-        assert "\x1b" not in window.chat_text()
-        assert "␛[31mred\ufffdevil" in window.chat_text()
-    finally:
-        bob.close()
+    bob = peer()
+    bob.submit("\x1b[31mred\u202eevil")
+    pump(window, lambda: "red" in window.chat_text())
+    assert "\x1b" not in window.chat_text()
+    assert "␛[31mred\ufffdevil" in window.chat_text()
