@@ -231,35 +231,32 @@ class ChatApp(App[None]):
     @guarded
     def action_history_older(self) -> None:
         if self.client is not None:
-            box = self.message_input
-            line = self.client.session.history.older(box.value)
-            if line is not None:
-                box.value = line
-                box.cursor_position = len(line)
+            self._replace_input(
+                self.client.session.history.older(self.message_input.value)
+            )
 
     @guarded
     def action_history_newer(self) -> None:
         if self.client is not None:
-            box = self.message_input
-            line = self.client.session.history.newer()
-            if line is not None:
-                box.value = line
-                box.cursor_position = len(line)
+            self._replace_input(self.client.session.history.newer())
 
     @guarded
     def action_complete(self) -> None:
         if self.client is not None:
-            box = self.message_input
-            box.value = self.client.session.complete(box.value)
-            box.cursor_position = len(box.value)
+            self._replace_input(self.client.session.complete(self.message_input.value))
 
     @on(OptionList.OptionSelected, "#users")
     @guarded
     def _address_user(self, event: OptionList.OptionSelected) -> None:
-        box = self.message_input
-        box.value = f"@{event.option.prompt} "
-        box.cursor_position = len(box.value)
-        box.focus()
+        self._replace_input(f"@{event.option.prompt} ")
+        self.message_input.focus()
+
+    def _replace_input(self, text: str | None) -> None:
+        """Put `text` in the input line, cursor at the end; None changes nothing."""
+        if text is not None:
+            box = self.message_input
+            box.value = text
+            box.cursor_position = len(text)
 
     def report_internal_error(self) -> None:
         """Tell the user something broke, without a traceback (that is in the log)."""
