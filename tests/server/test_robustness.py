@@ -160,6 +160,11 @@ def test_silent_client_is_pinged_and_dropped(make_server, connect):
     quiet = connect("quiet", target=server)
     assert isinstance(quiet.next(), p.Ping)
     _closed_with(quiet, p.ErrorCode.PING_TIMEOUT)
+    # Its nick is free again (a half-open connection no longer holds it).
+    deadline = time.monotonic() + 5
+    while server.hub.nicks() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert connect(target=server).hello("quiet").nick == "quiet"
 
 
 def test_client_that_answers_pings_stays(make_server, connect):
