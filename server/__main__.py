@@ -134,9 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     host, port = server.address
-    print(
-        f"Chinwag server listening on {host}:{port} (log: {args.log_file})", flush=True
-    )
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    print(f"Chinwag server listening on {where} (log: {args.log_file})", flush=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -14,7 +14,7 @@ import time
 
 from clients.core import events as ev
 from clients.core.client import ChatClient
-from clients.core.formatting import describe
+from clients.core.formatting import address_label, describe
 from clients.core.session import ChatSession
 from clients.core.transport import TransportEvent
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     inbox: queue.SimpleQueue[TransportEvent] = queue.SimpleQueue()
-    session = ChatSession(nick=args.nick, server=f"{args.host}:{args.port}")
+    session = ChatSession(nick=args.nick, server=address_label(args.host, args.port))
     client = ChatClient(session, args.host, args.port, inbox.put)
     lines = list(args.lines) or [line.rstrip("\n") for line in sys.stdin]
     connected = _print(client.start(), connected=False)

@@ -43,6 +43,11 @@ def _visible(char: re.Match[str]) -> str:
     return "\ufffd"
 
 
+def address_label(host: str, port: int) -> str:
+    """`host:port` as users write it, with IPv6 hosts in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def sanitize(text: str) -> str:
     """`text` with terminal controls and bidi overrides made harmless."""
     return _UNSAFE.sub(_visible, text)

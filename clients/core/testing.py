@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from clients.core import events as ev
 from clients.core.client import ChatClient
+from clients.core.formatting import address_label
 from clients.core.session import Backoff, ChatSession
 from clients.core.transport import Closed, Connected, DataReceived, TransportEvent
 from protocol import (
@@ -138,7 +139,7 @@ class HeadlessDriver:
         self.inbox: queue.SimpleQueue[TransportEvent] = queue.SimpleQueue()
         self.session = ChatSession(
             nick=nick,
-            server=f"{host}:{port}",
+            server=address_label(host, port),
             backoff=backoff or Backoff(base=0.05, cap=0.5),
             ping_interval=ping_interval,
             dead_after=dead_after,

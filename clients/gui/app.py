@@ -16,7 +16,13 @@ import customtkinter as ctk
 from clients.core import events as ev
 from clients.core.client import ChatClient, TransportFactory
 from clients.core.commands import CommandError, validate_nick
-from clients.core.formatting import DisplayLine, LineKind, describe, status_text
+from clients.core.formatting import (
+    DisplayLine,
+    LineKind,
+    address_label,
+    describe,
+    status_text,
+)
 from clients.core.session import ChatSession
 from clients.core.transport import Transport, TransportEvent
 from clients.gui.bridge import QueueBridge
@@ -140,7 +146,7 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
         self.title("Chinwag")
         self.geometry("800x600")
         self.minsize(480, 360)
-        self._server = f"{host}:{port}"
+        self._server = address_label(host, port)
         self._host = host
         self._port = port
         self._factory = transport_factory

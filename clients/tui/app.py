@@ -23,7 +23,13 @@ from textual.widgets import Button, Input, Label, OptionList, RichLog, Static
 from clients.core import events as ev
 from clients.core.client import ChatClient, TransportFactory
 from clients.core.commands import CommandError, validate_nick
-from clients.core.formatting import DisplayLine, LineKind, describe, status_text
+from clients.core.formatting import (
+    DisplayLine,
+    LineKind,
+    address_label,
+    describe,
+    status_text,
+)
 from clients.core.session import ChatSession
 from clients.core.transport import Transport, TransportEvent
 from clients.tui.messages import TransportMessage
@@ -146,7 +152,7 @@ class ChatApp(App[None]):
 
     @property
     def server_label(self) -> str:
-        return f"{self._host}:{self._port}"
+        return address_label(self._host, self._port)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):

@@ -5,7 +5,13 @@ from typing import Any
 import pytest
 
 from clients.core import events as ev
-from clients.core.formatting import LineKind, describe, sanitize, status_text
+from clients.core.formatting import (
+    LineKind,
+    address_label,
+    describe,
+    sanitize,
+    status_text,
+)
 
 
 def _line(**overrides: Any) -> ev.ChatLine:
@@ -57,3 +63,8 @@ def test_status_text():
     )
     assert status_text(event) == "h:1 · ann · reconnecting in 3 s"
     assert describe(event) is None  # a countdown tick adds no line
+
+
+def test_address_label_brackets_ipv6():
+    assert address_label("127.0.0.1", 9090) == "127.0.0.1:9090"
+    assert address_label("::1", 9090) == "[::1]:9090"
