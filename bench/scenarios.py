@@ -269,6 +269,12 @@ def summarize(rows: list[dict[str, Any]]) -> str:
         "  ".join(f"{row.get(key, '')!s:>{width}}" for key, _, width in columns)
         for row in rows
     ]
+    lines += [
+        f"note: N={r['clients']} S={r['senders']} {r['scenario']}: the generator was "
+        "CPU-bound, so deliv/s is a floor, not the server's limit"
+        for r in rows
+        if r.get("generator_busy", 0) >= 0.9
+    ]
     medians = [r["server_us_per_delivery"] for r in rows if r.get("deliveries")]
     if medians:
         lines.append(
