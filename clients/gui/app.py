@@ -94,9 +94,7 @@ class ChatPane(ctk.CTkFrame):  # type: ignore[misc]
 
         self.display = ctk.CTkTextbox(self, wrap="word", state="disabled")
         self.display.grid(row=0, column=0, sticky="nsew", padx=(8, 4), pady=(8, 4))
-        for kind, colours in LINE_COLOURS.items():
-            colour = colours[1] if ctk.get_appearance_mode() == "Dark" else colours[0]
-            self.display.tag_config(kind.value, foreground=colour)
+        self._colour_lines(ctk.get_appearance_mode())
         self.display.tag_config("time", foreground="gray50")
 
         side = ctk.CTkFrame(self, width=170)
@@ -122,6 +120,19 @@ class ChatPane(ctk.CTkFrame):  # type: ignore[misc]
         self.status.grid(
             row=2, column=0, columnspan=2, sticky="ew", padx=10, pady=(0, 6)
         )
+
+    def _set_appearance_mode(self, mode_string: str) -> None:
+        """customtkinter calls this on every widget when light/dark changes."""
+        super()._set_appearance_mode(mode_string)
+        self._colour_lines(mode_string)
+
+    def _colour_lines(self, mode: str) -> None:
+        # Text tags are plain Tk: they do not follow the appearance by themselves.
+        dark = mode.lower() == "dark"
+        for kind, (light_colour, dark_colour) in LINE_COLOURS.items():
+            self.display.tag_config(
+                kind.value, foreground=dark_colour if dark else light_colour
+            )
 
 
 class ChatWindow(ctk.CTk):  # type: ignore[misc]

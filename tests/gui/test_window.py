@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from typing import cast
 
+import customtkinter as ctk
 import pytest
 
 from clients.core import events as ev
+from clients.core.formatting import LineKind
 from clients.core.testing import HeadlessDriver
-from clients.gui.app import ChatWindow
+from clients.gui.app import LINE_COLOURS, ChatWindow
 from server import ChatServer, ServerConfig
 from tests.gui.conftest import pump
 
@@ -238,3 +240,18 @@ def test_hostile_text_is_shown_harmlessly(make_window, server, peer):
     pump(window, lambda: "red" in window.chat_text())
     assert "\x1b" not in window.chat_text()
     assert "␛[31mred\ufffdevil" in window.chat_text()
+
+
+def test_line_colours_follow_the_appearance(make_window, server):
+    window = _window(make_window, server)
+    display = window.pane.display
+    light, dark = LINE_COLOURS[LineKind.OWN]
+    try:
+        ctk.set_appearance_mode("light")
+        window.update()
+        assert display.tag_cget("own", "foreground") == light
+        ctk.set_appearance_mode("dark")
+        window.update()
+        assert display.tag_cget("own", "foreground") == dark
+    finally:
+        ctk.set_appearance_mode("system")

@@ -107,3 +107,20 @@ async def test_a_failing_handler_is_reported_not_fatal():
         await until(
             pilot, lambda: any("still alive" in line for line in log_lines(app))
         )
+
+
+@pytest.mark.parametrize("size", [(60, 16), (160, 50)])
+async def test_resizes_keep_the_input_status_and_log_on_screen(size):
+    app = _app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "connected" in status(app))
+        await pilot.resize_terminal(*size)
+        await pilot.pause()
+        width, height = size
+        for widget in (app.message_input, app.status_bar, app.chat_log):
+            region = widget.region
+            assert region.width > 0, widget
+            assert region.height > 0, widget
+            assert region.right <= width, widget
+            assert region.bottom <= height, widget
+        assert app.chat_log.region.width > app.user_list.region.width
