@@ -18,7 +18,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, OptionList, RichLog, Static
+from textual.widgets import Button, Footer, Input, Label, OptionList, RichLog, Static
 
 from clients.core import events as ev
 from clients.core.client import ChatClient, TransportFactory
@@ -110,9 +110,11 @@ class ChatInput(Input):
     """The message line: Up/Down for history, Tab for nick completion."""
 
     BINDINGS = [  # noqa: RUF012 - Textual's API
-        Binding("up", "app.history_older", show=False),
+        Binding(
+            "tab", "app.complete", "Complete nick", key_display="Tab", priority=True
+        ),
+        Binding("up", "app.history_older", "History", key_display="↑↓"),
         Binding("down", "app.history_newer", show=False),
-        Binding("tab", "app.complete", show=False, priority=True),
         Binding("ctrl+enter", "submit", show=False),
     ]
 
@@ -158,10 +160,11 @@ class ChatApp(App[None]):
         with Horizontal(id="body"):
             yield RichLog(id="log", wrap=True, markup=False, auto_scroll=False)
             yield OptionList(id="users")
-        yield Static(f"{self.server_label} · not connected", id="status")
         yield ChatInput(
             id="input", placeholder="Message everyone · @nick for private · /help"
         )
+        yield Static(f"{self.server_label} · not connected", id="status")
+        yield Footer()
 
     # The main widgets live on the base screen; query it rather than the
     # active screen, which may be the nick prompt.
