@@ -181,12 +181,12 @@ class Peer:
         # A lone frame is written at once. When a chunk holds more, what
         # they cause is written once all are handled, so a burst leaves
         # as one send per recipient instead of one per frame.
-        for event in events:
-            self._take(event)
+        first = next(events, None)
+        if first is not None:
+            self._take(first)
             with batched():
-                for later in events:
-                    self._take(later)
-            break
+                for event in events:
+                    self._take(event)
         if self._conn.state is State.CLOSED:
             return True
         if self.outbox.is_finishing():
