@@ -5,7 +5,7 @@ This package does no I/O and imports nothing else from the project.
 
 from __future__ import annotations
 
-from protocol.codec import decode_body, encode_body
+from protocol.codec import decode_body, encode_body, encode_frame
 from protocol.connection import TRANSITIONS, Connection, Event, Rejected, Role, State
 from protocol.constants import (
     DEFAULT_MAX_FRAME_SIZE,
@@ -85,6 +85,7 @@ __all__ = [
     "Welcome",
     "decode_body",
     "encode_body",
+    "encode_frame",
     "frame",
     "is_valid_nick",
     "nick_key",

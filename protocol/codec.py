@@ -16,6 +16,7 @@ import attrs
 from protocol.constants import ErrorCode, MessageType
 from protocol.errors import InvalidMessage, RemoteProtocolError
 from protocol.fields import CODEC_KEY, FieldCodec, FieldValueError
+from protocol.framing import frame
 from protocol.messages import MESSAGE_CLASSES, REGISTRY, Message
 
 _LAYOUTS: dict[type[Message], tuple[tuple[str, FieldCodec], ...]] = {
@@ -31,6 +32,15 @@ def encode_body(message: Message) -> bytes:
     for name, codec in _LAYOUTS[type(message)]:
         codec.encode(getattr(message, name), out)
     return bytes(out)
+
+
+def encode_frame(message: Message) -> bytes:
+    """The whole frame (length prefix included) for `message`.
+
+    For senders that encode once and share the bytes (a server's broadcast);
+    `Connection.send` is the same plus the state-machine check.
+    """
+    return frame(encode_body(message))
 
 
 def decode_body(body: bytes) -> Message:

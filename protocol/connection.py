@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from protocol.codec import decode_body, encode_body
+from protocol.codec import decode_body, encode_frame
 from protocol.constants import DEFAULT_MAX_FRAME_SIZE, ErrorCode, MessageType
 from protocol.errors import (
     InvalidMessage,
@@ -20,7 +20,7 @@ from protocol.errors import (
     ProtocolError,
     RemoteProtocolError,
 )
-from protocol.framing import FrameDecoder, frame
+from protocol.framing import FrameDecoder
 from protocol.messages import Message
 
 if TYPE_CHECKING:
@@ -131,13 +131,13 @@ class Connection:
             LocalProtocolError: `message` is not legal for us in this state.
         """
         if self.state is State.ERROR and message.TYPE in _LAST_WORDS:
-            return frame(encode_body(message))
+            return encode_frame(message)
         key = (self.role, self.state, message.TYPE)
         after = TRANSITIONS.get(key)
         if after is None:
             msg = f"{self.role.value} may not send {message.TYPE.name} in state {self.state.name}"
             raise LocalProtocolError(msg, ErrorCode.UNEXPECTED_MESSAGE)
-        data = frame(encode_body(message))
+        data = encode_frame(message)
         self.state = after
         self._said_bye = self._said_bye or message.TYPE is MessageType.BYE
         return data

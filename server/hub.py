@@ -30,7 +30,6 @@ from protocol import (
     ErrorCode,
     Hello,
     InvalidNick,
-    Message,
     NickChanged,
     SendDirect,
     SendText,
@@ -38,8 +37,7 @@ from protocol import (
     UserLeft,
     UserList,
     Welcome,
-    encode_body,
-    frame,
+    encode_frame,
     nick_key,
     normalize_nick,
 )
@@ -77,10 +75,6 @@ class Refusal(Exception):
     text: str
     ref: int = 0
     fatal: bool = False
-
-
-def _encode(message: Message) -> bytes:
-    return frame(encode_body(message))
 
 
 class Hub:
@@ -147,7 +141,7 @@ class Hub:
                 )
             )
             self._newcomers[id(member)] = len(self._presence)
-            self._presence.append((member, _encode(UserJoined(nick=nick))))
+            self._presence.append((member, encode_frame(UserJoined(nick=nick))))
         return nick
 
     def leave(self, member: Member, reason: str) -> None:
@@ -157,7 +151,9 @@ class Hub:
             if nick is None or self._members.get(nick_key(nick)) is not member:
                 return
             del self._members[nick_key(nick)]
-            self._presence.append((member, _encode(UserLeft(nick=nick, reason=reason))))
+            self._presence.append(
+                (member, encode_frame(UserLeft(nick=nick, reason=reason)))
+            )
 
     def say(self, member: Member, request: SendText) -> None:
         """Broadcast to everyone online; the sender's copy carries its ref."""
@@ -170,9 +166,9 @@ class Hub:
                 sender=sender,
                 text=request.text,
             )
-            shared = _encode(message)
+            shared = encode_frame(message)
             own = (
-                _encode(attrs.evolve(message, ref=request.ref))
+                encode_frame(attrs.evolve(message, ref=request.ref))
                 if request.ref
                 else shared
             )
@@ -200,8 +196,8 @@ class Hub:
                 text=request.text,
             )
             if target is not member:
-                target.deliver(_encode(message))
-            member.deliver(_encode(attrs.evolve(message, ref=request.ref)))
+                target.deliver(encode_frame(message))
+            member.deliver(encode_frame(attrs.evolve(message, ref=request.ref)))
 
     def list_users(self, member: Member) -> None:
         """Send the online nicks to `member` in chunks of at most 200."""
@@ -213,7 +209,7 @@ class Hub:
         ] or [[]]
         for index, chunk in enumerate(chunks):
             final = index == len(chunks) - 1
-            member.deliver(_encode(UserList(nicks=tuple(chunk), final=final)))
+            member.deliver(encode_frame(UserList(nicks=tuple(chunk), final=final)))
 
     def change_nick(self, member: Member, request: ChangeNick) -> str:
         """Rename `member` and tell everyone.
@@ -241,7 +237,7 @@ class Hub:
             del self._members[nick_key(old)]
             self._members[nick_key(new)] = member
             member.nick = new
-            data = _encode(NickChanged(old=old, new=new))
+            data = encode_frame(NickChanged(old=old, new=new))
             for other in self._members.values():
                 other.deliver(data)
         return old

@@ -32,8 +32,7 @@ from protocol import (
     SendText,
     State,
     Welcome,
-    encode_body,
-    frame,
+    encode_frame,
 )
 from server.config import ServerConfig
 from server.hub import Hub, Refusal
@@ -47,8 +46,8 @@ RECV_SIZE = 65536
 
 def last_words(code: ErrorCode | None, text: str) -> bytes:
     """An Error (if `code`) followed by a Bye, ready to send as a goodbye."""
-    parts = [] if code is None else [frame(encode_body(Error(code=code, text=text)))]
-    parts.append(frame(encode_body(Bye(reason=text))))
+    parts = [] if code is None else [encode_frame(Error(code=code, text=text))]
+    parts.append(encode_frame(Bye(reason=text)))
     return b"".join(parts)
 
 
@@ -126,7 +125,7 @@ class Peer:
 
     def ping(self) -> None:
         self.pinged = True
-        self.deliver(frame(encode_body(Ping(payload=b"chinwag"))))
+        self.deliver(encode_frame(Ping(payload=b"chinwag")))
 
     # --- the reader thread (see server.readers) --------------------------------
 
@@ -264,7 +263,7 @@ class Peer:
                 raise AssertionError(msg)
 
     def _send_error(self, code: ErrorCode, text: str, ref: int = 0) -> None:
-        self.deliver(frame(encode_body(Error(code=code, text=text[:400], ref=ref))))
+        self.deliver(encode_frame(Error(code=code, text=text[:400], ref=ref)))
 
     def _leave(self) -> None:
         if not self._left:
