@@ -106,17 +106,13 @@ class Outbox:
             `on_overflow` has been called and the data dropped. True otherwise
             (also once closing, when the data is silently discarded).
         """
+        batch: list[Outbox] | None = getattr(_batch, "outboxes", None)
         with self._lock:
             if self._closed or self._finishing:
                 return True
-            if self._stage is _IDLE and getattr(_batch, "outboxes", None) is None:
+            if self._stage is _IDLE and batch is None:
                 # The common case, kept short: nothing waits, so send at once.
-                try:
-                    sent = self.sock.send(data, _SEND_FLAGS)
-                except BlockingIOError:
-                    sent = 0
-                except OSError:
-                    sent = len(data)  # gone; the reader cleans up
+                sent = self._try_send(data)
                 if sent == len(data):
                     return True
                 data = memoryview(data)[sent:]
@@ -126,7 +122,6 @@ class Outbox:
                 self._size += len(data)
                 if self._stage is not _IDLE:
                     return True
-                batch: list[Outbox] | None = getattr(_batch, "outboxes", None)
                 if batch is not None:
                     self._stage = _Stage.BATCHED
                     batch.append(self)
@@ -205,15 +200,7 @@ class Outbox:
         chunks = self._chunks
         if chunks:
             data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            try:
-                sent = self.sock.send(data, _SEND_FLAGS)
-            except BlockingIOError:
-                sent = 0
-            except OSError as exc:
-                # The peer is gone; its reader will notice and clean up.
-                log.debug("send failed: %s", exc)
-                self._shutdown(socket.SHUT_RDWR)
-                sent = len(data)
+            sent = self._try_send(data)
             if sent == len(data):
                 chunks.clear()
                 self._size = 0
@@ -226,6 +213,21 @@ class Outbox:
         if self._finishing:
             self._shutdown(socket.SHUT_WR)
         return True
+
+    def _try_send(self, data: bytes | memoryview) -> int:
+        """One non-blocking send (lock held); how many bytes the kernel took.
+
+        A dead peer counts as everything taken: its reader sees the socket
+        shut down and cleans up.
+        """
+        try:
+            return self.sock.send(data, _SEND_FLAGS)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            log.debug("send failed: %s", exc)
+            self._shutdown(socket.SHUT_RDWR)
+            return len(data)
 
     def _discard(self) -> None:
         self._chunks.clear()
