@@ -114,20 +114,22 @@ class ChatServer:
         for peer in peers:
             peer.kick(None, SHUTDOWN_REASON)
         # Clients close when they read the Bye; those that do not are cut off.
-        deadline = self._clock() + timeout / 2
-        while self.peer_count() and self._clock() < deadline:
-            time.sleep(0.01)
+        self._wait_for_peers(timeout / 2)
         for peer in peers:
             peer.outbox.abort()
-        deadline = self._clock() + timeout / 2
-        while self.peer_count() and self._clock() < deadline:
-            time.sleep(0.01)
+        self._wait_for_peers(timeout / 2)
         self._readers.stop(timeout=0.5)
         self._flusher.stop()
         self._flusher.thread.join(0.5)
         if self._listener is not None:
             self._listener.close()
         log.info("server stopped")
+
+    def _wait_for_peers(self, seconds: float) -> None:
+        """Wait until every peer has closed, or `seconds` have passed."""
+        deadline = self._clock() + seconds
+        while self.peer_count() and self._clock() < deadline:
+            time.sleep(0.01)
 
     def __enter__(self) -> ChatServer:
         self.start()
