@@ -264,9 +264,7 @@ class ChatSession:
         try:
             command = cmd.parse_command(line)
         except cmd.CommandError as exc:
-            return Output(
-                events=[ev.Notice(str(exc), ev.NoticeLevel.ERROR)], accepted=False
-            )
+            return _refusal(str(exc))
         if command is None:
             return Output(accepted=False)
         out = self._run(command)
@@ -290,7 +288,7 @@ class ChatSession:
                 return self.quit(reason)
             case cmd.ListWho():
                 if not self._is_open():
-                    return self._offline_refusal("list users")
+                    return _refusal("cannot list users: not connected")
                 self._list_requests.append(True)
                 return Output(data=self._send_message(ListUsers()))
             case cmd.ChangeNickTo(nick):
@@ -312,16 +310,14 @@ class ChatSession:
 
     def _send(self, outgoing: _Outgoing) -> Output:
         if len(outgoing.text) > MAX_TEXT_CHARS:
-            text = f"your message has {len(outgoing.text)} characters; the limit is {MAX_TEXT_CHARS}. Nothing was sent."
-            return Output(
-                events=[ev.Notice(text, ev.NoticeLevel.ERROR)], accepted=False
+            return _refusal(
+                f"your message has {len(outgoing.text)} characters; the limit is {MAX_TEXT_CHARS}. Nothing was sent."
             )
         if self._is_open():
             return Output(data=self._transmit(outgoing))
         if len(self._queued) >= OFFLINE_QUEUE_LIMIT:
-            text = f"not connected, and {OFFLINE_QUEUE_LIMIT} messages already wait to be sent; try again once reconnected"
-            return Output(
-                events=[ev.Notice(text, ev.NoticeLevel.ERROR)], accepted=False
+            return _refusal(
+                f"not connected, and {OFFLINE_QUEUE_LIMIT} messages already wait to be sent; try again once reconnected"
             )
         self._queued.append(outgoing)
         text = f"not connected: your {outgoing.describe()} will be sent when the connection is back"
@@ -335,10 +331,6 @@ class ChatSession:
         return self._send_message(
             SendDirect(ref=ref, target=outgoing.target, text=outgoing.text)
         )
-
-    def _offline_refusal(self, what: str) -> Output:
-        text = f"cannot {what}: not connected"
-        return Output(events=[ev.Notice(text, ev.NoticeLevel.ERROR)], accepted=False)
 
     # --- server messages ------------------------------------------------------------
 
@@ -500,6 +492,11 @@ class ChatSession:
             detail=detail,
             retry_in=retry_in,
         )
+
+
+def _refusal(text: str) -> Output:
+    """A line that is not acted on: say why, and keep it in the input box."""
+    return Output(events=[ev.Notice(text, ev.NoticeLevel.ERROR)], accepted=False)
 
 
 def mentions(text: str, nick: str) -> bool:
