@@ -8,6 +8,8 @@ from __future__ import annotations
 from protocol.codec import decode_body, encode_body, encode_frame
 from protocol.connection import TRANSITIONS, Connection, Event, Rejected, Role, State
 from protocol.constants import (
+    CAP_LIMITS,
+    CAP_SESSION,
     DEFAULT_MAX_FRAME_SIZE,
     MAX_NICK_CHARS,
     MAX_TEXT_CHARS,
@@ -31,6 +33,8 @@ from protocol.messages import (
     Delivered,
     Error,
     Hello,
+    Identify,
+    Limits,
     ListUsers,
     Message,
     NickChanged,
@@ -38,14 +42,23 @@ from protocol.messages import (
     Pong,
     SendDirect,
     SendText,
+    SessionToken,
     UserJoined,
     UserLeft,
     UserList,
     Welcome,
 )
-from protocol.nicks import InvalidNick, is_valid_nick, nick_key, normalize_nick
+from protocol.nicks import (
+    InvalidNick,
+    is_valid_nick,
+    nick_key,
+    normalize_nick,
+    skeleton,
+)
 
 __all__ = [
+    "CAP_LIMITS",
+    "CAP_SESSION",
     "DEFAULT_MAX_FRAME_SIZE",
     "MAX_NICK_CHARS",
     "MAX_TEXT_CHARS",
@@ -63,8 +76,10 @@ __all__ = [
     "FrameDecoder",
     "FrameTooLarge",
     "Hello",
+    "Identify",
     "InvalidMessage",
     "InvalidNick",
+    "Limits",
     "ListUsers",
     "LocalProtocolError",
     "Message",
@@ -78,6 +93,7 @@ __all__ = [
     "Role",
     "SendDirect",
     "SendText",
+    "SessionToken",
     "State",
     "UserJoined",
     "UserLeft",
@@ -90,4 +106,5 @@ __all__ = [
     "is_valid_nick",
     "nick_key",
     "normalize_nick",
+    "skeleton",
 ]

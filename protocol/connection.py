@@ -21,7 +21,7 @@ from protocol.errors import (
     RemoteProtocolError,
 )
 from protocol.framing import FrameDecoder
-from protocol.messages import Message
+from protocol.messages import Bye, Message
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -63,6 +63,8 @@ _SERVER_CHAT = (
     MessageType.USER_JOINED,
     MessageType.USER_LEFT,
     MessageType.NICK_CHANGED,
+    MessageType.LIMITS,
+    MessageType.SESSION_TOKEN,
     MessageType.PING,
     MessageType.PONG,
 )
@@ -71,6 +73,8 @@ _SERVER_CHAT = (
 def _build_transitions() -> dict[tuple[Role, State, MessageType], State]:
     table = {
         (Role.CLIENT, State.IDLE, MessageType.HELLO): State.HELLO_SENT,
+        # Version 2, capability "session": Identify follows Hello at once.
+        (Role.CLIENT, State.HELLO_SENT, MessageType.IDENTIFY): State.HELLO_SENT,
         (Role.SERVER, State.HELLO_SENT, MessageType.WELCOME): State.OPEN,
     }
     for role in Role:
@@ -199,6 +203,9 @@ class Connection:
         try:
             return decode_body(body)
         except InvalidMessage as exc:
+            if exc.message_type == MessageType.BYE:
+                # A Bye always closes (spec 5.1), even with an over-long reason.
+                return Bye()
             if self.state is not State.OPEN:
                 raise
             return Rejected(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import struct
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 """The highest protocol version this package speaks."""
 
 MIN_PROTOCOL_VERSION = 1
@@ -48,6 +48,23 @@ MAX_MOTD_CHARS = 2000
 
 MAX_CAPABILITIES = 64
 
+MAX_TOKEN_BYTES = 64
+"""Session tokens (Identify, SessionToken) are opaque and at most this long."""
+
+MAX_PASSWORD_CHARS = 256
+"""A password sent in Identify is 1 to this many characters."""
+
+MIN_MAX_FRAME_SIZE = 17_033
+"""No server limit may be lower: the largest legal client frame (a Hello with
+every field at its limit in 4-byte UTF-8) has this many body bytes."""
+
+CAP_LIMITS = "limits"
+"""Version 2 capability: the server sends `Limits` right after Welcome."""
+
+CAP_SESSION = "session"
+"""Version 2 capability: Identify after Hello, `SessionToken` after Welcome,
+so a client that drops can take its nick (and its place) back."""
+
 MAX_USER_LIST_CHUNK = 200
 """A server sends at most this many nicks per UserList frame (200 * 130 B < 64 KiB)."""
 
@@ -61,6 +78,9 @@ class MessageType(enum.IntEnum):
     PONG = 0x04
     BYE = 0x05
     ERROR = 0x06
+    LIMITS = 0x07
+    IDENTIFY = 0x08
+    SESSION_TOKEN = 0x09
     SEND_TEXT = 0x10
     SEND_DIRECT = 0x11
     DELIVERED = 0x12

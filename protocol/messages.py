@@ -16,9 +16,11 @@ from protocol.constants import (
     MAX_CAPABILITIES,
     MAX_MOTD_CHARS,
     MAX_NAME_CHARS,
+    MAX_PASSWORD_CHARS,
     MAX_PING_PAYLOAD,
     MAX_REASON_CHARS,
     MAX_TEXT_CHARS,
+    MAX_TOKEN_BYTES,
     MAX_USER_LIST_CHUNK,
     ErrorCode,
     MessageType,
@@ -88,6 +90,55 @@ class Error:
     code: ErrorCode = fields.enum_field(ErrorCode)
     text: str = fields.text(MAX_REASON_CHARS)
     ref: int = fields.uint(32, default=0)
+
+
+@attrs.frozen(kw_only=True)
+class Limits:
+    """Server → client, version 2 with capability `limits`, right after Welcome.
+
+    How fast the client may send: a burst of `rate_burst` frames, then one
+    more every `rate_interval_ms`; `flood_kick_after` frames over the limit
+    in a row end the connection. `max_frame_size` is the largest frame body
+    the server accepts.
+    """
+
+    TYPE: ClassVar[MessageType] = MessageType.LIMITS
+    rate_burst: int = fields.uint(16)
+    rate_interval_ms: int = fields.uint(32)
+    flood_kick_after: int = fields.uint(16)
+    max_frame_size: int = fields.uint(32)
+
+
+@attrs.frozen(kw_only=True)
+class Identify:
+    """Client → server, version 2 with capability `session`: sent right after Hello.
+
+    `token` is the one an earlier `SessionToken` gave (empty for a new
+    session); `password` logs in to the account named by Hello's nick.
+    """
+
+    TYPE: ClassVar[MessageType] = MessageType.IDENTIFY
+    token: bytes = fields.blob(MAX_TOKEN_BYTES, default=b"")
+    password: str | None = fields.optional_text(MAX_PASSWORD_CHARS, min_chars=1)
+
+
+@attrs.frozen(kw_only=True)
+class SessionToken:
+    """Server → client, version 2 with capability `session`, right after Welcome.
+
+    `token` lets the next connection resume this session. `resumed` is true
+    when this connection took over an earlier one of the same session (same
+    nick, no join or leave seen by others); `last_ref` is then the highest
+    ref of a SendText or SendDirect the server delivered for it, so the
+    client resends only what came after. `account` names the account this
+    connection is logged in to, absent for a guest.
+    """
+
+    TYPE: ClassVar[MessageType] = MessageType.SESSION_TOKEN
+    token: bytes = fields.blob(MAX_TOKEN_BYTES)
+    account: str | None = fields.optional_text(MAX_NAME_CHARS, min_chars=1)
+    resumed: bool = fields.flag(default=False)
+    last_ref: int = fields.uint(32, default=0)
 
 
 @attrs.frozen(kw_only=True)
@@ -185,6 +236,9 @@ Message = (
     | Pong
     | Bye
     | Error
+    | Limits
+    | Identify
+    | SessionToken
     | SendText
     | SendDirect
     | Delivered
@@ -204,6 +258,9 @@ MESSAGE_CLASSES: tuple[type[Message], ...] = (
     Pong,
     Bye,
     Error,
+    Limits,
+    Identify,
+    SessionToken,
     SendText,
     SendDirect,
     Delivered,

