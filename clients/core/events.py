@@ -49,6 +49,39 @@ class ChatLine:
         return datetime.fromtimestamp(self.timestamp_ms / 1000).astimezone()
 
 
+@attrs.frozen(kw_only=True)
+class Pending:
+    """A line the user sent that the server has not confirmed yet.
+
+    Shown apart from the chat log (which holds only what the server
+    delivered, in its order) until a `PendingDone` with the same
+    `local_id` arrives. The same `local_id` may come again with `queued`
+    changed, as the line moves from waiting for the connection to in flight.
+
+    Attributes:
+        local_id: identifies the line for its later `Pending`/`PendingDone`.
+        queued: True while it waits for the connection (or for the
+            server's rate limit); False once sent and awaiting confirmation.
+    """
+
+    local_id: int
+    text: str
+    target: str | None
+    queued: bool
+
+
+@attrs.frozen(kw_only=True)
+class PendingDone:
+    """The line `local_id` is no longer pending.
+
+    `delivered` is True when the server confirmed it (its `ChatLine` is in
+    the log) and False when it was given up (a `Notice` says why).
+    """
+
+    local_id: int
+    delivered: bool
+
+
 @attrs.frozen
 class Notice:
     """Something to tell the user that is not a chat message."""
@@ -114,6 +147,8 @@ class ExitRequested:
 
 UiEvent = (
     ChatLine
+    | Pending
+    | PendingDone
     | Notice
     | Joined
     | Left

@@ -23,11 +23,27 @@ class LineKind(enum.Enum):
     ERROR = "error"
 
 
+CONTINUATION = "  \u2506 "
+"""Shown before every line of a message after its first (`DisplayLine.more`),
+styled apart from the text, so a line break inside someone's message can
+never make what follows look like a message of its own."""
+
+
 @attrs.frozen
 class DisplayLine:
+    """One entry of the chat log.
+
+    Attributes:
+        text: the first line (after the time, if any).
+        time: "HH:MM" for chat messages, else empty.
+        more: the message's further lines, each to be shown on a row of
+            its own after `CONTINUATION` (never merged into `text`).
+    """
+
     kind: LineKind
     text: str
     time: str = ""
+    more: tuple[str, ...] = ()
 
 
 # Control characters (bar newline and tab) could drive the user's terminal
@@ -53,22 +69,40 @@ def sanitize(text: str) -> str:
     return _UNSAFE.sub(_visible, text)
 
 
+def split_lines(text: str) -> tuple[str, tuple[str, ...]]:
+    """Split on every line break Unicode knows (not just "\\n") and sanitize.
+
+    Returns:
+        The first line and the rest; a UI shows the rest as continuations.
+    """
+    first, *rest = text.splitlines() or [""]
+    return sanitize(first), tuple(sanitize(line) for line in rest)
+
+
 def _chat(line: ev.ChatLine) -> DisplayLine:
     stamp = line.time.strftime("%H:%M")
-    body = sanitize(line.text)
+    body, more = split_lines(line.text)
     if line.is_direct:
         if line.is_own:
             text = f"you → {line.target} (private): {body}"
         else:
             text = f"{line.sender} → you (private): {body}"
-        return DisplayLine(LineKind.DIRECT, text, stamp)
+        return DisplayLine(LineKind.DIRECT, text, stamp, more)
     if line.is_own:
         kind = LineKind.OWN
     elif line.mentions_me:
         kind = LineKind.MENTION
     else:
         kind = LineKind.CHAT
-    return DisplayLine(kind, f"<{line.sender}> {body}", stamp)
+    return DisplayLine(kind, f"<{line.sender}> {body}", stamp, more)
+
+
+def pending_text(event: ev.Pending) -> tuple[str, tuple[str, ...]]:
+    """How a pending line reads in the UIs' "sending…" area (first line, rest)."""
+    state = "waiting for the connection" if event.queued else "sending…"
+    where = f"to {event.target} " if event.target else ""
+    body, more = split_lines(event.text)
+    return f"({where}{state}) {body}", more
 
 
 def _connection(event: ev.ConnectionChanged) -> DisplayLine | None:
@@ -99,7 +133,8 @@ def describe(event: ev.UiEvent) -> DisplayLine | None:  # noqa: PLR0911 - one ar
             return _chat(event)
         case ev.Notice(text=text, level=level):
             kind = LineKind.ERROR if level is ev.NoticeLevel.ERROR else LineKind.SYSTEM
-            return DisplayLine(kind, sanitize(text))
+            first, more = split_lines(text)
+            return DisplayLine(kind, first, more=more)
         case ev.Joined(nick=nick):
             return DisplayLine(LineKind.SYSTEM, f"{nick} joined")
         case ev.Left(nick=nick, reason=reason):
@@ -114,7 +149,13 @@ def describe(event: ev.UiEvent) -> DisplayLine | None:  # noqa: PLR0911 - one ar
             )
         case ev.ConnectionChanged():
             return _connection(event)
-        case ev.RosterChanged() | ev.ClearRequested() | ev.ExitRequested():
+        case (
+            ev.RosterChanged()
+            | ev.ClearRequested()
+            | ev.ExitRequested()
+            | ev.Pending()
+            | ev.PendingDone()
+        ):
             return None
 
 
