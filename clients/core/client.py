@@ -8,6 +8,7 @@ what the session asks: send bytes, open a new connection, close one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Protocol
 
@@ -22,6 +23,8 @@ from clients.core.transport import (
     Transport,
     TransportEvent,
 )
+
+log = logging.getLogger(__name__)
 
 
 class TransportLike(Protocol):
@@ -97,9 +100,9 @@ class ChatClient:
                 return self._apply(self.session.connected())
             case DataReceived(data=data):
                 return self._apply(self.session.received(data))
-            case Closed(reason=reason):
+            case Closed(reason=reason, fatal=fatal):
                 self._transport = None
-                return self._apply(self.session.closed(reason))
+                return self._apply(self.session.closed(reason, fatal=fatal))
 
     def close(self, reason: str = "") -> None:
         """Leave cleanly (Bye, then close); for window close and Ctrl+C."""
@@ -110,6 +113,7 @@ class ChatClient:
             self._transport = None
 
     def _apply(self, out: Output) -> list[ev.UiEvent]:
+        _log_events(out.events)
         transport = self._transport
         if out.data and transport is not None:
             transport.send(out.data)
@@ -122,3 +126,19 @@ class ChatClient:
             self._transport = self._factory(self.host, self.port, self._sink)
             self._transport.start()
         return out.events
+
+
+def _log_events(events: list[ev.UiEvent]) -> None:
+    """Record what happened to the connection; never what anyone wrote."""
+    for event in events:
+        match event:
+            case ev.ConnectionChanged(quiet=False):
+                log.info(
+                    "%s %s as %s%s",
+                    event.status.value,
+                    event.server,
+                    event.nick,
+                    f": {event.detail}" if event.detail else "",
+                )
+            case ev.PendingDone(delivered=False):
+                log.warning("message %d was not delivered", event.local_id)

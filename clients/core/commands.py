@@ -54,7 +54,14 @@ class Quit:
     reason: str
 
 
-Command = Say | Whisper | ShowHelp | ListWho | ClearWindow | ChangeNickTo | Quit
+@attrs.frozen
+class Reconnect:
+    pass
+
+
+Command = (
+    Say | Whisper | ShowHelp | ListWho | ClearWindow | ChangeNickTo | Quit | Reconnect
+)
 
 
 class CommandError(ValueError):
@@ -103,8 +110,14 @@ def _nick_arg(raw: str, usage: str) -> str:
         raise CommandError(f"{raw!r} is not a valid nickname: {exc}") from exc
 
 
+def _first_word(text: str) -> tuple[str, str]:
+    """Split off the first word at any whitespace, a line break included."""
+    word, *rest = text.split(None, 1)
+    return word, rest[0] if rest else ""
+
+
 def _parse_msg(rest: str) -> Command:
-    nick, _, text = rest.partition(" ")
+    nick, text = _first_word(rest) if rest.strip() else ("", "")
     usage = "/msg <nick> <text>"
     target = _nick_arg(nick, usage)
     if not text.strip():
@@ -136,6 +149,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "/clear",
         "clear this window (nothing is sent)",
         _no_args(ClearWindow()),
+    ),
+    CommandSpec(
+        "reconnect",
+        "/reconnect",
+        "connect again now (also after an error)",
+        _no_args(Reconnect()),
     ),
     CommandSpec(
         "quit",
@@ -178,16 +197,21 @@ def parse_command(line: str) -> Command | None:
     if text.startswith("//"):
         return Say(text[1:])
     if text.startswith("/"):
-        name, _, rest = text[1:].partition(" ")
+        first, _, more = text.partition("\n")
+        name, _, rest = first[1:].partition(" ")
         if not name:
             raise CommandError("type a command after '/', or /help for the list")
         spec = _BY_NAME.get(name.lower())
         if spec is None:
             raise CommandError(f"unknown command /{name}; type /help for the list")
-        return spec.parse(rest.strip())
+        if more and spec.name != "msg":
+            raise CommandError(
+                f"/{spec.name} takes one line; to send text that starts with /, type //"
+            )
+        return spec.parse(f"{rest}\n{more}".strip() if more else rest.strip())
     if text.startswith("@"):
-        nick, _, message = text[1:].partition(" ")
-        if not nick:
+        nick, message = _first_word(text[1:]) if text[1:].strip() else ("", "")
+        if not nick or text[1].isspace():
             raise CommandError("who to? usage: @nick <text>")
         target = _nick_arg(nick, "@nick <text>")
         if not message.strip():

@@ -124,13 +124,21 @@ class RosterChanged:
 
 @attrs.frozen(kw_only=True)
 class ConnectionChanged:
-    """The connection moved on; `retry_in` is set while reconnecting."""
+    """The connection moved on; `retry_in` is set while reconnecting.
+
+    Attributes:
+        quiet: for the status bar only; the log has said it already (a
+            countdown tick, a retry, the same failure again, a nick change).
+        never_connected: the attempt that failed never reached the server.
+    """
 
     status: ConnectionStatus
     server: str
     nick: str
     detail: str = ""
     retry_in: int | None = None
+    quiet: bool = False
+    never_connected: bool = False
 
 
 @attrs.frozen

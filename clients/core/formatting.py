@@ -106,6 +106,8 @@ def pending_text(event: ev.Pending) -> tuple[str, tuple[str, ...]]:
 
 
 def _connection(event: ev.ConnectionChanged) -> DisplayLine | None:
+    if event.quiet:
+        return None  # the status bar shows it
     match event.status:
         case ev.ConnectionStatus.CONNECTING:
             return DisplayLine(LineKind.SYSTEM, f"connecting to {event.server}…")
@@ -116,9 +118,10 @@ def _connection(event: ev.ConnectionChanged) -> DisplayLine | None:
         case ev.ConnectionStatus.RECONNECTING:
             if not event.detail:
                 return None  # a countdown tick; the status bar shows it
-            text = (
-                f"connection lost ({event.detail}); reconnecting in {event.retry_in} s"
-            )
+            if event.never_connected:
+                text = f"cannot connect to {event.server} ({event.detail}); retrying in {event.retry_in} s"
+            else:
+                text = f"connection lost ({event.detail}); reconnecting in {event.retry_in} s"
             return DisplayLine(LineKind.ERROR, text)
         case ev.ConnectionStatus.DISCONNECTED:
             return DisplayLine(

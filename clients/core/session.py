@@ -21,8 +21,12 @@ import attrs
 from clients.core import commands as cmd
 from clients.core import events as ev
 from clients.core.completion import Completer
+from clients.core.delivery import QUEUE_LIMIT, Delivery
 from clients.core.history import InputHistory
+from clients.core.pacing import Pacer
 from protocol import (
+    CAP_LIMITS,
+    CAP_SESSION,
     MAX_TEXT_CHARS,
     PROTOCOL_VERSION,
     Bye,
@@ -33,6 +37,8 @@ from protocol import (
     ErrorCode,
     Event,
     Hello,
+    Identify,
+    Limits,
     ListUsers,
     Message,
     NickChanged,
@@ -43,6 +49,7 @@ from protocol import (
     Role,
     SendDirect,
     SendText,
+    SessionToken,
     State,
     UserJoined,
     UserLeft,
@@ -52,9 +59,12 @@ from protocol import (
 )
 
 CLIENT_NAME = "chinwag"
-OFFLINE_QUEUE_LIMIT = 100
+CAPABILITIES = (CAP_LIMITS, CAP_SESSION)
+"""What this client asks for in Hello (spec 12)."""
+HANDSHAKE_TIMEOUT = 15.0
+"""Seconds to wait for Welcome before deciding the server is not Chinwag."""
 _FATAL_AT_HANDSHAKE = (ErrorCode.INVALID_NICK, ErrorCode.UNSUPPORTED_VERSION)
-_EXCERPT = 40
+_AGAIN = "type /reconnect to try again"
 
 
 @attrs.define
@@ -66,7 +76,7 @@ class Output:
         events: what to show.
         accepted: for `submit`: False if the line was refused (keep it in
             the input box so nothing the user typed is lost).
-        connect: open a new connection now.
+        connect: open a new connection now (after closing the current one).
         disconnect: close the current connection now.
     """
 
@@ -75,19 +85,6 @@ class Output:
     accepted: bool = True
     connect: bool = False
     disconnect: bool = False
-
-
-@attrs.frozen
-class _Outgoing:
-    text: str
-    target: str | None
-
-    def describe(self) -> str:
-        excerpt = (
-            self.text if len(self.text) <= _EXCERPT else self.text[:_EXCERPT] + "…"
-        )
-        where = f" to {self.target}" if self.target else ""
-        return f"message{where} “{excerpt}”"
 
 
 @attrs.frozen(kw_only=True)
@@ -114,6 +111,7 @@ class ChatSession:
         ping_interval: ping the server after this much silence.
         dead_after: give the connection up after this much silence.
         backoff: reconnection delays.
+        queue_limit: lines that may wait for the connection.
     """
 
     def __init__(
@@ -126,12 +124,14 @@ class ChatSession:
         ping_interval: float = 20.0,
         dead_after: float = 45.0,
         backoff: Backoff | None = None,
+        queue_limit: int = QUEUE_LIMIT,
     ) -> None:
         self.nick = nick
         self.server = server
         self.status = ev.ConnectionStatus.DISCONNECTED
         self.history = InputHistory()
         self.completer = Completer()
+        self.account: str | None = None
         self._roster: dict[str, str] = {}
         self._clock = clock
         self._rng = rng or random.Random()
@@ -140,14 +140,22 @@ class ChatSession:
         self._backoff = backoff or Backoff()
         self._conn: Connection | None = None
         self._refs = itertools.count(1)
-        self._unconfirmed: dict[int, _Outgoing] = {}
+        self._delivery = Delivery(limit=queue_limit)
+        self._pacer = Pacer()
+        self._control: deque[Message] = deque()
         self._nick_requests: dict[int, str] = {}
-        self._queued: list[_Outgoing] = []
         self._list_requests: deque[bool] = deque()
         self._list_chunks: list[str] = []
+        self._capabilities: frozenset[str] = frozenset()
+        self._token = b""
+        self._settled = False
+        self._told_slow_down = False
         self._attempt = 0
         self._retry_at: float | None = None
         self._shown_retry: int | None = None
+        self._connected_at = 0.0
+        self._reached = False
+        self._last_failure: str | None = None
         self._last_heard = 0.0
         self._pinged = False
         self._fatal: str | None = None
@@ -159,9 +167,21 @@ class ChatSession:
         """Who is online, sorted case-insensitively."""
         return tuple(sorted(self._roster.values(), key=nick_key))
 
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What the server enabled on the current connection (spec 12)."""
+        return self._capabilities
+
+    @property
+    def unconfirmed(self) -> int:
+        """Lines sent or waiting that the server has not confirmed yet."""
+        return len(self._delivery)
+
     def complete(self, line: str) -> str:
-        """Tab completion for the input line."""
-        return self.completer.complete(line, self._roster.values(), cmd.command_names())
+        """Tab completion for the input line (never offers our own nick)."""
+        me = nick_key(self.nick)
+        others = [n for key, n in self._roster.items() if key != me]
+        return self.completer.complete(line, others, cmd.command_names())
 
     # --- connection lifecycle --------------------------------------------------
 
@@ -171,12 +191,25 @@ class ChatSession:
         return Output(events=[self._status_event()], connect=True)
 
     def connected(self) -> Output:
-        """The TCP connection is up: say Hello."""
+        """The TCP connection is up: say Hello (and Identify, spec 12.2)."""
+        now = self._clock()
         self._conn = Connection(Role.CLIENT)
-        self._last_heard = self._clock()
+        self._connected_at = now
+        self._reached = True
+        self._last_heard = now
         self._pinged = False
-        hello = Hello(version=PROTOCOL_VERSION, client_name=CLIENT_NAME, nick=self.nick)
-        return Output(data=self._conn.send(hello))
+        self._capabilities = frozenset()
+        self._settled = False
+        self._told_slow_down = False
+        hello = Hello(
+            version=PROTOCOL_VERSION,
+            client_name=CLIENT_NAME,
+            nick=self.nick,
+            capabilities=CAPABILITIES,
+        )
+        data = self._conn.send(hello) + self._conn.send(Identify(token=self._token))
+        self._pacer.restart(now, spent=2)
+        return Output(data=data)
 
     def received(self, data: bytes) -> Output:
         """Bytes from the server."""
@@ -185,29 +218,47 @@ class ChatSession:
             return out
         self._last_heard = self._clock()
         self._pinged = False
+        welcomed = self.status is ev.ConnectionStatus.CONNECTED
         try:
             for event in self._conn.receive_data(data):
                 self._handle(event, out)
         except RemoteProtocolError as exc:
-            out.events.append(
-                ev.Notice(f"the server broke the protocol: {exc}", ev.NoticeLevel.ERROR)
-            )
             out.disconnect = True
-            self._lost("protocol error", out)
+            if welcomed or self.status is ev.ConnectionStatus.CONNECTED:
+                out.events.append(
+                    ev.Notice(
+                        f"the server broke the protocol: {exc}", ev.NoticeLevel.ERROR
+                    )
+                )
+                self._lost("protocol error", out)
+            else:
+                self._fatal = (
+                    f"{self.server} does not speak the Chinwag protocol ({exc})"
+                )
+                self._lost("not a Chinwag server", out)
+            return out
+        self._pump(out)
         return out
 
-    def closed(self, reason: str) -> Output:
-        """The connection ended (or could not be made)."""
+    def closed(self, reason: str, *, fatal: bool = False) -> Output:
+        """The connection ended (or could not be made).
+
+        Args:
+            reason: what happened, in words.
+            fatal: retrying cannot help (an unknown host name, say).
+        """
         out = Output()
         if self.status is ev.ConnectionStatus.DISCONNECTED or (
             self._conn is None and self.status is ev.ConnectionStatus.RECONNECTING
         ):
             return out
+        if fatal:
+            self._fatal = f"cannot connect to {self.server}: {reason}"
         self._lost(reason, out)
         return out
 
     def tick(self) -> Output:
-        """Call a few times a second: keepalive, reconnect timing, countdown."""
+        """Call a few times a second: keepalive, pacing, reconnect timing."""
         out = Output()
         now = self._clock()
         if (
@@ -218,26 +269,27 @@ class ChatSession:
             if remaining <= 0:
                 self._retry_at = None
                 self.status = ev.ConnectionStatus.CONNECTING
-                out.events.append(self._status_event())
+                out.events.append(self._status_event(quiet=True))
                 out.connect = True
             elif math.ceil(remaining) != self._shown_retry:
                 self._shown_retry = math.ceil(remaining)
-                out.events.append(self._status_event(retry_in=self._shown_retry))
-        elif self._conn is not None and self._conn.state in (
-            State.HELLO_SENT,
-            State.OPEN,
-        ):
+                out.events.append(
+                    self._status_event(retry_in=self._shown_retry, quiet=True)
+                )
+        elif self._conn is not None and self._conn.state is State.HELLO_SENT:
+            if now - self._connected_at > HANDSHAKE_TIMEOUT:
+                out.disconnect = True
+                self._fatal = f"{self.server} did not answer like a Chinwag server"
+                self._lost("no answer to Hello", out)
+        elif self._conn is not None and self._conn.state is State.OPEN:
             silent = now - self._last_heard
             if silent > self._dead_after:
                 out.disconnect = True
                 self._lost("the server stopped answering", out)
-            elif (
-                silent > self._ping_interval
-                and not self._pinged
-                and self._conn.state is State.OPEN
-            ):
+            elif silent > self._ping_interval and not self._pinged:
                 self._pinged = True
-                out.data += self._conn.send(Ping(payload=b"keepalive"))
+                self._control.append(Ping(payload=b"keepalive"))
+        self._pump(out)
         return out
 
     def quit(self, reason: str = "") -> Output:
@@ -247,20 +299,37 @@ class ChatSession:
             out.data = self._conn.send(Bye(reason=reason or "leaving"))
         self._conn = None
         self._retry_at = None
-        for pending in self._queued:
-            out.events.append(
-                ev.Notice(f"not sent: {pending.describe()}", ev.NoticeLevel.ERROR)
-            )
-        self._queued.clear()
+        for line in self._delivery.drop_all():
+            out.events += [
+                ev.PendingDone(local_id=line.local_id, delivered=False),
+                ev.Notice(f"not sent: {line.describe()}", ev.NoticeLevel.ERROR),
+            ]
         self.status = ev.ConnectionStatus.DISCONNECTED
         out.events.append(self._status_event(detail="you left"))
         out.events.append(ev.ExitRequested(reason))
         return out
 
+    def reconnect(self) -> Output:
+        """Connect again now, whatever the state (also after a final error).
+
+        The current connection, if any, is dropped without a Bye: the new
+        one resumes the session (spec 12.2), so nobody sees us leave.
+        """
+        out = Output(connect=True)
+        if self._conn is not None:
+            self._connection_ended(out)
+        self._fatal = None
+        self._attempt = 0
+        self._retry_at = None
+        self._last_failure = None
+        self.status = ev.ConnectionStatus.CONNECTING
+        out.events.append(self._status_event())
+        return out
+
     # --- user input --------------------------------------------------------------
 
     def submit(self, line: str) -> Output:
-        """A line the user typed (text, `@nick text` or a `/command`)."""
+        """What the user typed: text (may span lines), `@nick text` or a `/command`."""
         try:
             command = cmd.parse_command(line)
         except cmd.CommandError as exc:
@@ -275,9 +344,9 @@ class ChatSession:
     def _run(self, command: cmd.Command) -> Output:  # noqa: PLR0911 - one arm per command
         match command:
             case cmd.Say(text):
-                return self._send(_Outgoing(text, None))
+                return self._send(text, None)
             case cmd.Whisper(nick, text):
-                return self._send(_Outgoing(text, nick))
+                return self._send(text, nick)
             case cmd.ShowHelp():
                 return Output(
                     events=[ev.Notice("\n".join(["Commands:", *cmd.help_lines()]))]
@@ -286,11 +355,13 @@ class ChatSession:
                 return Output(events=[ev.ClearRequested()])
             case cmd.Quit(reason):
                 return self.quit(reason)
+            case cmd.Reconnect():
+                return self.reconnect()
             case cmd.ListWho():
                 if not self._is_open():
                     return _refusal("cannot list users: not connected")
                 self._list_requests.append(True)
-                return Output(data=self._send_message(ListUsers()))
+                return self._queue(ListUsers())
             case cmd.ChangeNickTo(nick):
                 return self._change_nick(nick)
 
@@ -306,31 +377,72 @@ class ChatSession:
             )
         ref = next(self._refs)
         self._nick_requests[ref] = nick
-        return Output(data=self._send_message(ChangeNick(ref=ref, nick=nick)))
+        return self._queue(ChangeNick(ref=ref, nick=nick))
 
-    def _send(self, outgoing: _Outgoing) -> Output:
-        if len(outgoing.text) > MAX_TEXT_CHARS:
+    def _send(self, text: str, target: str | None) -> Output:
+        if len(text) > MAX_TEXT_CHARS:
             return _refusal(
-                f"your message has {len(outgoing.text)} characters; the limit is {MAX_TEXT_CHARS}. Nothing was sent."
+                f"your message has {len(text)} characters; the limit is {MAX_TEXT_CHARS}. Nothing was sent."
             )
-        if self._is_open():
-            return Output(data=self._transmit(outgoing))
-        if len(self._queued) >= OFFLINE_QUEUE_LIMIT:
+        if (
+            target is not None
+            and self._is_open()
+            and self._roster
+            and nick_key(target) not in self._roster
+        ):
+            return _refusal(f"{target} is not online; nothing was sent")
+        if self._delivery.full:
             return _refusal(
-                f"not connected, and {OFFLINE_QUEUE_LIMIT} messages already wait to be sent; try again once reconnected"
+                f"{self._delivery.limit} messages already wait to be sent; this one was not added. Try again once they are through."
             )
-        self._queued.append(outgoing)
-        text = f"not connected: your {outgoing.describe()} will be sent when the connection is back"
-        return Output(events=[ev.Notice(text)])
-
-    def _transmit(self, outgoing: _Outgoing) -> bytes:
-        ref = next(self._refs)
-        self._unconfirmed[ref] = outgoing
-        if outgoing.target is None:
-            return self._send_message(SendText(ref=ref, text=outgoing.text))
-        return self._send_message(
-            SendDirect(ref=ref, target=outgoing.target, text=outgoing.text)
+        line = self._delivery.add(text, target)
+        out = Output(
+            events=[
+                ev.Pending(
+                    local_id=line.local_id,
+                    text=text,
+                    target=target,
+                    queued=not self._is_open(),
+                )
+            ]
         )
+        self._pump(out)
+        return out
+
+    def _queue(self, message: Message) -> Output:
+        out = Output()
+        self._control.append(message)
+        self._pump(out)
+        return out
+
+    def _pump(self, out: Output) -> None:
+        """Send what waits, as fast as the server's flood limit allows."""
+        if not self._is_open():
+            return
+        assert self._conn is not None  # noqa: S101 - _is_open checked it
+        now = self._clock()
+        while self._pacer.ready(now):
+            if self._control:
+                out.data += self._conn.send(self._control.popleft())
+            elif self._settled and (line := self._delivery.take()) is not None:
+                ref = next(self._refs)
+                self._delivery.sent(ref, line)
+                if line.target is None:
+                    message: Message = SendText(ref=ref, text=line.text)
+                else:
+                    message = SendDirect(ref=ref, target=line.target, text=line.text)
+                out.data += self._conn.send(message)
+                out.events.append(
+                    ev.Pending(
+                        local_id=line.local_id,
+                        text=line.text,
+                        target=line.target,
+                        queued=False,
+                    )
+                )
+            else:
+                return
+            self._pacer.spend(now)
 
     # --- server messages ------------------------------------------------------------
 
@@ -338,8 +450,16 @@ class ChatSession:
         match event:
             case Welcome():
                 self._welcomed(event, out)
+            case Limits():
+                self._pacer.configure(
+                    event.rate_burst, event.rate_interval_ms / 1000, self._clock()
+                )
+            case SessionToken():
+                self._token = event.token
+                self.account = event.account
+                self._settle(event.last_ref, out)
             case Delivered():
-                out.events.append(self._chat_line(event))
+                self._delivered(event, out)
             case UserList():
                 self._list_chunks.extend(event.nicks)
                 if event.final:
@@ -365,11 +485,11 @@ class ChatSession:
                     ev.RosterChanged(self.roster),
                 ]
                 if is_me:
-                    out.events.append(self._status_event())
+                    out.events.append(self._status_event(quiet=True))
             case Error():
                 self._refused(event, out)
             case Ping(payload=payload):
-                out.data += self._send_message(Pong(payload=payload))
+                self._control.append(Pong(payload=payload))
             case Pong():
                 pass
             case Bye(reason=reason):
@@ -399,26 +519,82 @@ class ChatSession:
         self.status = ev.ConnectionStatus.CONNECTED
         self._attempt = 0
         self._fatal = None
+        self._last_failure = None
+        self._capabilities = frozenset(welcome.capabilities)
         out.events.append(self._status_event())
         if welcome.motd:
             out.events.append(ev.Notice(welcome.motd))
-        if welcome.nick != wanted:
+        if nick_key(welcome.nick) != nick_key(wanted):
             out.events.append(ev.Notice(f"{wanted} is taken; you are {welcome.nick}"))
         self._list_requests.append(False)
-        out.data += self._send_message(ListUsers())
-        queued, self._queued = self._queued, []
-        for outgoing in queued:
-            out.data += self._transmit(outgoing)
-        if queued:
-            out.events.append(
-                ev.Notice(f"sent {len(queued)} message(s) typed while disconnected")
+        self._control.append(ListUsers())
+        if CAP_SESSION not in self._capabilities:
+            self._settle(None, out)
+
+    def _settle(self, last_ref: int | None, out: Output) -> None:
+        """Decide the fate of the lines in flight when the last connection dropped."""
+        settled = self._delivery.settle(last_ref)
+        self._settled = True
+        for line in settled.delivered:
+            out.events += [
+                ev.PendingDone(local_id=line.local_id, delivered=True),
+                ev.Notice(
+                    f"your {line.describe()} was delivered before the connection dropped"
+                ),
+            ]
+        for line in settled.unknown:
+            out.events += [
+                ev.PendingDone(local_id=line.local_id, delivered=False),
+                ev.Notice(
+                    f"the connection dropped before the server confirmed your {line.describe()}; it may not have been delivered",
+                    ev.NoticeLevel.ERROR,
+                ),
+            ]
+
+    def _delivered(self, message: Delivered, out: Output) -> None:
+        line = self._delivery.confirmed(message.ref)
+        is_own = line is not None or nick_key(message.sender) == nick_key(self.nick)
+        out.events.append(
+            ev.ChatLine(
+                id=message.id,
+                timestamp_ms=message.timestamp_ms,
+                sender=message.sender,
+                target=message.target,
+                text=message.text,
+                is_own=is_own,
+                is_direct=message.target is not None,
+                mentions_me=not is_own and mentions(message.text, self.nick),
             )
+        )
+        if line is not None:
+            out.events.append(ev.PendingDone(local_id=line.local_id, delivered=True))
 
     def _refused(self, error: Error, out: Output) -> None:
-        if error.ref in self._unconfirmed:
-            outgoing = self._unconfirmed.pop(error.ref)
-            text = f"your {outgoing.describe()} was not delivered: {error.text}"
-        elif error.ref in self._nick_requests:
+        if error.code is ErrorCode.RATE_LIMITED and (
+            error.ref == 0 or self._delivery.is_ours(error.ref)
+        ):
+            # Our own pacing should prevent this; if the server still says
+            # so, wait and send the line again: it is never dropped.
+            self._delivery.retry(error.ref)
+            self._pacer.back_off(self._clock())
+            if not self._told_slow_down:
+                self._told_slow_down = True
+                out.events.append(
+                    ev.Notice(
+                        "the server asked us to slow down; your messages will follow shortly"
+                    )
+                )
+            return
+        if (line := self._delivery.refused(error.ref)) is not None:
+            out.events += [
+                ev.PendingDone(local_id=line.local_id, delivered=False),
+                ev.Notice(
+                    f"your {line.describe()} was not delivered: {error.text}",
+                    ev.NoticeLevel.ERROR,
+                ),
+            ]
+            return
+        if error.ref in self._nick_requests:
             nick = self._nick_requests.pop(error.ref)
             text = f"could not change your nick to {nick}: {error.text}"
         else:
@@ -428,23 +604,13 @@ class ChatSession:
                 and error.code in _FATAL_AT_HANDSHAKE
             ):
                 self._fatal = error.text
+            if (
+                error.code is ErrorCode.UNKNOWN_MESSAGE_TYPE
+                and CAP_SESSION not in self._capabilities
+                and self.status is ev.ConnectionStatus.CONNECTED
+            ):
+                return  # an older server refusing our Identify (spec 12.2)
         out.events.append(ev.Notice(text, ev.NoticeLevel.ERROR))
-
-    def _chat_line(self, message: Delivered) -> ev.ChatLine:
-        is_own = message.ref in self._unconfirmed or nick_key(
-            message.sender
-        ) == nick_key(self.nick)
-        self._unconfirmed.pop(message.ref, None)
-        return ev.ChatLine(
-            id=message.id,
-            timestamp_ms=message.timestamp_ms,
-            sender=message.sender,
-            target=message.target,
-            text=message.text,
-            is_own=is_own,
-            is_direct=message.target is not None,
-            mentions_me=not is_own and mentions(message.text, self.nick),
-        )
 
     # --- helpers ---------------------------------------------------------------------
 
@@ -455,35 +621,59 @@ class ChatSession:
             and self._conn.state is State.OPEN
         )
 
-    def _send_message(self, message: Message) -> bytes:
-        assert self._conn is not None  # noqa: S101 - callers check _is_open
-        return self._conn.send(message)
-
-    def _lost(self, reason: str, out: Output) -> None:
+    def _connection_ended(self, out: Output) -> None:
+        """Forget the connection; keep every line that was not confirmed."""
         self._conn = None
+        self._reached = False
         self._list_requests.clear()
         self._list_chunks = []
         self._nick_requests.clear()
-        for outgoing in self._unconfirmed.values():
-            text = f"the connection dropped before the server confirmed your {outgoing.describe()}; it may not have been delivered"
-            out.events.append(ev.Notice(text, ev.NoticeLevel.ERROR))
-        self._unconfirmed.clear()
+        self._control.clear()
+        self._capabilities = frozenset()
+        for line in self._delivery.connection_lost():
+            out.events.append(
+                ev.Pending(
+                    local_id=line.local_id,
+                    text=line.text,
+                    target=line.target,
+                    queued=True,
+                )
+            )
         if self._roster:
             self._roster = {}
             out.events.append(ev.RosterChanged(()))
+
+    def _lost(self, reason: str, out: Output) -> None:
+        never_connected = not self._reached
+        self._connection_ended(out)
         if self._fatal is not None:
             self.status = ev.ConnectionStatus.DISCONNECTED
-            out.events.append(self._status_event(detail=self._fatal))
+            self._retry_at = None
+            out.events.append(self._status_event(detail=f"{self._fatal}; {_AGAIN}"))
             return
         delay = self._backoff.delay(self._attempt, self._rng)
         self._attempt += 1
         self._retry_at = self._clock() + delay
         self._shown_retry = math.ceil(delay)
         self.status = ev.ConnectionStatus.RECONNECTING
-        out.events.append(self._status_event(detail=reason, retry_in=self._shown_retry))
+        repeated = reason == self._last_failure
+        self._last_failure = reason
+        out.events.append(
+            self._status_event(
+                detail=reason,
+                retry_in=self._shown_retry,
+                quiet=repeated,
+                never_connected=never_connected,
+            )
+        )
 
     def _status_event(
-        self, *, detail: str = "", retry_in: int | None = None
+        self,
+        *,
+        detail: str = "",
+        retry_in: int | None = None,
+        quiet: bool = False,
+        never_connected: bool = False,
     ) -> ev.ConnectionChanged:
         return ev.ConnectionChanged(
             status=self.status,
@@ -491,6 +681,8 @@ class ChatSession:
             nick=self.nick,
             detail=detail,
             retry_in=retry_in,
+            quiet=quiet,
+            never_connected=never_connected,
         )
 
 

@@ -14,15 +14,22 @@ from clients.core.formatting import address_label
 from clients.core.session import Backoff, ChatSession
 from clients.core.transport import Closed, Connected, DataReceived, TransportEvent
 from protocol import (
+    CAP_LIMITS,
+    CAP_SESSION,
     Connection,
     Hello,
+    Identify,
+    Limits,
     ListUsers,
     Message,
     Rejected,
     Role,
+    SessionToken,
     UserList,
     Welcome,
 )
+
+FAKE_TOKEN = b"fake-session-token-0123456789abc"
 
 _fake_ids = itertools.count(1_000_000)
 
@@ -45,13 +52,16 @@ class FakeTransport:
 
     It "connects" at once, records every message the client sends, and can
     answer the handshake and the first user list by itself so a UI reaches
-    its connected state without a server.
+    its connected state without a server. It speaks version 2 with both
+    capabilities, with limits too generous to pace a test.
 
     Args:
         sink: where transport events go, as with the real transport.
         users: the nicks the automatic user list reports (the client's own
             nick is added).
-        auto_welcome: answer Hello and ListUsers by itself.
+        auto_welcome: answer Hello (and Identify) and ListUsers by itself.
+        last_ref: what the automatic SessionToken says was delivered.
+        resumed: what the automatic SessionToken says of the session.
     """
 
     instances: list[FakeTransport] = []  # noqa: RUF012 - the tests' registry
@@ -62,11 +72,16 @@ class FakeTransport:
         *,
         users: tuple[str, ...] = (),
         auto_welcome: bool = True,
+        last_ref: int = 0,
+        resumed: bool = False,
     ) -> None:
         self.id = next(_fake_ids)
         self._sink = sink
         self._users = users
         self._auto = auto_welcome
+        self._last_ref = last_ref
+        self._resumed = resumed
+        self._hello: Hello | None = None
         self._server = Connection(Role.SERVER)
         self.received: list[Message] = []
         self.nick = ""
@@ -75,14 +90,25 @@ class FakeTransport:
 
     @classmethod
     def factory(
-        cls, *, users: tuple[str, ...] = (), auto_welcome: bool = True
+        cls,
+        *,
+        users: tuple[str, ...] = (),
+        auto_welcome: bool = True,
+        last_ref: int = 0,
+        resumed: bool = False,
     ) -> Callable[[str, int, Callable[[TransportEvent], object]], FakeTransport]:
         """A `transport_factory` for `ChatClient` making fakes with these options."""
 
         def make(
             _host: str, _port: int, sink: Callable[[TransportEvent], object]
         ) -> FakeTransport:
-            return cls(sink, users=users, auto_welcome=auto_welcome)
+            return cls(
+                sink,
+                users=users,
+                auto_welcome=auto_welcome,
+                last_ref=last_ref,
+                resumed=resumed,
+            )
 
         return make
 
@@ -111,13 +137,41 @@ class FakeTransport:
     def _answer(self, message: Message) -> None:
         if isinstance(message, Hello):
             self.nick = message.nick
-            self.deliver(
-                Welcome(version=message.version, nick=message.nick, server_name="fake")
-            )
+            self._hello = message
+            if CAP_SESSION not in message.capabilities:
+                self._welcome(message)
+        elif isinstance(message, Identify) and self._hello is not None:
+            self._welcome(self._hello)
         elif isinstance(message, ListUsers):
             self.deliver(
                 UserList(nicks=tuple(sorted({*self._users, self.nick})), final=True)
             )
+
+    def _welcome(self, hello: Hello) -> None:
+        version = min(hello.version, 2)
+        wanted = {CAP_LIMITS, CAP_SESSION} if version >= 2 else set()
+        caps = tuple(sorted(wanted.intersection(hello.capabilities)))
+        messages: list[Message] = [
+            Welcome(
+                version=version, nick=hello.nick, server_name="fake", capabilities=caps
+            )
+        ]
+        if CAP_LIMITS in caps:
+            messages.append(
+                Limits(
+                    rate_burst=10_000,
+                    rate_interval_ms=1,
+                    flood_kick_after=50,
+                    max_frame_size=65536,
+                )
+            )
+        if CAP_SESSION in caps:
+            messages.append(
+                SessionToken(
+                    token=FAKE_TOKEN, resumed=self._resumed, last_ref=self._last_ref
+                )
+            )
+        self.deliver(*messages)
 
 
 class HeadlessDriver:

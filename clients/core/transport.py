@@ -43,8 +43,14 @@ class DataReceived:
 
 @attrs.frozen
 class Closed:
+    """The connection ended or could not be made.
+
+    `fatal` is set when retrying cannot help (the host name does not exist).
+    """
+
     transport_id: int
     reason: str
+    fatal: bool = False
 
 
 TransportEvent = Connected | DataReceived | Closed
@@ -157,12 +163,12 @@ class Transport:
         except queue.Full:
             pass
 
-    def _report(self, reason: str) -> None:
+    def _report(self, reason: str, *, fatal: bool = False) -> None:
         with self._lock:
             if self._reported:
                 return
             self._reported = True
-        self._sink(Closed(self.id, reason))
+        self._sink(Closed(self.id, reason, fatal))
 
     def _read(self) -> None:
         try:
@@ -170,7 +176,8 @@ class Transport:
                 self._address, timeout=self._connect_timeout
             )
         except OSError as exc:
-            self._report(_describe(exc))
+            log.info("cannot connect to %s:%s: %s", *self._address, exc)
+            self._report(_describe(exc), fatal=isinstance(exc, socket.gaierror))
             return
         except Exception as exc:
             log.exception("connecting failed")

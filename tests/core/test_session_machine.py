@@ -1,6 +1,7 @@
 """A hypothesis state machine drives ChatSession through connects, drops,
 typed lines and server messages; whatever happens, nothing raises, every byte
-sent is a legal client frame, and the session's state stays coherent."""
+sent is a legal client frame, the session's state stays coherent, and every
+line the user sent is shown pending until it is confirmed or given up."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ lines = st.one_of(
             "@",
             "/bogus",
             "//x",
+            "/reconnect",
+            "two\nlines",
         ]
     ),
 )
@@ -53,6 +56,7 @@ class SessionMachine(RuleBasedStateMachine):
         )
         self.server: p.Connection | None = None
         self.wants_connect = False
+        self.pending: set[int] = set()
         self.apply(self.session.start())
 
     def apply(self, out: Output) -> None:
@@ -63,18 +67,30 @@ class SessionMachine(RuleBasedStateMachine):
         if out.disconnect:
             self.server = None
         if out.connect:
+            self.server = None
             self.wants_connect = True
         for event in out.events:
             assert isinstance(event, ev.ChatLine | ev.Notice | ev.Joined | ev.Left | ev.Renamed | ev.UsersListed
-                              | ev.RosterChanged | ev.ConnectionChanged | ev.ClearRequested | ev.ExitRequested)  # fmt: skip
+                              | ev.RosterChanged | ev.ConnectionChanged | ev.ClearRequested | ev.ExitRequested
+                              | ev.Pending | ev.PendingDone)  # fmt: skip
+            if isinstance(event, ev.Pending):
+                self.pending.add(event.local_id)
+            elif isinstance(event, ev.PendingDone):
+                self.pending.remove(event.local_id)
 
     @precondition(lambda self: self.wants_connect)
-    @rule(nick=nicks)
-    def connect_and_welcome(self, nick):
+    @rule(nick=nicks, sessions=st.booleans(), last_ref=st.integers(0, 8))
+    def connect_and_welcome(self, nick, sessions, last_ref):
         self.wants_connect = False
         self.server = p.Connection(p.Role.SERVER)
         self.apply(self.session.connected())
-        data = self.server.send(p.Welcome(version=1, nick=nick, server_name="t"))
+        if sessions:
+            caps = ("limits", "session")
+            data = self.server.send(
+                p.Welcome(version=2, nick=nick, server_name="t", capabilities=caps)
+            ) + self.server.send(p.SessionToken(token=b"t", last_ref=last_ref))
+        else:
+            data = self.server.send(p.Welcome(version=1, nick=nick, server_name="t"))
         self.apply(self.session.received(data))
 
     @precondition(
@@ -108,6 +124,7 @@ class SessionMachine(RuleBasedStateMachine):
         roster = self.session.roster
         assert len({p.nick_key(n) for n in roster}) == len(roster)
         assert self.session.nick
+        assert len(self.pending) == self.session.unconfirmed
 
 
 TestSessionMachine = SessionMachine.TestCase

@@ -1,0 +1,141 @@
+"""`Delivery`: every chat line the user sent, until the server confirms it.
+
+A line waits (offline, or for the rate limit), is sent with a fresh ref, and
+is confirmed when the server echoes that ref. When a connection drops, the
+lines in flight are kept with their refs; once the next connection says
+which refs the server delivered (`SessionToken.last_ref`, spec 12.2) the
+rest are sent again, first and in order, so nothing is lost or doubled.
+No I/O, no clock: `ChatSession` drives it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+
+import attrs
+
+QUEUE_LIMIT = 1000
+"""Lines that may wait for the connection; past it the user is told, and the
+line stays in the input box."""
+
+_EXCERPT = 40
+
+
+@attrs.frozen
+class Outgoing:
+    """One line the user sent: to everyone (`target` None) or to one nick."""
+
+    local_id: int
+    text: str
+    target: str | None
+
+    def describe(self) -> str:
+        first = self.text.splitlines()[0] if self.text else ""
+        excerpt = first if len(first) <= _EXCERPT else first[:_EXCERPT] + "…"
+        if first != self.text and len(first) <= _EXCERPT:
+            excerpt += " …"
+        where = f" to {self.target}" if self.target else ""
+        return f"message{where} “{excerpt}”"
+
+
+@attrs.frozen
+class Settled:
+    """What became of the lines in flight when a connection dropped.
+
+    Attributes:
+        delivered: the server had delivered them (their echo was lost).
+        unknown: the server cannot say (it does not speak sessions).
+        resent: queued again, ahead of everything else.
+    """
+
+    delivered: list[Outgoing]
+    unknown: list[Outgoing]
+    resent: list[Outgoing]
+
+
+class Delivery:
+    """The queue, the lines in flight, and the lines whose fate is unknown."""
+
+    def __init__(self, *, limit: int = QUEUE_LIMIT) -> None:
+        self.limit = limit
+        self._ids = itertools.count(1)
+        self._waiting: deque[Outgoing] = deque()
+        self._unconfirmed: dict[int, Outgoing] = {}
+        self._lost: dict[int, Outgoing] = {}
+
+    def __len__(self) -> int:
+        """Lines not yet confirmed, wherever they are."""
+        return len(self._waiting) + len(self._unconfirmed) + len(self._lost)
+
+    @property
+    def full(self) -> bool:
+        return len(self._waiting) + len(self._lost) >= self.limit
+
+    def add(self, text: str, target: str | None) -> Outgoing:
+        """A new line to send, after every line already waiting."""
+        line = Outgoing(next(self._ids), text, target)
+        self._waiting.append(line)
+        return line
+
+    def has_waiting(self) -> bool:
+        return bool(self._waiting)
+
+    def take(self) -> Outgoing | None:
+        """The next line to send, if any."""
+        return self._waiting.popleft() if self._waiting else None
+
+    def sent(self, ref: int, line: Outgoing) -> None:
+        self._unconfirmed[ref] = line
+
+    def is_ours(self, ref: int) -> bool:
+        return ref in self._unconfirmed
+
+    def confirmed(self, ref: int) -> Outgoing | None:
+        """The server delivered the line sent as `ref`."""
+        return self._unconfirmed.pop(ref, None) if ref else None
+
+    def refused(self, ref: int) -> Outgoing | None:
+        """The server refused the line sent as `ref` for good."""
+        return self._unconfirmed.pop(ref, None) if ref else None
+
+    def retry(self, ref: int) -> Outgoing | None:
+        """The server refused `ref` for now (rate limit): send it again first."""
+        line = self._unconfirmed.pop(ref, None) if ref else None
+        if line is not None:
+            self._waiting.appendleft(line)
+        return line
+
+    def connection_lost(self) -> list[Outgoing]:
+        """The connection dropped: keep what was in flight until `settle`."""
+        self._lost.update(self._unconfirmed)
+        self._unconfirmed.clear()
+        return [self._lost[ref] for ref in sorted(self._lost)]
+
+    def settle(self, last_ref: int | None) -> Settled:
+        """A new connection is open; decide the fate of the lines in flight.
+
+        Args:
+            last_ref: the highest ref the server delivered for this session,
+                or None if the server cannot say (no `session` capability).
+        """
+        lost = sorted(self._lost.items())
+        self._lost.clear()
+        if last_ref is None:
+            return Settled([], [line for _, line in lost], [])
+        delivered = [line for ref, line in lost if ref <= last_ref]
+        resent = [line for ref, line in lost if ref > last_ref]
+        self._waiting.extendleft(reversed(resent))
+        return Settled(delivered, [], resent)
+
+    def drop_all(self) -> list[Outgoing]:
+        """Give up on everything (the user quit), oldest first."""
+        everything = [
+            *(self._lost[ref] for ref in sorted(self._lost)),
+            *(self._unconfirmed[ref] for ref in sorted(self._unconfirmed)),
+            *self._waiting,
+        ]
+        self._lost.clear()
+        self._unconfirmed.clear()
+        self._waiting.clear()
+        return everything
