@@ -1,8 +1,9 @@
 """`python -m clients.core`: a headless client for scripts and for debugging a server.
 
-Connects, sends each line given (as arguments, else read from stdin),
-prints everything that arrives, and leaves after `--linger` seconds of quiet.
-Run it with `--help` for the options.
+Connects, sends each line given (as arguments, else read from stdin) at the
+pace the server allows, prints everything that arrives, and leaves once the
+server has confirmed every line and `--linger` seconds have passed. Run it
+with `--help` for the options.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 import time
 
 from clients.core import events as ev
+from clients.core.cli import client_version
 from clients.core.client import ChatClient
 from clients.core.formatting import address_label, describe
 from clients.core.session import ChatSession
@@ -33,6 +35,7 @@ def _print(events: list[ev.UiEvent], connected: bool) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clients.core", description=__doc__)
+    parser.add_argument("--version", action="version", version=client_version())
     parser.add_argument("lines", nargs="*", help="lines to send (default: read stdin)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9090)
@@ -66,10 +69,21 @@ def main(argv: list[str] | None = None) -> int:
                 connected = _print(client.submit(line).events, connected)
             lines = []
             quiet_until = now + args.linger
-        if quiet_until is not None and now > quiet_until:
+        if (
+            quiet_until is not None
+            and now > quiet_until
+            and not client.session.unconfirmed
+        ):
             break
-        if not connected and now > deadline:
+        if now > deadline and (not connected or quiet_until is None):
             print("could not connect", file=sys.stderr)
+            client.close()
+            return 1
+        if now > deadline + args.timeout:
+            print(
+                f"{client.session.unconfirmed} line(s) not confirmed in time",
+                file=sys.stderr,
+            )
             client.close()
             return 1
     client.close("done")

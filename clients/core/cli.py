@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from importlib import metadata
 from pathlib import Path
 
 import attrs
@@ -19,9 +20,20 @@ class ClientOptions:
     log_file: Path
 
 
+def client_version() -> str:
+    """`chinwag <version>` as installed, for `--version`."""
+    try:
+        return f"chinwag {metadata.version('chinwag')}"
+    except metadata.PackageNotFoundError:
+        return "chinwag (not installed)"
+
+
 def client_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """A parser with --host, --port, --nick and --log-file; add your own after."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s: {client_version()}"
+    )
     parser.add_argument(
         "--host", default="127.0.0.1", help="server host (default: %(default)s)"
     )

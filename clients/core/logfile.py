@@ -15,8 +15,11 @@ def default_log_file(name: str) -> Path:
     return Path(state) / "chinwag" / f"{name}.log"
 
 
-def configure_logging(path: Path) -> None:
+def configure_logging(path: Path) -> logging.Handler:
     """Send every log record of the process to `path`.
+
+    Returns:
+        The handler added to the root logger.
 
     Raises:
         OSError: the file or its folder cannot be created.
@@ -27,3 +30,4 @@ def configure_logging(path: Path) -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    return handler

@@ -233,6 +233,15 @@ class HeadlessDriver:
                 raise TimeoutError(msg)
             self.pump(0.02)
 
+    def wait_until(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Pump until `condition()` holds."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                msg = f"condition not met in {timeout} s; got {self.events[-5:]!r}"
+                raise TimeoutError(msg)
+            self.pump(0.02)
+
     def wait_connected(self, timeout: float = 5.0, *, since: int = 0) -> None:
         self.wait_for(
             lambda e: (

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 
 import pytest
 
 from clients.core import events as ev
+from clients.core.logfile import configure_logging
 from clients.core.testing import HeadlessDriver
 from server import ChatServer, ServerConfig
 
@@ -110,13 +112,74 @@ def test_reconnects_after_a_server_restart_and_keeps_the_nick(server):
             # Sent after reconnecting, and confirmed by the server.
             line = _chat(ann, "typed while the server was down", timeout=10)
             assert line.is_own
-            assert any(
-                isinstance(e, ev.Notice) and "typed while disconnected" in e.text
-                for e in ann.events
-            )
+            assert ann.session.unconfirmed == 0
     finally:
         ann.close()
         bob.close()
+
+
+def test_two_hundred_lines_typed_while_the_server_is_down_arrive_once_in_order(
+    server,
+):
+    """Issue 11, item 1: the client paces itself by the server's limits."""
+    host, port = server.address
+    ann = HeadlessDriver(host, port, "ann")
+    try:
+        ann.wait_connected()
+        server.stop()
+        ann.wait_for(
+            lambda e: (
+                isinstance(e, ev.ConnectionChanged)
+                and e.status is ev.ConnectionStatus.RECONNECTING
+            )
+        )
+        texts = [f"line {n:03d}" for n in range(200)]
+        for text in texts:
+            assert ann.submit(text)
+        assert ann.session.unconfirmed == 200
+        # The real default limits (burst 20, 10/s) would take 20 s: a faster
+        # server says so in Limits and the client follows it.
+        config = ServerConfig(port=port, rate_burst=20, rate_per_second=100.0)
+        with ChatServer(config):
+            since = len(ann.events)
+            ann.wait_connected(timeout=10, since=since)
+            ann.wait_until(lambda: ann.session.unconfirmed == 0, 30)
+            ann.pump(0.3)
+        own = [line.text for line in ann.lines() if line.is_own]
+        assert own == texts
+        refusals = [
+            e
+            for e in ann.events
+            if isinstance(e, ev.Notice) and e.level is ev.NoticeLevel.ERROR
+        ]
+        assert refusals == []
+        drops = [
+            e
+            for e in ann.events[since:]
+            if isinstance(e, ev.ConnectionChanged)
+            and e.status is not ev.ConnectionStatus.CONNECTED
+        ]
+        assert drops == []
+    finally:
+        ann.close()
+
+
+def test_client_log_records_the_connection_but_no_text(server, tmp_path):
+    log_file = tmp_path / "client.log"
+    handler = configure_logging(log_file)
+    host, port = server.address
+    ann = HeadlessDriver(host, port, "ann")
+    try:
+        ann.wait_connected()
+        ann.submit("a secret line")
+        _chat(ann, "a secret line")
+    finally:
+        ann.close()
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    text = log_file.read_text(encoding="utf-8")
+    assert "connected" in text
+    assert "a secret line" not in text
 
 
 def test_unreachable_server_keeps_retrying(server):
