@@ -1,0 +1,144 @@
+"""The database schema as numbered steps, and the code that applies them.
+
+Adding a table or column later (history, rooms...) is appending one
+`Migration` to `MIGRATIONS`: never edit a step that has shipped, since
+existing files have already run it. The applied step is the file's
+`PRAGMA user_version`; each step runs in its own transaction, so a failed
+step leaves the file exactly at the step before.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Sequence
+
+import attrs
+
+from server.store.base import SchemaTooNew, StoreError
+
+log = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class Migration:
+    """One schema step: the SQL statements that take version-1 to `version`."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "accounts and their login tokens",
+        (
+            """
+            CREATE TABLE accounts (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                name_key TEXT NOT NULL UNIQUE,
+                password_hash TEXT NOT NULL,
+                role TEXT NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin')),
+                created_at REAL NOT NULL,
+                disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1))
+            ) STRICT
+            """,
+            """
+            CREATE TABLE tokens (
+                token_hash BLOB PRIMARY KEY CHECK (length(token_hash) = 32),
+                account_id INTEGER NOT NULL
+                    REFERENCES accounts (id) ON DELETE CASCADE,
+                created_at REAL NOT NULL,
+                last_used REAL NOT NULL,
+                label TEXT NOT NULL DEFAULT ''
+            ) STRICT
+            """,
+            "CREATE INDEX tokens_by_account ON tokens (account_id)",
+        ),
+    ),
+    Migration(
+        2,
+        "invites and bans",
+        (
+            """
+            CREATE TABLE invites (
+                code_hash BLOB PRIMARY KEY CHECK (length(code_hash) = 32),
+                created_by INTEGER REFERENCES accounts (id) ON DELETE SET NULL,
+                created_at REAL NOT NULL,
+                expires_at REAL NOT NULL,
+                used_by INTEGER REFERENCES accounts (id) ON DELETE SET NULL,
+                used_at REAL
+            ) STRICT
+            """,
+            """
+            CREATE TABLE bans (
+                id INTEGER PRIMARY KEY,
+                account_id INTEGER REFERENCES accounts (id) ON DELETE CASCADE,
+                address TEXT,
+                reason TEXT NOT NULL DEFAULT '',
+                created_at REAL NOT NULL,
+                until REAL,
+                CHECK (account_id IS NOT NULL OR address IS NOT NULL)
+            ) STRICT
+            """,
+            "CREATE INDEX bans_by_account ON bans (account_id)",
+            "CREATE INDEX bans_by_address ON bans (address)",
+        ),
+    ),
+)
+"""Every step, in order; `MIGRATIONS[i].version == i + 1`."""
+
+LATEST_VERSION = len(MIGRATIONS)
+
+
+def schema_version(connection: sqlite3.Connection) -> int:
+    """The last step applied to this database (0 for a new, empty file)."""
+    row = connection.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def migrate(
+    connection: sqlite3.Connection, steps: Sequence[Migration] = MIGRATIONS
+) -> int:
+    """Apply the steps this database has not had yet; return its version.
+
+    The connection must be in autocommit mode (`isolation_level=None`), so
+    that each step's `BEGIN IMMEDIATE` … `COMMIT` is the only transaction.
+    `BEGIN IMMEDIATE` takes the write lock before the version is read again,
+    so two processes opening one new file cannot both apply a step.
+
+    Raises:
+        SchemaTooNew: the file is at a version beyond `steps`.
+        StoreError: a step failed; the file stays at the step before it.
+    """
+    for index, step in enumerate(steps, start=1):
+        if step.version != index:
+            msg = f"migration steps must be numbered 1, 2, 3...: got {step.version} at {index}"
+            raise ValueError(msg)
+    current = schema_version(connection)
+    if current > len(steps):
+        raise SchemaTooNew(
+            f"the database is at schema version {current}, newer than this server "
+            f"knows ({len(steps)}); run a newer server or restore a backup"
+        )
+    for step in steps[current:]:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            if schema_version(connection) >= step.version:
+                connection.execute("ROLLBACK")  # another process got there first
+                continue
+            for statement in step.statements:
+                connection.execute(statement)
+            # PRAGMA takes no parameters; the value is our own integer.
+            connection.execute(f"PRAGMA user_version = {int(step.version)}")
+            connection.execute("COMMIT")
+        except sqlite3.Error as error:
+            if connection.in_transaction:  # some errors end it themselves
+                connection.execute("ROLLBACK")
+            raise StoreError(
+                f"schema step {step.version} ({step.description}) failed: {error}"
+            ) from error
+        log.info("database schema now at step %d: %s", step.version, step.description)
+    return schema_version(connection)

@@ -1,0 +1,425 @@
+"""`SqliteStore`: the `Store` in one SQLite file in the server's data directory.
+
+Only this package opens the database. One connection, guarded by a lock,
+serves every thread (see `SqliteStore` for why).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from server.store.base import (
+    AccountRecord,
+    BanRecord,
+    InviteRecord,
+    InviteUnusable,
+    NameTaken,
+    Role,
+    StoreError,
+    TokenRecord,
+)
+from server.store.migrations import MIGRATIONS, Migration, migrate
+
+log = logging.getLogger(__name__)
+
+DATABASE_FILE_NAME = "chinwag.sqlite3"
+"""The file's name inside the data directory."""
+
+
+class SqliteStore:
+    """The `Store` protocol over one SQLite file (WAL, `synchronous=NORMAL`).
+
+    Threads: one connection shared under a `threading.Lock`, not one per
+    thread. Every operation here is a few indexed rows (microseconds), the
+    costly part of a login (argon2) runs outside the store, and the lock
+    means transactions never meet SQLITE_BUSY inside this process and no
+    per-thread connections are left open by threads that ended. When message
+    history arrives, its heavy writes should get their own writer connection
+    (group commit) rather than share this lock; WAL lets it and this
+    connection read concurrently.
+
+    Durability: WAL with `synchronous=NORMAL` never corrupts the file; a power
+    cut may lose the last transactions before a checkpoint, which for
+    accounts means at worst a just-issued token or registration.
+
+    Args:
+        path: the database file; created (mode 0600, since it holds password
+            hashes) with its directory if missing.
+        steps: the schema steps to apply (tests pass a prefix to build an
+            older file).
+        busy_timeout: seconds to wait for another process's write lock.
+
+    Raises:
+        StoreError: the file cannot be opened or migrated.
+        SchemaTooNew: the file comes from a newer server.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        steps: tuple[Migration, ...] = MIGRATIONS,
+        busy_timeout: float = 5.0,
+    ) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not path.exists():
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            connection = sqlite3.connect(
+                path,
+                timeout=busy_timeout,
+                isolation_level=None,  # autocommit: transactions are explicit
+                check_same_thread=False,  # shared under self._lock
+            )
+        except (OSError, sqlite3.Error) as error:
+            raise StoreError(f"cannot open the database {path}: {error}") from error
+        try:
+            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning(
+                    "%s: WAL is not available here (journal mode %s)", path, mode
+                )
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute("PRAGMA foreign_keys = ON")
+            self.version = migrate(connection, steps)
+        except sqlite3.Error as error:
+            connection.close()
+            raise StoreError(f"cannot use the database {path}: {error}") from error
+        except StoreError:
+            connection.close()
+            raise
+        self._connection: sqlite3.Connection | None = connection
+
+    @classmethod
+    def in_data_dir(cls, data_dir: Path) -> SqliteStore:
+        """Open (or create) `chinwag.sqlite3` in the server's data directory."""
+        return cls(data_dir / DATABASE_FILE_NAME)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                try:
+                    self._connection.execute("PRAGMA optimize")
+                except sqlite3.Error as error:
+                    log.warning("PRAGMA optimize failed: %s", error)
+                self._connection.close()
+                self._connection = None
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- plumbing --------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            connection = self._open_connection()
+            try:
+                yield connection
+            except sqlite3.Error as error:
+                raise StoreError(f"database read failed: {error}") from error
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One transaction, holding the write lock from its start (IMMEDIATE)."""
+        with self._lock:
+            connection = self._open_connection()
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException as error:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                if isinstance(error, sqlite3.Error):
+                    raise StoreError(f"database write failed: {error}") from error
+                raise
+
+    def _open_connection(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise StoreError("the store is closed")
+        return self._connection
+
+    # --- accounts --------------------------------------------------------
+
+    def create_account(
+        self,
+        *,
+        name: str,
+        name_key: str,
+        password_hash: str,
+        role: Role,
+        created_at: float,
+        invite_hash: bytes | None = None,
+    ) -> AccountRecord:
+        with self._write() as db:
+            if invite_hash is not None and not _invite_usable(
+                db, invite_hash, created_at
+            ):
+                raise InviteUnusable("this invite is unknown, used or expired")
+            try:
+                cursor = db.execute(
+                    "INSERT INTO accounts (name, name_key, password_hash, role, created_at)"
+                    " VALUES (?, ?, ?, ?, ?) RETURNING id",
+                    (name, name_key, password_hash, role.value, created_at),
+                )
+                account_id = int(cursor.fetchall()[0][0])
+            except sqlite3.IntegrityError as error:
+                raise NameTaken(f"the name {name!r} is registered already") from error
+            if invite_hash is not None:
+                db.execute(
+                    "UPDATE invites SET used_by = ?, used_at = ? WHERE code_hash = ?",
+                    (account_id, created_at, invite_hash),
+                )
+        return AccountRecord(
+            id=account_id,
+            name=name,
+            name_key=name_key,
+            password_hash=password_hash,
+            role=role,
+            created_at=created_at,
+            disabled=False,
+        )
+
+    def account_by_id(self, account_id: int) -> AccountRecord | None:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT id, name, name_key, password_hash, role, created_at, disabled"
+                " FROM accounts WHERE id = ?",
+                (account_id,),
+            ).fetchone()
+        return _account(row) if row else None
+
+    def account_by_key(self, name_key: str) -> AccountRecord | None:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT id, name, name_key, password_hash, role, created_at, disabled"
+                " FROM accounts WHERE name_key = ?",
+                (name_key,),
+            ).fetchone()
+        return _account(row) if row else None
+
+    def count_accounts(self) -> int:
+        with self._read() as db:
+            return int(db.execute("SELECT count(*) FROM accounts").fetchone()[0])
+
+    def set_password_hash(
+        self, account_id: int, password_hash: str, *, expected: str | None = None
+    ) -> bool:
+        with self._write() as db:
+            if expected is None:
+                cursor = db.execute(
+                    "UPDATE accounts SET password_hash = ? WHERE id = ?",
+                    (password_hash, account_id),
+                )
+            else:
+                cursor = db.execute(
+                    "UPDATE accounts SET password_hash = ?"
+                    " WHERE id = ? AND password_hash = ?",
+                    (password_hash, account_id, expected),
+                )
+            return cursor.rowcount > 0
+
+    def set_role(self, account_id: int, role: Role) -> bool:
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE accounts SET role = ? WHERE id = ?", (role.value, account_id)
+            )
+            return cursor.rowcount > 0
+
+    def set_disabled(self, account_id: int, disabled: bool) -> bool:
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE accounts SET disabled = ? WHERE id = ?",
+                (int(disabled), account_id),
+            )
+            return cursor.rowcount > 0
+
+    # --- tokens ----------------------------------------------------------
+
+    def add_token(
+        self, *, account_id: int, token_hash: bytes, created_at: float, label: str
+    ) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO tokens (token_hash, account_id, created_at, last_used, label)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (token_hash, account_id, created_at, created_at, label),
+            )
+
+    def token(self, token_hash: bytes) -> TokenRecord | None:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT token_hash, account_id, created_at, last_used, label"
+                " FROM tokens WHERE token_hash = ?",
+                (token_hash,),
+            ).fetchone()
+        return _token(row) if row else None
+
+    def touch_token(self, token_hash: bytes, last_used: float) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE tokens SET last_used = max(last_used, ?) WHERE token_hash = ?",
+                (last_used, token_hash),
+            )
+
+    def tokens_of(self, account_id: int) -> list[TokenRecord]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT token_hash, account_id, created_at, last_used, label"
+                " FROM tokens WHERE account_id = ?"
+                " ORDER BY created_at",
+                (account_id,),
+            ).fetchall()
+        return [_token(row) for row in rows]
+
+    def delete_token(self, token_hash: bytes) -> bool:
+        with self._write() as db:
+            cursor = db.execute(
+                "DELETE FROM tokens WHERE token_hash = ?", (token_hash,)
+            )
+            return cursor.rowcount > 0
+
+    def delete_tokens(self, account_id: int, *, keep: bytes | None = None) -> int:
+        with self._write() as db:
+            cursor = db.execute(
+                "DELETE FROM tokens WHERE account_id = ?"
+                " AND token_hash IS NOT coalesce(?, x'')",
+                (account_id, keep),
+            )
+            return cursor.rowcount
+
+    # --- invites ---------------------------------------------------------
+
+    def add_invite(
+        self,
+        *,
+        code_hash: bytes,
+        created_by: int | None,
+        created_at: float,
+        expires_at: float,
+    ) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO invites (code_hash, created_by, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (code_hash, created_by, created_at, expires_at),
+            )
+
+    def invite(self, code_hash: bytes) -> InviteRecord | None:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT code_hash, created_by, created_at, expires_at, used_by"
+                " FROM invites WHERE code_hash = ?",
+                (code_hash,),
+            ).fetchone()
+        if row is None:
+            return None
+        return InviteRecord(
+            code_hash=row[0],
+            created_by=row[1],
+            created_at=row[2],
+            expires_at=row[3],
+            used_by=row[4],
+        )
+
+    # --- bans ------------------------------------------------------------
+
+    def add_ban(
+        self,
+        *,
+        account_id: int | None,
+        address: str | None,
+        reason: str,
+        created_at: float,
+        until: float | None,
+    ) -> BanRecord:
+        if account_id is None and address is None:
+            msg = "a ban needs an account, an address or both"
+            raise ValueError(msg)
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO bans (account_id, address, reason, created_at, until)"
+                " VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (account_id, address, reason, created_at, until),
+            )
+            ban_id = int(cursor.fetchall()[0][0])
+        return BanRecord(
+            id=ban_id,
+            account_id=account_id,
+            address=address,
+            reason=reason,
+            created_at=float(created_at),
+            until=None if until is None else float(until),
+        )
+
+    def active_ban(
+        self, *, account_id: int | None, address: str | None, now: float
+    ) -> BanRecord | None:
+        with self._read() as db:
+            # The longest-lasting ban in force: a permanent one first.
+            row = db.execute(
+                "SELECT id, account_id, address, reason, created_at, until FROM bans"
+                " WHERE (account_id = ? OR address = ?)"
+                " AND (until IS NULL OR until > ?)"
+                " ORDER BY until IS NULL DESC, until DESC LIMIT 1",
+                (account_id, address, now),
+            ).fetchone()
+        if row is None:
+            return None
+        return BanRecord(
+            id=row[0],
+            account_id=row[1],
+            address=row[2],
+            reason=row[3],
+            created_at=row[4],
+            until=row[5],
+        )
+
+    def delete_ban(self, ban_id: int) -> bool:
+        with self._write() as db:
+            return db.execute("DELETE FROM bans WHERE id = ?", (ban_id,)).rowcount > 0
+
+
+def _invite_usable(db: sqlite3.Connection, code_hash: bytes, now: float) -> bool:
+    row = db.execute(
+        "SELECT 1 FROM invites WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?",
+        (code_hash, now),
+    ).fetchone()
+    return row is not None
+
+
+def _account(row: tuple[Any, ...]) -> AccountRecord:
+    account_id, name, name_key, password_hash, role, created_at, disabled = row
+    return AccountRecord(
+        id=int(account_id),
+        name=str(name),
+        name_key=str(name_key),
+        password_hash=str(password_hash),
+        role=Role(role),
+        created_at=float(created_at),
+        disabled=bool(disabled),
+    )
+
+
+def _token(row: tuple[Any, ...]) -> TokenRecord:
+    token_hash, account_id, created_at, last_used, label = row
+    return TokenRecord(
+        token_hash=bytes(token_hash),
+        account_id=int(account_id),
+        created_at=float(created_at),
+        last_used=float(last_used),
+        label=str(label),
+    )
