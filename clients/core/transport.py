@@ -20,10 +20,19 @@ import itertools
 import logging
 import queue
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 
 import attrs
+
+from clients.core.tls import (
+    TlsClient,
+    TlsError,
+    TlsInfo,
+    pinning_context,
+    verifying_context,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +41,10 @@ _ids = itertools.count(1)
 
 @attrs.frozen
 class Connected:
+    """The connection is up; `tls` describes its TLS, None if plaintext."""
+
     transport_id: int
+    tls: TlsInfo | None = None
 
 
 @attrs.frozen
@@ -71,11 +83,17 @@ def _describe(exc: OSError) -> str:
 class Transport:
     """One connection attempt and, if it succeeds, the connection itself.
 
+    With `secure`, the connection is TLS: a certificate that verifies
+    against the system's CAs for `host` is reported as verified; any other
+    is accepted for now and reported with its fingerprint, for the session
+    to compare with what the user trusted (`Connected.tls`).
+
     Args:
         host: server host.
         port: server port.
         sink: receives every `TransportEvent`, from the transport's threads.
-        connect_timeout: seconds to wait for the TCP connection.
+        secure: use TLS.
+        connect_timeout: seconds to wait for the TCP connection and TLS.
         queue_size: outbound chunks that may wait before "backlog".
     """
 
@@ -85,11 +103,17 @@ class Transport:
         port: int,
         sink: Callable[[TransportEvent], object],
         *,
+        secure: bool = False,
         connect_timeout: float = 10.0,
         queue_size: int = 1000,
     ) -> None:
         self.id = next(_ids)
         self._address = (host, port)
+        self._secure = secure
+        self._tls: TlsClient | None = None
+        # Records must leave in the order they were sealed: both threads
+        # seal and queue under this lock (OpenSSL objects are single-threaded).
+        self._tls_lock = threading.Lock()
         self._sink = sink
         self._connect_timeout = connect_timeout
         self._outbound: queue.Queue[bytes | None] = queue.Queue(queue_size)
@@ -113,9 +137,15 @@ class Transport:
         if not data or self._closing:
             return
         try:
-            self._outbound.put_nowait(data)
+            with self._tls_lock:
+                if self._tls is not None:
+                    data = self._tls.encrypt(data)
+                self._outbound.put_nowait(data)
         except queue.Full:
             self._report("backlog: the server is not reading")
+            self.close(flush=False)
+        except TlsError as exc:
+            self._report(f"TLS failed: {exc}")
             self.close(flush=False)
 
     def close(self, *, flush: bool = True, timeout: float = 1.0) -> None:
@@ -136,6 +166,9 @@ class Transport:
         me = threading.current_thread()
         if flush and sock is not None:
             try:
+                with self._tls_lock:
+                    if self._tls is not None:
+                        self._outbound.put_nowait(self._tls.close())
                 self._outbound.put(None, timeout=timeout)
             except queue.Full:
                 pass
@@ -170,14 +203,54 @@ class Transport:
             self._reported = True
         self._sink(Closed(self.id, reason, fatal))
 
-    def _read(self) -> None:
+    def _connect(self) -> tuple[socket.socket, TlsInfo | None]:
+        sock = socket.create_connection(self._address, timeout=self._connect_timeout)
+        if not self._secure:
+            return sock, None
         try:
+            tls = self._handshake(
+                sock, TlsClient(verifying_context(), self._address[0])
+            )
+        except ssl.SSLCertVerificationError:
+            # Not signed by a CA we know (self-signed, typically): connect
+            # again accepting any certificate; the session checks its pin.
+            sock.close()
             sock = socket.create_connection(
                 self._address, timeout=self._connect_timeout
             )
+            tls = self._handshake(sock, TlsClient(pinning_context(), self._address[0]))
+        except BaseException:
+            sock.close()
+            raise
+        self._tls = tls
+        return sock, tls.info()
+
+    def _handshake(self, sock: socket.socket, tls: TlsClient) -> TlsClient:
+        while True:
+            done = tls.handshake()
+            if out := tls.pending():
+                sock.sendall(out)
+            if done:
+                return tls
+            data = sock.recv(65536)
+            if not data:
+                msg = "the server closed the connection during the TLS handshake"
+                raise TlsError(msg)
+            tls.receive(data)
+
+    def _read(self) -> None:  # noqa: C901 - one arm per way to fail
+        try:
+            sock, tls_info = self._connect()
         except OSError as exc:
             log.info("cannot connect to %s:%s: %s", *self._address, exc)
             self._report(_describe(exc), fatal=isinstance(exc, socket.gaierror))
+            return
+        except TlsError as exc:
+            log.info("TLS with %s:%s failed: %s", *self._address, exc)
+            self._report(
+                f"TLS handshake failed ({exc}); an old server may need --plaintext",
+                fatal=True,
+            )
             return
         except Exception as exc:
             log.exception("connecting failed")
@@ -193,10 +266,15 @@ class Transport:
             self._report("closed")
             return
         self._writer.start()
-        self._sink(Connected(self.id))
+        self._sink(Connected(self.id, tls_info))
         reason = "closed"
         try:
+            data = b""
             while True:
+                if self._tls is not None:
+                    data = self._decrypt(data)
+                if data:
+                    self._sink(DataReceived(self.id, data))
                 data = sock.recv(65536)
                 if not data:
                     reason = (
@@ -205,9 +283,10 @@ class Transport:
                         else "the server closed the connection"
                     )
                     break
-                self._sink(DataReceived(self.id, data))
         except OSError as exc:
             reason = "closed" if self._closing else _describe(exc)
+        except TlsError as exc:
+            reason = f"TLS failed: {exc}"
         except Exception as exc:
             log.exception("transport reader failed")
             reason = f"internal error: {exc}"
@@ -217,6 +296,17 @@ class Transport:
             self._writer.join(2.0)
             sock.close()
             self._report(reason)
+
+    def _decrypt(self, data: bytes) -> bytes:
+        with self._tls_lock:
+            assert self._tls is not None  # noqa: S101 - only called with TLS
+            plain = self._tls.feed(data)
+            if extra := self._tls.pending():
+                try:
+                    self._outbound.put_nowait(extra)
+                except queue.Full:
+                    pass  # the writer is stuck anyway; the backlog closes us
+        return plain
 
     def _write(self) -> None:
         with self._lock:
