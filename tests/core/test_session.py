@@ -11,7 +11,6 @@ from clients.core import events as ev
 from clients.core.formatting import describe
 from clients.core.session import Backoff, ChatSession, Output, mentions
 from clients.core.testing import ManualClock
-from server.ratelimit import TokenBucket
 
 
 class Rig:
@@ -298,6 +297,21 @@ def test_a_resumed_session_resends_exactly_what_was_not_delivered():
     assert any(
         "“one” was delivered before the connection dropped" in t for t in _notices(out)
     )
+
+
+class TokenBucket:
+    """The server's flood limit as spec 5.7 states it, for reference."""
+
+    def __init__(self, burst: int, rate: float, now: float) -> None:
+        self.burst, self.rate, self.tokens, self.updated = burst, rate, burst, now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
 
 
 def test_pacing_keeps_within_the_advertised_limit():
