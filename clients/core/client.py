@@ -88,6 +88,10 @@ class ChatClient:
         out = self.session.submit(line)
         return Submitted(out.accepted, self._apply(out))
 
+    def answer_trust(self, yes: bool) -> list[ev.UiEvent]:
+        """The user answered a `TrustQuestion`."""
+        return self._apply(self.session.answer_trust(yes))
+
     def tick(self) -> list[ev.UiEvent]:
         return self._apply(self.session.tick())
 
@@ -96,8 +100,8 @@ class ChatClient:
         if self._transport is None or event.transport_id != self._transport.id:
             return []
         match event:
-            case Connected():
-                return self._apply(self.session.connected())
+            case Connected(tls=tls):
+                return self._apply(self.session.connected(tls))
             case DataReceived(data=data):
                 return self._apply(self.session.received(data))
             case Closed(reason=reason, fatal=fatal):

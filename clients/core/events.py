@@ -130,6 +130,7 @@ class ConnectionChanged:
         quiet: for the status bar only; the log has said it already (a
             countdown tick, a retry, the same failure again, a nick change).
         never_connected: the attempt that failed never reached the server.
+        encrypted: the connection is TLS (the UIs say "not encrypted" when not).
     """
 
     status: ConnectionStatus
@@ -139,6 +140,19 @@ class ConnectionChanged:
     retry_in: int | None = None
     quiet: bool = False
     never_connected: bool = False
+    encrypted: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class TrustQuestion:
+    """A server showed a certificate nobody vouches for: ask the user.
+
+    Show `text` (it includes the fingerprint) and pass the answer to
+    `ChatClient.answer_trust`; nothing is sent to the server meanwhile.
+    """
+
+    text: str
+    fingerprint: str
 
 
 @attrs.frozen
@@ -166,4 +180,5 @@ UiEvent = (
     | ConnectionChanged
     | ClearRequested
     | ExitRequested
+    | TrustQuestion
 )

@@ -160,13 +160,16 @@ def describe(event: ev.UiEvent) -> DisplayLine | None:  # noqa: PLR0911 - one ar
             | ev.PendingDone()
         ):
             return None
+        case ev.TrustQuestion(text=text):
+            first, more = split_lines(text)
+            return DisplayLine(LineKind.ERROR, first, more=more)
 
 
 def status_text(event: ev.ConnectionChanged) -> str:
     """A one-line summary for a status bar."""
     match event.status:
         case ev.ConnectionStatus.CONNECTED:
-            state = "connected"
+            state = "connected" if event.encrypted else "connected, not encrypted"
         case ev.ConnectionStatus.CONNECTING:
             state = "connecting…"
         case ev.ConnectionStatus.RECONNECTING:

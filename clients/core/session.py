@@ -9,6 +9,7 @@ clock and the random source are injected so tests can drive time.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import random
 import re
@@ -24,6 +25,8 @@ from clients.core.completion import Completer
 from clients.core.delivery import QUEUE_LIMIT, Delivery
 from clients.core.history import InputHistory
 from clients.core.pacing import Pacer
+from clients.core.tls import TlsInfo
+from clients.core.trust import Action, FirstSeen, KnownServers, decide
 from protocol import (
     CAP_LIMITS,
     CAP_SESSION,
@@ -57,6 +60,8 @@ from protocol import (
     Welcome,
     nick_key,
 )
+
+log = logging.getLogger(__name__)
 
 CLIENT_NAME = "chinwag"
 CAPABILITIES = (CAP_LIMITS, CAP_SESSION)
@@ -100,6 +105,25 @@ class Backoff:
         return ceiling * rng.uniform(0.5, 1.0)
 
 
+@attrs.frozen(kw_only=True)
+class TrustSettings:
+    """How to judge a server's certificate (trust on first use, spec'd in
+    `clients.core.trust`).
+
+    Attributes:
+        known: the pinned fingerprints.
+        host, port: the server, as the user named it.
+        trust_new: accept a first-seen certificate without asking (scripts).
+        program: the client's command, for the changed-certificate advice.
+    """
+
+    known: KnownServers
+    host: str
+    port: int
+    trust_new: bool = False
+    program: str = "chinwag-tui"
+
+
 class ChatSession:
     """One user's chat session across any number of connections.
 
@@ -112,6 +136,8 @@ class ChatSession:
         dead_after: give the connection up after this much silence.
         backoff: reconnection delays.
         queue_limit: lines that may wait for the connection.
+        trust: how to judge certificates that no CA vouches for; without
+            it any certificate is accepted (tests, `--plaintext`).
     """
 
     def __init__(
@@ -125,8 +151,12 @@ class ChatSession:
         dead_after: float = 45.0,
         backoff: Backoff | None = None,
         queue_limit: int = QUEUE_LIMIT,
+        trust: TrustSettings | None = None,
     ) -> None:
         self.nick = nick
+        self._trust = trust
+        self._question: str | None = None
+        self._encrypted = False
         self.server = server
         self.status = ev.ConnectionStatus.DISCONNECTED
         self.history = InputHistory()
@@ -190,12 +220,89 @@ class ChatSession:
         self.status = ev.ConnectionStatus.CONNECTING
         return Output(events=[self._status_event()], connect=True)
 
-    def connected(self) -> Output:
-        """The TCP connection is up: say Hello (and Identify, spec 12.2)."""
-        now = self._clock()
+    def connected(self, tls: TlsInfo | None = None) -> Output:
+        """The connection is up: check its certificate, then say Hello.
+
+        Args:
+            tls: what the TLS handshake showed; None for plaintext.
+        """
         self._conn = Connection(Role.CLIENT)
-        self._connected_at = now
         self._reached = True
+        self._encrypted = tls is not None
+        self._question = None
+        if tls is not None and not tls.verified and self._trust is not None:
+            return self._judge(tls, self._trust)
+        return self._hello()
+
+    def answer_trust(self, yes: bool) -> Output:
+        """The user's answer to a `TrustQuestion`."""
+        fingerprint, self._question = self._question, None
+        if fingerprint is None or self._trust is None:
+            return Output()
+        trust = self._trust
+        if not yes:
+            out = Output(disconnect=True)
+            self._fatal = "you did not trust the server's certificate"
+            self._lost("certificate not trusted", out)
+            return out
+        out = Output()
+        try:
+            trust.known.pin(trust.host, trust.port, fingerprint)
+        except OSError as exc:
+            out.events.append(
+                ev.Notice(
+                    f"could not remember the certificate ({exc}); you will be asked again next time",
+                    ev.NoticeLevel.ERROR,
+                )
+            )
+        if self._conn is not None and self._conn.state is State.IDLE:
+            hello = self._hello()
+            hello.events = out.events + hello.events
+            return hello
+        return self.reconnect()
+
+    def _judge(self, tls: TlsInfo, trust: TrustSettings) -> Output:
+        try:
+            state = trust.known.check(trust.host, trust.port, tls.fingerprint)
+        except ValueError as exc:
+            state = FirstSeen(tls.fingerprint)
+            log.warning("ignoring the known-servers entry: %s", exc)
+        decision = decide(
+            host=trust.host,
+            port=trust.port,
+            ca_verified=tls.verified,
+            state=state,
+            trust_new=trust.trust_new,
+            program=trust.program,
+        )
+        match decision.action:
+            case Action.ACCEPT:
+                out = self._hello()
+                if decision.pin:
+                    trust.known.pin(trust.host, trust.port, tls.fingerprint)
+                if decision.text:
+                    out.events.insert(0, ev.Notice(decision.text))
+                return out
+            case Action.ASK:
+                self._question = tls.fingerprint
+                return Output(
+                    events=[
+                        ev.TrustQuestion(
+                            text=decision.text, fingerprint=tls.fingerprint
+                        )
+                    ]
+                )
+            case Action.REFUSE:
+                out = Output(disconnect=True)
+                self._fatal = decision.text
+                self._lost("the server's certificate changed", out)
+                return out
+
+    def _hello(self) -> Output:
+        """Say Hello (and Identify, spec 12.2) on the new connection."""
+        assert self._conn is not None  # noqa: S101 - connected() made it
+        now = self._clock()
+        self._connected_at = now
         self._last_heard = now
         self._pinged = False
         self._capabilities = frozenset()
@@ -251,6 +358,11 @@ class ChatSession:
         if self.status is ev.ConnectionStatus.DISCONNECTED or (
             self._conn is None and self.status is ev.ConnectionStatus.RECONNECTING
         ):
+            return out
+        if self._question is not None:
+            # The server gave up waiting while the user reads the question;
+            # their answer decides whether to connect again.
+            self._conn = None
             return out
         if fatal:
             self._fatal = f"cannot connect to {self.server}: {reason}"
@@ -683,6 +795,7 @@ class ChatSession:
             retry_in=retry_in,
             quiet=quiet,
             never_connected=never_connected,
+            encrypted=self._encrypted,
         )
 
 
