@@ -8,6 +8,7 @@ from __future__ import annotations
 from protocol.codec import decode_body, encode_body, encode_frame
 from protocol.connection import TRANSITIONS, Connection, Event, Rejected, Role, State
 from protocol.constants import (
+    CAP_ACCOUNTS,
     CAP_LIMITS,
     CAP_SESSION,
     DEFAULT_MAX_FRAME_SIZE,
@@ -17,6 +18,7 @@ from protocol.constants import (
     PROTOCOL_VERSION,
     ErrorCode,
     MessageType,
+    ModerationAction,
 )
 from protocol.errors import (
     FrameTooLarge,
@@ -28,18 +30,24 @@ from protocol.errors import (
 from protocol.framing import FrameDecoder, frame
 from protocol.messages import (
     MESSAGE_CLASSES,
+    AccountStatus,
     Bye,
     ChangeNick,
+    ChangePassword,
     Delivered,
     Error,
     Hello,
     Identify,
     Limits,
     ListUsers,
+    Logout,
     Message,
+    Moderate,
+    Moderated,
     NickChanged,
     Ping,
     Pong,
+    Register,
     SendDirect,
     SendText,
     SessionToken,
@@ -57,6 +65,7 @@ from protocol.nicks import (
 )
 
 __all__ = [
+    "CAP_ACCOUNTS",
     "CAP_LIMITS",
     "CAP_SESSION",
     "DEFAULT_MAX_FRAME_SIZE",
@@ -66,8 +75,10 @@ __all__ = [
     "MESSAGE_CLASSES",
     "PROTOCOL_VERSION",
     "TRANSITIONS",
+    "AccountStatus",
     "Bye",
     "ChangeNick",
+    "ChangePassword",
     "Connection",
     "Delivered",
     "Error",
@@ -82,12 +93,17 @@ __all__ = [
     "Limits",
     "ListUsers",
     "LocalProtocolError",
+    "Logout",
     "Message",
     "MessageType",
+    "Moderate",
+    "Moderated",
+    "ModerationAction",
     "NickChanged",
     "Ping",
     "Pong",
     "ProtocolError",
+    "Register",
     "Rejected",
     "RemoteProtocolError",
     "Role",

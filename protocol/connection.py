@@ -54,6 +54,10 @@ _CLIENT_CHAT = (
     MessageType.SEND_DIRECT,
     MessageType.LIST_USERS,
     MessageType.CHANGE_NICK,
+    MessageType.REGISTER,
+    MessageType.CHANGE_PASSWORD,
+    MessageType.LOGOUT,
+    MessageType.MODERATE,
     MessageType.PING,
     MessageType.PONG,
 )
@@ -65,6 +69,8 @@ _SERVER_CHAT = (
     MessageType.NICK_CHANGED,
     MessageType.LIMITS,
     MessageType.SESSION_TOKEN,
+    MessageType.ACCOUNT_STATUS,
+    MessageType.MODERATED,
     MessageType.PING,
     MessageType.PONG,
 )

@@ -65,6 +65,9 @@ CAP_SESSION = "session"
 """Version 2 capability: Identify after Hello, `SessionToken` after Welcome,
 so a client that drops can take its nick (and its place) back."""
 
+CAP_ACCOUNTS = "accounts"
+"""Version 2 capability: registration, login, tokens, moderation (spec 12.3)."""
+
 MAX_USER_LIST_CHUNK = 200
 """A server sends at most this many nicks per UserList frame (200 * 130 B < 64 KiB)."""
 
@@ -90,6 +93,12 @@ class MessageType(enum.IntEnum):
     USER_LEFT = 0x23
     CHANGE_NICK = 0x24
     NICK_CHANGED = 0x25
+    REGISTER = 0x30
+    CHANGE_PASSWORD = 0x31
+    LOGOUT = 0x32
+    ACCOUNT_STATUS = 0x33
+    MODERATE = 0x34
+    MODERATED = 0x35
 
 
 class ErrorCode(enum.IntEnum):
@@ -111,6 +120,22 @@ class ErrorCode(enum.IntEnum):
     SLOW_CONSUMER = 14
     PING_TIMEOUT = 15
     INTERNAL_ERROR = 16
+    # Version 2, capability "accounts" only (spec 12.3): never sent to others.
+    AUTH_FAILED = 17
+    ACCOUNT_REQUIRED = 18
+    NOT_PERMITTED = 19
+    BANNED = 20
+    TRY_LATER = 21
+
+
+class ModerationAction(enum.IntEnum):
+    """What a `Moderate` request asks for (spec 12.3)."""
+
+    KICK = 1
+    BAN = 2
+    UNBAN = 3
+    INVITE = 4
+    PROMOTE = 5
 
 
 MAX_PING_PAYLOAD = 64

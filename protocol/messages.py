@@ -24,6 +24,7 @@ from protocol.constants import (
     MAX_USER_LIST_CHUNK,
     ErrorCode,
     MessageType,
+    ModerationAction,
 )
 
 
@@ -229,6 +230,75 @@ class NickChanged:
     new: str = _nick()
 
 
+def _password() -> str:
+    return fields.text(MAX_PASSWORD_CHARS, min_chars=1)  # type: ignore[no-any-return]
+
+
+@attrs.frozen(kw_only=True)
+class Register:
+    """Client → server (capability `accounts`): make my current nick an account."""
+
+    TYPE: ClassVar[MessageType] = MessageType.REGISTER
+    ref: int = fields.uint(32, default=0)
+    password: str = _password()
+    invite: str | None = fields.optional_text(MAX_NAME_CHARS, min_chars=1)
+
+
+@attrs.frozen(kw_only=True)
+class ChangePassword:
+    """Client → server (capability `accounts`): logs out every other device."""
+
+    TYPE: ClassVar[MessageType] = MessageType.CHANGE_PASSWORD
+    ref: int = fields.uint(32, default=0)
+    old_password: str = _password()
+    new_password: str = _password()
+
+
+@attrs.frozen(kw_only=True)
+class Logout:
+    """Client → server (capability `accounts`): forget my token (all, if `everywhere`)."""
+
+    TYPE: ClassVar[MessageType] = MessageType.LOGOUT
+    ref: int = fields.uint(32, default=0)
+    everywhere: bool = fields.flag(default=False)
+
+
+@attrs.frozen(kw_only=True)
+class AccountStatus:
+    """Server → client (capability `accounts`): who this connection is now.
+
+    `token` replaces the one from SessionToken: keep it and give it in the
+    next Identify. `account` is absent for a guest.
+    """
+
+    TYPE: ClassVar[MessageType] = MessageType.ACCOUNT_STATUS
+    ref: int = fields.uint(32, default=0)
+    account: str | None = fields.optional_text(MAX_NAME_CHARS, min_chars=1)
+    admin: bool = fields.flag(default=False)
+    token: bytes = fields.blob(MAX_TOKEN_BYTES, default=b"")
+
+
+@attrs.frozen(kw_only=True)
+class Moderate:
+    """Client → server (capability `accounts`, admins): kick, ban, invite…"""
+
+    TYPE: ClassVar[MessageType] = MessageType.MODERATE
+    ref: int = fields.uint(32, default=0)
+    action: ModerationAction = fields.enum_field(ModerationAction)
+    target: str = fields.text(MAX_NAME_CHARS, default="")
+    reason: str = fields.text(MAX_REASON_CHARS, default="")
+    minutes: int = fields.uint(32, default=0)
+
+
+@attrs.frozen(kw_only=True)
+class Moderated:
+    """Server → client (capability `accounts`): a Moderate request was done."""
+
+    TYPE: ClassVar[MessageType] = MessageType.MODERATED
+    ref: int = fields.uint(32, default=0)
+    text: str = fields.text(MAX_REASON_CHARS)
+
+
 Message = (
     Hello
     | Welcome
@@ -248,6 +318,12 @@ Message = (
     | UserLeft
     | ChangeNick
     | NickChanged
+    | Register
+    | ChangePassword
+    | Logout
+    | AccountStatus
+    | Moderate
+    | Moderated
 )
 """Any message that can travel in a frame."""
 
@@ -270,6 +346,12 @@ MESSAGE_CLASSES: tuple[type[Message], ...] = (
     UserLeft,
     ChangeNick,
     NickChanged,
+    Register,
+    ChangePassword,
+    Logout,
+    AccountStatus,
+    Moderate,
+    Moderated,
 )
 
 REGISTRY: dict[MessageType, type[Message]] = {cls.TYPE: cls for cls in MESSAGE_CLASSES}

@@ -8,20 +8,26 @@ suite checks that the encoder produces them and that the document shows them.
 from __future__ import annotations
 
 from protocol.connection import Connection, Event, Role
-from protocol.constants import PROTOCOL_VERSION, ErrorCode
+from protocol.constants import PROTOCOL_VERSION, ErrorCode, ModerationAction
 from protocol.messages import (
+    AccountStatus,
     Bye,
     ChangeNick,
+    ChangePassword,
     Delivered,
     Error,
     Hello,
     Identify,
     Limits,
     ListUsers,
+    Logout,
     Message,
+    Moderate,
+    Moderated,
     NickChanged,
     Ping,
     Pong,
+    Register,
     SendDirect,
     SendText,
     SessionToken,
@@ -129,6 +135,38 @@ GOLDEN_VECTORS: tuple[tuple[Message, str], ...] = (
     (
         NickChanged(old="ann", new="anna"),
         "00 00 00 0c 25 00 03 61 6e 6e 00 04 61 6e 6e 61",
+    ),
+    (
+        Register(ref=4, password="hunter22"),  # noqa: S106 - the spec's example
+        "00 00 00 10 30 00 00 00 04 00 08 68 75 6e 74 65 72 32 32 00",
+    ),
+    (
+        AccountStatus(ref=4, account="ann", token=bytes(range(16))),
+        (
+            "00 00 00 20 33 00 00 00 04 01 00 03 61 6e 6e 00 00 00 00 10 00 01 02 03 04"
+            " 05 06 07 08 09 0a 0b 0c 0d 0e 0f"
+        ),
+    ),
+    (
+        ChangePassword(ref=6, old_password="a", new_password="b"),  # noqa: S106
+        "00 00 00 0b 31 00 00 00 06 00 01 61 00 01 62",
+    ),
+    (Logout(ref=7, everywhere=True), "00 00 00 06 32 00 00 00 07 01"),
+    (
+        Moderate(
+            ref=8, action=ModerationAction.BAN, target="bob", reason="spam", minutes=60
+        ),
+        (
+            "00 00 00 16 34 00 00 00 08 00 02 00 03 62 6f 62 00 04 73 70 61 6d 00 00 00"
+            " 3c"
+        ),
+    ),
+    (
+        Moderated(ref=8, text="bob is banned for 60 minutes"),
+        (
+            "00 00 00 23 35 00 00 00 08 00 1c 62 6f 62 20 69 73 20 62 61 6e 6e 65 64 20"
+            " 66 6f 72 20 36 30 20 6d 69 6e 75 74 65 73"
+        ),
     ),
 )
 

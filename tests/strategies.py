@@ -84,4 +84,28 @@ messages: st.SearchStrategy[p.Message] = st.one_of(
     st.builds(p.UserLeft, nick=nicks, reason=reasons),
     st.builds(p.ChangeNick, ref=u32, nick=nicks),
     st.builds(p.NickChanged, old=nicks, new=nicks),
+    st.builds(p.Register, ref=u32, password=_text(1, 256), invite=st.none() | nicks),
+    st.builds(
+        p.ChangePassword,
+        ref=u32,
+        old_password=_text(1, 256),
+        new_password=_text(1, 256),
+    ),
+    st.builds(p.Logout, ref=u32, everywhere=st.booleans()),
+    st.builds(
+        p.AccountStatus,
+        ref=u32,
+        account=st.none() | nicks,
+        admin=st.booleans(),
+        token=st.binary(max_size=64),
+    ),
+    st.builds(
+        p.Moderate,
+        ref=u32,
+        action=st.sampled_from(p.ModerationAction),
+        target=names,
+        reason=reasons,
+        minutes=u32,
+    ),
+    st.builds(p.Moderated, ref=u32, text=reasons),
 )
