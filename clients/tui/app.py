@@ -7,8 +7,10 @@ the event to the core on Textual's own loop.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import signal
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec
 
@@ -16,33 +18,33 @@ from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, OptionList, RichLog, Static
+from textual.containers import Horizontal
+from textual.widgets import Footer, OptionList, Static
 
 from clients.core import events as ev
 from clients.core.client import ChatClient, TransportFactory
-from clients.core.commands import CommandError, validate_nick
 from clients.core.formatting import (
     DisplayLine,
     LineKind,
     address_label,
     describe,
+    sanitize,
+    split_lines,
     status_text,
 )
 from clients.core.session import ChatSession
 from clients.core.transport import Transport, TransportEvent
+from clients.tui.chat_log import ChatLog, LogEntry
 from clients.tui.messages import TransportMessage
+from clients.tui.screens import NickScreen, PasteScreen
+from clients.tui.widgets import ChatInput, PendingArea, normalize_breaks
 
-STYLES = {
-    LineKind.CHAT: "",
-    LineKind.OWN: "bold",
-    LineKind.DIRECT: "bold magenta",
-    LineKind.MENTION: "bold yellow",
-    LineKind.SYSTEM: "italic dim",
-    LineKind.ERROR: "red",
-}
 TICK_SECONDS = 0.25
+LEAVE_REASON = "leaving"
+_TOAST_CHARS = 200
+# SIGTERM (kill, shutdown) and SIGHUP (terminal closed) end the app the way
+# Ctrl+C does: Bye to the server, terminal restored.
+_EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 log = logging.getLogger(__name__)
 
@@ -69,54 +71,9 @@ def guarded(
     return wrapper
 
 
-class NickScreen(ModalScreen[str | None]):
-    """Asks for a nickname, checked by the server's rules before connecting."""
-
-    BINDINGS = [Binding("escape", "cancel", "Quit")]  # noqa: RUF012 - Textual's API
-
-    def __init__(self, server: str) -> None:
-        super().__init__()
-        self._server = server
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="nick-box"):
-            yield Label(f"Chinwag on {self._server}\nChoose a nickname:")
-            yield Input(placeholder="your nickname", id="nick-input", max_length=64)
-            yield Label("", id="nick-error")
-            with Horizontal(id="nick-buttons"):
-                yield Button("Quit", id="cancel")
-                yield Button("Connect", variant="primary", id="connect")
-
-    def on_mount(self) -> None:
-        self.query_one("#nick-input", Input).focus()
-
-    @on(Input.Submitted, "#nick-input")
-    @on(Button.Pressed, "#connect")
-    def _connect(self) -> None:
-        raw = self.query_one("#nick-input", Input).value
-        try:
-            nick = validate_nick(raw)
-        except CommandError as exc:
-            self.query_one("#nick-error", Label).update(str(exc))
-            return
-        self.dismiss(nick)
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-class ChatInput(Input):
-    """The message line: Up/Down for history, Tab for nick completion."""
-
-    BINDINGS = [  # noqa: RUF012 - Textual's API
-        Binding(
-            "tab", "app.complete", "Complete nick", key_display="Tab", priority=True
-        ),
-        Binding("up", "app.history_older", "History", key_display="↑↓"),
-        Binding("down", "app.history_newer", show=False),
-        Binding("ctrl+enter", "submit", show=False),
-    ]
+class UserList(OptionList, can_focus=False):
+    """Who is online. Clicking a nick addresses them; it never takes the focus
+    from the input line (so typing always lands there and Tab cannot get stuck)."""
 
 
 class ChatApp(App[None]):
@@ -131,6 +88,10 @@ class ChatApp(App[None]):
 
     CSS_PATH = "chat.tcss"
     TITLE = "Chinwag"
+    # Below 60 columns the user list gives its room to the chat (see chat.tcss).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (60, "-wide")]  # noqa: RUF012 - Textual's API
+    # Below 16 rows the footer's key hints give their row to the chat.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (16, "-tall")]  # noqa: RUF012 - Textual's API
     BINDINGS = [  # noqa: RUF012 - Textual's API
         Binding("ctrl+c", "leave", "Quit", priority=True),
         Binding("ctrl+q", "leave", "Quit", priority=True, show=False),
@@ -151,6 +112,7 @@ class ChatApp(App[None]):
         self._factory = transport_factory
         self.client: ChatClient | None = None
         self._leaving = False
+        self._signals: list[signal.Signals] = []
 
     @property
     def server_label(self) -> str:
@@ -158,23 +120,30 @@ class ChatApp(App[None]):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
-            yield RichLog(id="log", wrap=True, markup=False, auto_scroll=False)
-            yield OptionList(id="users")
+            yield ChatLog(id="log")
+            yield UserList(id="users")
+        yield PendingArea(id="pending")
         yield ChatInput(
-            id="input", placeholder="Message everyone · @nick for private · /help"
+            owner=self,
+            id="input",
+            placeholder="Message everyone · @nick for private · /help",
         )
-        yield Static(f"{self.server_label} · not connected", id="status")
+        yield Static(Text(f"{self.server_label} · not connected"), id="status")
         yield Footer()
 
     # The main widgets live on the base screen; query it rather than the
-    # active screen, which may be the nick prompt.
+    # active screen, which may be a modal.
     @property
-    def chat_log(self) -> RichLog:
-        return self.screen_stack[0].query_one("#log", RichLog)
+    def chat_log(self) -> ChatLog:
+        return self.screen_stack[0].query_one("#log", ChatLog)
 
     @property
-    def user_list(self) -> OptionList:
-        return self.screen_stack[0].query_one("#users", OptionList)
+    def user_list(self) -> UserList:
+        return self.screen_stack[0].query_one("#users", UserList)
+
+    @property
+    def pending_area(self) -> PendingArea:
+        return self.screen_stack[0].query_one("#pending", PendingArea)
 
     @property
     def status_bar(self) -> Static:
@@ -188,10 +157,31 @@ class ChatApp(App[None]):
         self.user_list.border_title = "Online"
         self.chat_log.border_title = "Chat"
         self.message_input.focus()
+        self._catch_signals()
         if self._nick is None:
             self.push_screen(NickScreen(self.server_label), self._nick_chosen)
         else:
             self._start(self._nick)
+
+    def _catch_signals(self) -> None:
+        if self.is_headless:
+            return  # under Pilot the test runner owns the process's signals
+        loop = asyncio.get_running_loop()
+        for number in _EXIT_SIGNALS:
+            try:
+                loop.add_signal_handler(number, self._on_exit_signal, number)
+            except (NotImplementedError, RuntimeError, ValueError):
+                log.warning("cannot catch %s here", number.name)
+            else:
+                self._signals.append(number)
+
+    def _on_exit_signal(self, number: signal.Signals) -> None:
+        log.info("%s: leaving", number.name)
+        try:
+            self.action_leave()
+        except Exception:
+            log.exception("error while leaving on %s", number.name)
+            self.exit()
 
     def _nick_chosen(self, nick: str | None) -> None:
         if nick is None:
@@ -227,45 +217,56 @@ class ChatApp(App[None]):
         if self.client is not None:
             self._show(self.client.tick())
 
-    @on(Input.Submitted, "#input")
-    @guarded
-    def _submit(self, event: Input.Submitted) -> None:
+    # --- what the input line asks (`InputOwner`) ------------------------------------
+
+    def submit_text(self, text: str) -> bool:
+        """Hand the whole text (line breaks and all) to the session core."""
         if self.client is None:
-            return
-        result = self.client.submit(event.value)
-        if result.accepted:
-            event.input.value = ""
+            return False
+        try:
+            result = self.client.submit(normalize_breaks(text))
+        except Exception:
+            log.exception("error submitting a line")
+            self.report_internal_error()
+            return False
         self._show(result.events)
+        return result.accepted
 
-    @guarded
-    def action_history_older(self) -> None:
-        if self.client is not None:
-            self._replace_input(
-                self.client.session.history.older(self.message_input.value)
-            )
+    def complete(self, text: str) -> str | None:
+        return None if self.client is None else self.client.session.complete(text)
 
-    @guarded
-    def action_history_newer(self) -> None:
-        if self.client is not None:
-            self._replace_input(self.client.session.history.newer())
+    def older(self, text: str) -> str | None:
+        if self.client is None:
+            return None
+        return self.client.session.history.older(text)
 
-    @guarded
-    def action_complete(self) -> None:
-        if self.client is not None:
-            self._replace_input(self.client.session.complete(self.message_input.value))
+    def newer(self) -> str | None:
+        return None if self.client is None else self.client.session.history.newer()
+
+    def confirm_paste(self, text: str) -> None:
+        def decided(send: str | None) -> None:
+            box = self.message_input
+            if send is not None and self.submit_text(send):
+                box.set_text("")
+            else:
+                box.set_text(text)  # cancelled or refused: keep it to edit
+            box.focus()
+
+        self.push_screen(PasteScreen(text), decided)
+
+    def page_log(self, direction: int) -> None:
+        self.chat_log.page(direction)
+
+    def jump_to_end(self) -> None:
+        self.chat_log.jump_to_end()
+
+    # --- other input ----------------------------------------------------------------
 
     @on(OptionList.OptionSelected, "#users")
     @guarded
     def _address_user(self, event: OptionList.OptionSelected) -> None:
-        self._replace_input(f"@{event.option.prompt} ")
+        self.message_input.set_text(f"@{event.option.prompt} ")
         self.message_input.focus()
-
-    def _replace_input(self, text: str | None) -> None:
-        """Put `text` in the input line, cursor at the end; None changes nothing."""
-        if text is not None:
-            box = self.message_input
-            box.value = text
-            box.cursor_position = len(text)
 
     def report_internal_error(self) -> None:
         """Tell the user something broke, without a traceback (that is in the log)."""
@@ -276,18 +277,24 @@ class ChatApp(App[None]):
     def action_leave(self) -> None:
         self._leaving = True
         if self.client is not None:
-            self.client.close("leaving")
+            self.client.close(LEAVE_REASON)
         self.exit()
 
     def on_unmount(self) -> None:
         self._leaving = True
+        if self._signals:
+            loop = asyncio.get_running_loop()
+            for number in self._signals:
+                loop.remove_signal_handler(number)
+            self._signals = []
         if self.client is not None:
-            self.client.close("leaving")
+            self.client.close(LEAVE_REASON)
 
     # --- rendering --------------------------------------------------------------
 
     def _show(self, events: list[ev.UiEvent]) -> None:
         for event in events:
+            for_you = False
             match event:
                 case ev.RosterChanged(nicks=nicks):
                     users = self.user_list
@@ -300,34 +307,46 @@ class ChatApp(App[None]):
                     self.chat_log.clear()
                 case ev.ExitRequested():
                     self.exit()
+                case ev.Pending() | ev.PendingDone():
+                    self.pending_area.show_event(event)
                 case ev.ChatLine() if not event.is_own and (
                     event.is_direct or event.mentions_me
                 ):
-                    self._alert(event)
+                    for_you = True
             line = describe(event)
             if line is not None:
-                self._write(line)
+                self._write(line, for_you=for_you)
+            if for_you and isinstance(event, ev.ChatLine):
+                self._alert(event)
 
-    def _write(self, line: DisplayLine) -> None:
-        log = self.chat_log
-        following = log.scroll_offset.y >= log.max_scroll_y
-        text = Text()
-        if line.time:
-            text.append(f"{line.time} ", style="dim")
-        text.append(line.text, style=STYLES[line.kind])
-        log.write(text, scroll_end=following)
+    def _write(self, line: DisplayLine, *, for_you: bool = False) -> None:
+        self.chat_log.add(LogEntry(line, for_you))
 
     def _alert(self, line: ev.ChatLine) -> None:
-        log = self.chat_log
-        scrolled_up = log.scroll_offset.y < log.max_scroll_y
-        if scrolled_up or not self.app_focus:
-            what = "private message" if line.is_direct else "mention"
-            self.bell()
-            self.notify(f"{line.sender}: {line.text}", title=f"New {what}")
+        """A private message or a mention the user may not see: bell and toast.
+
+        "May not see" is: the terminal does not have the focus (focus
+        reporting, `ESC[?1004h`, which Textual turns on), or the log is
+        scrolled up so the line arrived below the view.
+        """
+        if self.app_focus and self.chat_log.following:
+            return
+        what = "private message" if line.is_direct else "mention"
+        first, more = split_lines(line.text)
+        text = first if len(first) <= _TOAST_CHARS else first[:_TOAST_CHARS] + "…"
+        if more:
+            text += f" (+{len(more)} more line{'s' if len(more) > 1 else ''})"
+        self.bell()
+        self.notify(
+            f"{sanitize(line.sender)}: {text}",
+            title=f"New {what}",
+            markup=False,
+            timeout=10,
+        )
 
     def _show_status(self, event: ev.ConnectionChanged) -> None:
         status = self.status_bar
-        status.update(status_text(event))
+        status.update(Text(status_text(event)))
         status.set_class(event.status is ev.ConnectionStatus.CONNECTED, "connected")
         status.set_class(
             event.status

@@ -5,26 +5,44 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from textual._xterm_parser import XTermParser
 from textual.pilot import Pilot
-from textual.widgets import Input, OptionList, RichLog, Static
+from textual.widgets import OptionList, Static
 
 from clients.tui.app import ChatApp
 
 
 def log_lines(app: ChatApp) -> list[str]:
-    return [strip.text.rstrip() for strip in app.query_one("#log", RichLog).lines]
+    """Every row of the chat log at its current width (scrolled out of view too)."""
+    return [strip.text.rstrip() for strip in app.chat_log.rows]
+
+
+def log_text(app: ChatApp) -> str:
+    return "\n".join(log_lines(app))
 
 
 def log_styles(app: ChatApp, needle: str) -> str:
-    """The styles used on the log line containing `needle`, as one string."""
-    for strip in app.query_one("#log", RichLog).lines:
+    """The styles used on the log row containing `needle`, as one string."""
+    for strip in app.chat_log.rows:
         if needle in strip.text:
             return " ".join(str(seg.style) for seg in strip if seg.style)
     raise AssertionError(f"{needle!r} not in the log: {log_lines(app)}")
 
 
+def screen_lines(app: ChatApp) -> list[str]:
+    """What the terminal shows right now, row by row (the active screen)."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
 def status(app: ChatApp) -> str:
     return str(app.query_one("#status", Static).render())
+
+
+def pending_rows(app: ChatApp) -> list[str]:
+    area = app.pending_area
+    if not area.display:
+        return []
+    return str(area.render()).splitlines()
 
 
 def users(app: ChatApp) -> list[str]:
@@ -35,7 +53,7 @@ def users(app: ChatApp) -> list[str]:
 
 
 def input_value(app: ChatApp) -> str:
-    return app.query_one("#input", Input).value
+    return app.message_input.text
 
 
 async def until(
@@ -50,6 +68,17 @@ async def until(
 
 
 async def type_line(pilot: Pilot[None], text: str) -> None:
-    app = pilot.app
-    app.query_one("#input", Input).value = text
+    pilot.app.message_input.set_text(text)  # type: ignore[attr-defined]
     await pilot.press("enter")
+
+
+def feed_terminal(app: ChatApp, data: str) -> None:
+    """Deliver `data` as if it came from the terminal in one read.
+
+    Textual's own parser turns the bytes into events, as the driver does,
+    and all of them are posted before the app handles any: that is what
+    fast typing over a slow link, or a paste without brackets, looks like.
+    """
+    parser = XTermParser()
+    for message in [*parser.feed(data), *parser.feed("")]:
+        app.post_message(message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import pytest
+from textual import events
 
 import protocol as p
 from clients.core.testing import FakeTransport
@@ -21,24 +22,48 @@ def _app() -> ChatApp:
     return ChatApp(nick="ann", transport_factory=FakeTransport.factory(users=("bob",)))
 
 
-async def test_dm_while_unfocused_raises_a_notification():
+def _toasts(app: ChatApp) -> list[tuple[str, str]]:
+    return [(n.title, n.message) for n in app._notifications]
+
+
+async def test_dm_or_mention_while_unfocused_raises_a_notification():
     app = _app()
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "connected" in status(app))
         fake = FakeTransport.instances[-1]
-        fake.deliver(p.Delivered(id=1, timestamp_ms=0, sender="bob", text="in view"))
-        await pilot.pause()
-        assert not app._notifications
-        app.app_focus = False
         fake.deliver(
-            p.Delivered(id=2, timestamp_ms=0, sender="bob", target="ann", text="psst")
+            p.Delivered(id=1, timestamp_ms=0, sender="bob", target="ann", text="seen")
         )
-        await until(pilot, lambda: bool(app._notifications))
-        (notification,) = app._notifications
-        assert "bob: psst" in notification.message
+        await until(pilot, lambda: any("seen" in line for line in log_lines(app)))
+        assert _toasts(app) == []  # focused and at the end: the user sees it
+
+        app.post_message(events.AppBlur())  # what focus reporting sends: ESC[O
+        await pilot.pause()
+        assert not app.app_focus
+        fake.deliver(
+            p.Delivered(id=2, timestamp_ms=0, sender="bob", text="just chatting"),
+            p.Delivered(id=3, timestamp_ms=0, sender="bob", target="ann", text="psst"),
+            p.Delivered(id=4, timestamp_ms=0, sender="bob", text="ann: [b]lunch?[/b]"),
+        )
+        await until(pilot, lambda: len(_toasts(app)) >= 2)
+        await pilot.pause()
+        assert _toasts(app) == [
+            ("New private message", "bob: psst"),
+            ("New mention", "bob: ann: [b]lunch?[/b]"),  # shown as written
+        ]
+
+        app.post_message(events.AppFocus())
+        await pilot.pause()
+        assert app.app_focus
+        fake.deliver(
+            p.Delivered(id=5, timestamp_ms=0, sender="bob", target="ann", text="back")
+        )
+        await until(pilot, lambda: any("back" in line for line in log_lines(app)))
+        await pilot.pause()
+        assert len(_toasts(app)) == 2
 
 
-async def test_log_follows_new_lines_unless_scrolled_up():
+async def test_dm_below_the_view_raises_a_notification():
     app = _app()
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "connected" in status(app))
@@ -49,25 +74,13 @@ async def test_log_follows_new_lines_unless_scrolled_up():
                 for n in range(1, 60)
             )
         )
-        log = app.chat_log
-        await until(
-            pilot, lambda: log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y
-        )
-        log.scroll_home(animate=False)
-        await pilot.pause()
+        await until(pilot, lambda: any("line 59" in line for line in log_lines(app)))
+        await pilot.press("pageup")
         fake.deliver(
-            p.Delivered(id=99, timestamp_ms=0, sender="bob", text="while scrolled up")
+            p.Delivered(id=99, timestamp_ms=0, sender="bob", target="ann", text="hey")
         )
-        await until(
-            pilot, lambda: any("while scrolled up" in line for line in log_lines(app))
-        )
-        await pilot.pause()
-        assert log.scroll_y == 0
-        app.app_focus = True
-        fake.deliver(
-            p.Delivered(id=100, timestamp_ms=0, sender="bob", target="ann", text="hey")
-        )
-        await until(pilot, lambda: bool(app._notifications))
+        await until(pilot, lambda: bool(_toasts(app)))
+        assert _toasts(app) == [("New private message", "bob: hey")]
 
 
 async def test_ctrl_c_says_bye_and_exits():

@@ -31,7 +31,7 @@ def _utc(monkeypatch):
 
 
 def _still(app: ChatApp) -> None:
-    for widget in app.query("Input"):
+    for widget in app.query("Input, TextArea"):
         widget.cursor_blink = False  # type: ignore[attr-defined]
 
 
