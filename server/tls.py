@@ -243,7 +243,9 @@ def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
             "readable only by its user"
         ) from error
     except FileNotFoundError as error:
-        raise TlsConfigError(f"cannot load {error.filename}: no such file") from error
+        # `ssl` does not say which of the two files is missing.
+        missing = cert_file if not cert_file.exists() else key_file
+        raise TlsConfigError(f"cannot load {missing}: no such file") from error
     except (OSError, ssl.SSLError) as error:
         raise TlsConfigError(
             f"cannot load the certificate {cert_file} with the key {key_file}: "
