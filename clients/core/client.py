@@ -88,6 +88,12 @@ class ChatClient:
         out = self.session.submit(line)
         return Submitted(out.accepted, self._apply(out))
 
+    def answer_password(
+        self, request_id: int, password: str | None, repeat: str | None = None
+    ) -> list[ev.UiEvent]:
+        """The user answered a `PasswordRequest` (None: cancelled)."""
+        return self._apply(self.session.answer_password(request_id, password, repeat))
+
     def answer_trust(self, yes: bool) -> list[ev.UiEvent]:
         """The user answered a `TrustQuestion`."""
         return self._apply(self.session.answer_trust(yes))

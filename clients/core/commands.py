@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import attrs
 
-from protocol import InvalidNick, normalize_nick
+from protocol import InvalidNick, ModerationAction, normalize_nick
 
 
 @attrs.frozen
@@ -59,8 +59,52 @@ class Reconnect:
     pass
 
 
+@attrs.frozen
+class RegisterNick:
+    """Make my nick an account (the password is asked for, never typed here)."""
+
+    invite: str | None
+
+
+@attrs.frozen
+class ChangeMyPassword:
+    pass
+
+
+@attrs.frozen
+class LogIn:
+    pass
+
+
+@attrs.frozen
+class LogOut:
+    everywhere: bool
+
+
+@attrs.frozen
+class Moderation:
+    """An admin's request (spec 12.3)."""
+
+    action: ModerationAction
+    target: str
+    reason: str = ""
+    minutes: int = 0
+
+
 Command = (
-    Say | Whisper | ShowHelp | ListWho | ClearWindow | ChangeNickTo | Quit | Reconnect
+    Say
+    | Whisper
+    | ShowHelp
+    | ListWho
+    | ClearWindow
+    | ChangeNickTo
+    | Quit
+    | Reconnect
+    | RegisterNick
+    | ChangeMyPassword
+    | LogIn
+    | LogOut
+    | Moderation
 )
 
 
@@ -131,6 +175,56 @@ def _parse_nick(rest: str) -> Command:
     return ChangeNickTo(_nick_arg(rest, "/nick <name>"))
 
 
+def _parse_register(rest: str) -> Command:
+    words = rest.split()
+    if len(words) > 1:
+        raise CommandError("usage: /register [invite-code]; the password is asked for")
+    return RegisterNick(words[0] if words else None)
+
+
+def _parse_logout(rest: str) -> Command:
+    if rest.strip() not in ("", "all"):
+        raise CommandError("usage: /logout [all]")
+    return LogOut(everywhere=rest.strip() == "all")
+
+
+def _parse_kick(rest: str) -> Command:
+    nick, reason = _first_word(rest) if rest.strip() else ("", "")
+    return Moderation(
+        ModerationAction.KICK, _nick_arg(nick, "/kick <nick> [reason]"), reason
+    )
+
+
+def _parse_ban(rest: str) -> Command:
+    usage = "/ban <nick or address> [minutes] [reason]"
+    target, more = _first_word(rest) if rest.strip() else ("", "")
+    if not target:
+        raise CommandError(f"usage: {usage}")
+    minutes_text, reason = _first_word(more) if more.strip() else ("", "")
+    if minutes_text.isdigit():
+        return Moderation(ModerationAction.BAN, target, reason, int(minutes_text))
+    return Moderation(ModerationAction.BAN, target, more.strip())
+
+
+def _parse_unban(rest: str) -> Command:
+    if len(rest.split()) != 1:
+        raise CommandError("usage: /unban <account or address>")
+    return Moderation(ModerationAction.UNBAN, rest.strip())
+
+
+def _parse_invite_code(rest: str) -> Command:
+    text = rest.strip()
+    if text and not text.isdigit():
+        raise CommandError("usage: /invite-code [days it stays valid]")
+    return Moderation(ModerationAction.INVITE, "", minutes=int(text or 0) * 24 * 60)
+
+
+def _parse_promote(rest: str) -> Command:
+    return Moderation(
+        ModerationAction.PROMOTE, _nick_arg(rest.strip(), "/promote <nick>")
+    )
+
+
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("help", "/help", "show this list of commands", _no_args(ShowHelp())),
     CommandSpec(
@@ -155,6 +249,48 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "/reconnect",
         "connect again now (also after an error)",
         _no_args(Reconnect()),
+    ),
+    CommandSpec(
+        "register",
+        "/register [invite]",
+        "make your nick an account (asks for a password)",
+        _parse_register,
+    ),
+    CommandSpec(
+        "login",
+        "/login",
+        "log in to your nick's account (asks for the password)",
+        _no_args(LogIn()),
+    ),
+    CommandSpec(
+        "password",
+        "/password",
+        "change your account's password",
+        _no_args(ChangeMyPassword()),
+    ),
+    CommandSpec(
+        "logout", "/logout [all]", "log out (of every device with 'all')", _parse_logout
+    ),
+    CommandSpec(
+        "kick", "/kick <nick> [reason]", "admins: disconnect someone", _parse_kick
+    ),
+    CommandSpec(
+        "ban",
+        "/ban <nick|address> [minutes] [reason]",
+        "admins: keep someone out",
+        _parse_ban,
+    ),
+    CommandSpec(
+        "unban", "/unban <account|address>", "admins: lift a ban", _parse_unban
+    ),
+    CommandSpec(
+        "invite-code",
+        "/invite-code [days]",
+        "admins: make an invite code",
+        _parse_invite_code,
+    ),
+    CommandSpec(
+        "promote", "/promote <nick>", "admins: make someone an admin", _parse_promote
     ),
     CommandSpec(
         "quit",

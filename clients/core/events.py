@@ -155,6 +155,20 @@ class TrustQuestion:
     fingerprint: str
 
 
+@attrs.frozen(kw_only=True)
+class PasswordRequest:
+    """Ask the user for a password, masked, never echoed or kept in history.
+
+    With `confirm`, ask for it twice (a new password). Pass the answer to
+    `ChatClient.answer_password(id, password, repeat)`, or None if the user
+    cancelled.
+    """
+
+    id: int
+    prompt: str
+    confirm: bool
+
+
 @attrs.frozen
 class ClearRequested:
     """/clear: the UI empties its own chat window; nothing is sent."""
@@ -181,4 +195,5 @@ UiEvent = (
     | ClearRequested
     | ExitRequested
     | TrustQuestion
+    | PasswordRequest
 )

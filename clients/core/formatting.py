@@ -158,6 +158,7 @@ def describe(event: ev.UiEvent) -> DisplayLine | None:  # noqa: PLR0911 - one ar
             | ev.ExitRequested()
             | ev.Pending()
             | ev.PendingDone()
+            | ev.PasswordRequest()
         ):
             return None
         case ev.TrustQuestion(text=text):

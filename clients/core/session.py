@@ -8,6 +8,7 @@ clock and the random source are injected so tests can drive time.
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import logging
 import math
@@ -21,19 +22,24 @@ import attrs
 
 from clients.core import commands as cmd
 from clients.core import events as ev
+from clients.core.accounts import AccountFlow, Purpose
 from clients.core.completion import Completer
 from clients.core.delivery import QUEUE_LIMIT, Delivery
 from clients.core.history import InputHistory
 from clients.core.pacing import Pacer
+from clients.core.secrets import SecretStore, SecretStoreError, server_key
 from clients.core.tls import TlsInfo
 from clients.core.trust import Action, FirstSeen, KnownServers, decide
 from protocol import (
+    CAP_ACCOUNTS,
     CAP_LIMITS,
     CAP_SESSION,
     MAX_TEXT_CHARS,
     PROTOCOL_VERSION,
+    AccountStatus,
     Bye,
     ChangeNick,
+    ChangePassword,
     Connection,
     Delivered,
     Error,
@@ -43,10 +49,14 @@ from protocol import (
     Identify,
     Limits,
     ListUsers,
+    Logout,
     Message,
+    Moderate,
+    Moderated,
     NickChanged,
     Ping,
     Pong,
+    Register,
     Rejected,
     RemoteProtocolError,
     Role,
@@ -64,11 +74,18 @@ from protocol import (
 log = logging.getLogger(__name__)
 
 CLIENT_NAME = "chinwag"
-CAPABILITIES = (CAP_LIMITS, CAP_SESSION)
+CAPABILITIES = (CAP_ACCOUNTS, CAP_LIMITS, CAP_SESSION)
 """What this client asks for in Hello (spec 12)."""
 HANDSHAKE_TIMEOUT = 15.0
 """Seconds to wait for Welcome before deciding the server is not Chinwag."""
 _FATAL_AT_HANDSHAKE = (ErrorCode.INVALID_NICK, ErrorCode.UNSUPPORTED_VERSION)
+_LOGIN = (
+    ErrorCode.AUTH_FAILED,
+    ErrorCode.TRY_LATER,
+    ErrorCode.BANNED,
+    ErrorCode.ACCOUNT_REQUIRED,
+    ErrorCode.NOT_PERMITTED,
+)
 _AGAIN = "type /reconnect to try again"
 
 
@@ -124,6 +141,34 @@ class TrustSettings:
     program: str = "chinwag-tui"
 
 
+@attrs.frozen(kw_only=True)
+class AccountSettings:
+    """Where login tokens live, and whether to log in at start.
+
+    Attributes:
+        secrets: the token store (a 0600 file or the system keyring).
+        host, port: the server, as the user named it.
+        login: log in to the account named by the nick: with the saved
+            token if there is one, else by asking for the password.
+    """
+
+    secrets: SecretStore
+    host: str
+    port: int
+    login: bool = False
+
+    @property
+    def server(self) -> str:
+        return server_key(self.host, self.port)
+
+    @property
+    def loopback(self) -> bool:
+        try:
+            return ipaddress.ip_address(self.host.strip("[]")).is_loopback
+        except ValueError:
+            return self.host.lower() == "localhost"
+
+
 class ChatSession:
     """One user's chat session across any number of connections.
 
@@ -138,6 +183,9 @@ class ChatSession:
         queue_limit: lines that may wait for the connection.
         trust: how to judge certificates that no CA vouches for; without
             it any certificate is accepted (tests, `--plaintext`).
+        accounts: login tokens and logging in; without it the session is
+            a guest that can still /register (the token is then kept in
+            memory only).
     """
 
     def __init__(
@@ -152,9 +200,15 @@ class ChatSession:
         backoff: Backoff | None = None,
         queue_limit: int = QUEUE_LIMIT,
         trust: TrustSettings | None = None,
+        accounts: AccountSettings | None = None,
     ) -> None:
         self.nick = nick
         self._trust = trust
+        self._accounts = accounts
+        self._flow = AccountFlow()
+        self._login_password: str | None = None
+        self._account_requests: dict[int, type[Message]] = {}
+        self._moderation: dict[int, str] = {}
         self._question: str | None = None
         self._encrypted = False
         self.server = server
@@ -216,9 +270,50 @@ class ChatSession:
     # --- connection lifecycle --------------------------------------------------
 
     def start(self) -> Output:
-        """Begin: the caller should open the first connection."""
+        """Begin: the caller should open the first connection.
+
+        When logging in without a saved token, the password is asked for
+        first (a `PasswordRequest`); the connection opens once it is given.
+        """
         self.status = ev.ConnectionStatus.CONNECTING
-        return Output(events=[self._status_event()], connect=True)
+        out = Output(events=[self._status_event()])
+        accounts = self._accounts
+        if accounts is not None and accounts.login:
+            token = accounts.secrets.load(accounts.server, nick_key(self.nick))
+            if token:
+                self._token = token
+            else:
+                out.events.append(
+                    self._flow.ask(
+                        Purpose.LOGIN,
+                        f"Password for {self.nick} on {self.server}",
+                    )
+                )
+                return out
+        out.connect = True
+        return out
+
+    def answer_password(
+        self, request_id: int, password: str | None, repeat: str | None = None
+    ) -> Output:
+        """The user's answer to a `PasswordRequest` (None: cancelled)."""
+        answered = self._flow.answer(request_id, password, repeat)
+        out = Output(events=list(answered.events))
+        if answered.login_password is not None:
+            self._login_password = answered.login_password
+            self._token = b""
+            reconnect = self.reconnect()
+            reconnect.events = out.events + reconnect.events
+            return reconnect
+        if answered.request is not None:
+            if not self._is_open():
+                return _refusal("not connected; nothing was sent")
+            ref = next(self._refs)
+            message = attrs.evolve(answered.request, ref=ref)
+            self._account_requests[ref] = type(message)
+            self._control.append(message)
+            self._pump(out)
+        return out
 
     def connected(self, tls: TlsInfo | None = None) -> Output:
         """The connection is up: check its certificate, then say Hello.
@@ -314,7 +409,13 @@ class ChatSession:
             nick=self.nick,
             capabilities=CAPABILITIES,
         )
-        data = self._conn.send(hello) + self._conn.send(Identify(token=self._token))
+        password = self._login_password
+        if password is not None and not self._may_send_password():
+            password = None
+            self._login_password = None
+            self._fatal = "will not send a password over an unencrypted connection to another machine"
+        identify = Identify(token=self._token, password=password)
+        data = self._conn.send(hello) + self._conn.send(identify)
         self._pacer.restart(now, spent=2)
         return Output(data=data)
 
@@ -359,10 +460,10 @@ class ChatSession:
             self._conn is None and self.status is ev.ConnectionStatus.RECONNECTING
         ):
             return out
-        if self._question is not None:
-            # The server gave up waiting while the user reads the question;
+        if self._question is not None or self._flow.asking:
+            # The server gave up waiting while the user reads a question;
             # their answer decides whether to connect again.
-            self._conn = None
+            self._connection_ended(out)
             return out
         if fatal:
             self._fatal = f"cannot connect to {self.server}: {reason}"
@@ -476,6 +577,71 @@ class ChatSession:
                 return self._queue(ListUsers())
             case cmd.ChangeNickTo(nick):
                 return self._change_nick(nick)
+            case _:
+                return self._run_account(command)
+
+    def _run_account(self, command: cmd.Command) -> Output:
+        match command:
+            case cmd.RegisterNick(invite):
+                self._flow.invite = invite
+                return self._ask_if_open(
+                    Purpose.REGISTER, f"Choose a password for the account {self.nick}"
+                )
+            case cmd.ChangeMyPassword():
+                return self._ask_if_open(Purpose.CURRENT, "Your current password")
+            case cmd.LogIn():
+                return Output(
+                    events=[
+                        self._flow.ask(
+                            Purpose.LOGIN, f"Password for {self.nick} on {self.server}"
+                        )
+                    ]
+                )
+            case cmd.LogOut(everywhere):
+                return self._account_request(Logout(everywhere=everywhere))
+            case cmd.Moderation():
+                return self._moderate(command)
+            case _:  # pragma: no cover - _run handles the others
+                msg = f"not an account command: {command!r}"
+                raise AssertionError(msg)
+
+    def _ask_if_open(self, purpose: Purpose, prompt: str) -> Output:
+        if not self._is_open():
+            return _refusal("not connected; try again once connected")
+        if CAP_ACCOUNTS not in self._capabilities:
+            return _refusal(f"{self.server} has no accounts")
+        return Output(events=[self._flow.ask(purpose, prompt)])
+
+    def _account_request(self, message: Logout) -> Output:
+        if not self._is_open():
+            return _refusal("not connected; try again once connected")
+        if self.account is None:
+            return _refusal("you are not logged in")
+        ref = next(self._refs)
+        self._account_requests[ref] = Logout
+        return self._queue(attrs.evolve(message, ref=ref))
+
+    def _moderate(self, command: cmd.Moderation) -> Output:
+        if not self._is_open():
+            return _refusal("not connected; try again once connected")
+        if CAP_ACCOUNTS not in self._capabilities:
+            return _refusal(f"{self.server} has no accounts or admins")
+        ref = next(self._refs)
+        what = command.action.name.lower()
+        self._moderation[ref] = f"{what} {command.target}".strip()
+        return self._queue(
+            Moderate(
+                ref=ref,
+                action=command.action,
+                target=command.target,
+                reason=command.reason,
+                minutes=command.minutes,
+            )
+        )
+
+    def _may_send_password(self) -> bool:
+        accounts = self._accounts
+        return self._encrypted or (accounts is not None and accounts.loopback)
 
     def _change_nick(self, nick: str) -> Output:
         if not self._is_open():
@@ -567,9 +733,13 @@ class ChatSession:
                     event.rate_burst, event.rate_interval_ms / 1000, self._clock()
                 )
             case SessionToken():
-                self._token = event.token
-                self.account = event.account
+                self._session_token(event, out)
                 self._settle(event.last_ref, out)
+            case AccountStatus():
+                self._account_status(event, out)
+            case Moderated(ref=ref, text=text):
+                self._moderation.pop(ref, None)
+                out.events.append(ev.Notice(text))
             case Delivered():
                 self._delivered(event, out)
             case UserList():
@@ -643,6 +813,60 @@ class ChatSession:
         if CAP_SESSION not in self._capabilities:
             self._settle(None, out)
 
+    def _session_token(self, message: SessionToken, out: Output) -> None:
+        self._token = message.token
+        tried_login = self._login_password is not None
+        self._login_password = None
+        self.account = message.account
+        accounts = self._accounts
+        if message.account is not None:
+            self._keep_token(message.account, message.token, out)
+        elif accounts is not None and accounts.login and not tried_login:
+            # The saved token was revoked or expired: ask for the password.
+            accounts.secrets.delete(accounts.server, nick_key(self.nick))
+            out.events += [
+                ev.Notice(f"your login on {self.server} has expired; log in again"),
+                self._flow.ask(
+                    Purpose.LOGIN, f"Password for {self.nick} on {self.server}"
+                ),
+            ]
+
+    def _account_status(self, message: AccountStatus, out: Output) -> None:
+        kind = self._account_requests.pop(message.ref, None)
+        self.account = message.account
+        if message.token:
+            self._token = message.token
+        if message.account is not None:
+            self._keep_token(message.account, message.token, out)
+        if kind is Register:
+            out.events.append(
+                ev.Notice(f"{message.account} is now your account; you are logged in")
+            )
+        elif kind is ChangePassword:
+            out.events.append(
+                ev.Notice("password changed; every other device was logged out")
+            )
+        elif kind is Logout:
+            accounts = self._accounts
+            if accounts is not None:
+                accounts.secrets.delete(accounts.server, nick_key(self.nick))
+            self._fatal = "you logged out"
+            out.events.append(ev.Notice("you logged out"))
+
+    def _keep_token(self, account: str, token: bytes, out: Output) -> None:
+        accounts = self._accounts
+        if accounts is None or not token:
+            return
+        try:
+            accounts.secrets.save(accounts.server, nick_key(account), token)
+        except SecretStoreError as exc:
+            out.events.append(
+                ev.Notice(
+                    f"could not keep your login ({exc}); you will need your password next time",
+                    ev.NoticeLevel.ERROR,
+                )
+            )
+
     def _settle(self, last_ref: int | None, out: Output) -> None:
         """Decide the fate of the lines in flight when the last connection dropped."""
         settled = self._delivery.settle(last_ref)
@@ -682,6 +906,44 @@ class ChatSession:
             out.events.append(ev.PendingDone(local_id=line.local_id, delivered=True))
 
     def _refused(self, error: Error, out: Output) -> None:
+        if self._refused_line(error, out):
+            return
+        if error.ref in self._nick_requests:
+            nick = self._nick_requests.pop(error.ref)
+            text = f"could not change your nick to {nick}: {error.text}"
+        elif error.ref in self._account_requests:
+            self._account_requests.pop(error.ref)
+            text = error.text
+        elif error.ref in self._moderation:
+            text = f"{self._moderation.pop(error.ref)}: {error.text}"
+        elif self.status is ev.ConnectionStatus.CONNECTING:
+            self._refused_handshake(error, out)
+            text = error.text
+        elif (
+            error.code is ErrorCode.UNKNOWN_MESSAGE_TYPE
+            and CAP_SESSION not in self._capabilities
+        ):
+            return  # an older server refusing our Identify (spec 12.2)
+        else:
+            text = error.text
+        out.events.append(ev.Notice(text, ev.NoticeLevel.ERROR))
+
+    def _refused_handshake(self, error: Error, out: Output) -> None:
+        """The server said no before Welcome: decide whether retrying helps."""
+        if error.code in _LOGIN:
+            self._login_password = None
+        if error.code is ErrorCode.AUTH_FAILED:
+            out.events.append(
+                self._flow.ask(
+                    Purpose.LOGIN,
+                    f"Wrong nick or password. Password for {self.nick} on {self.server}",
+                )
+            )
+        elif error.code in _LOGIN or error.code in _FATAL_AT_HANDSHAKE:
+            self._fatal = error.text
+
+    def _refused_line(self, error: Error, out: Output) -> bool:
+        """An Error about one of our chat lines; True if it was one."""
         if error.code is ErrorCode.RATE_LIMITED and (
             error.ref == 0 or self._delivery.is_ours(error.ref)
         ):
@@ -696,7 +958,7 @@ class ChatSession:
                         "the server asked us to slow down; your messages will follow shortly"
                     )
                 )
-            return
+            return True
         if (line := self._delivery.refused(error.ref)) is not None:
             out.events += [
                 ev.PendingDone(local_id=line.local_id, delivered=False),
@@ -705,24 +967,8 @@ class ChatSession:
                     ev.NoticeLevel.ERROR,
                 ),
             ]
-            return
-        if error.ref in self._nick_requests:
-            nick = self._nick_requests.pop(error.ref)
-            text = f"could not change your nick to {nick}: {error.text}"
-        else:
-            text = error.text
-            if (
-                self.status is ev.ConnectionStatus.CONNECTING
-                and error.code in _FATAL_AT_HANDSHAKE
-            ):
-                self._fatal = error.text
-            if (
-                error.code is ErrorCode.UNKNOWN_MESSAGE_TYPE
-                and CAP_SESSION not in self._capabilities
-                and self.status is ev.ConnectionStatus.CONNECTED
-            ):
-                return  # an older server refusing our Identify (spec 12.2)
-        out.events.append(ev.Notice(text, ev.NoticeLevel.ERROR))
+            return True
+        return False
 
     # --- helpers ---------------------------------------------------------------------
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+import protocol as p
 from clients.core import commands as c
 
 
@@ -73,16 +74,61 @@ def test_help_is_generated_from_the_table():
     assert "@nick <text>" in text
 
 
+_ARGUMENTS = {
+    "/msg": " bob hi",
+    "/w": " bob hi",
+    "/tell": " bob hi",
+    "/nick": " bob",
+    "/kick": " bob",
+    "/ban": " bob",
+    "/unban": " bob",
+    "/promote": " bob",
+}
+
+
 def test_every_command_and_alias_parses():
     for name in c.command_names():
-        arg = (
-            " bob hi"
-            if name in ("/msg", "/w", "/tell")
-            else " bob"
-            if name == "/nick"
-            else ""
-        )
-        assert c.parse_command(name + arg) is not None
+        assert c.parse_command(name + _ARGUMENTS.get(name, "")) is not None
+
+
+@pytest.mark.parametrize(
+    ("line", "command"),
+    [
+        ("/register", c.RegisterNick(None)),
+        ("/register K7XQ", c.RegisterNick("K7XQ")),
+        ("/logout", c.LogOut(everywhere=False)),
+        ("/logout all", c.LogOut(everywhere=True)),
+        (
+            "/kick bob being rude",
+            c.Moderation(p.ModerationAction.KICK, "bob", "being rude"),
+        ),
+        ("/ban bob 60 spam", c.Moderation(p.ModerationAction.BAN, "bob", "spam", 60)),
+        (
+            "/ban 10.0.0.7 flood",
+            c.Moderation(p.ModerationAction.BAN, "10.0.0.7", "flood"),
+        ),
+        ("/unban bob", c.Moderation(p.ModerationAction.UNBAN, "bob")),
+        (
+            "/invite-code 3",
+            c.Moderation(p.ModerationAction.INVITE, "", minutes=3 * 24 * 60),
+        ),
+        ("/promote bob", c.Moderation(p.ModerationAction.PROMOTE, "bob")),
+        ("/reconnect", c.Reconnect()),
+        ("/msg bob line one\nline two", c.Whisper("bob", "line one\nline two")),
+        ("@bob line one\nline two", c.Whisper("bob", "line one\nline two")),
+        ("plain\ntext", c.Say("plain\ntext")),
+    ],
+)
+def test_account_and_multi_line_commands(line, command):
+    assert c.parse_command(line) == command
+
+
+@pytest.mark.parametrize(
+    "line", ["/register a b", "/logout now", "/invite-code soon", "/help\nmore", "/ban"]
+)
+def test_account_command_mistakes_say_how(line):
+    with pytest.raises(c.CommandError, match=r"usage|one line"):
+        c.parse_command(line)
 
 
 def test_validate_nick_uses_the_server_rules():
