@@ -9,6 +9,7 @@ from pathlib import Path
 import attrs
 
 from clients.core.commands import CommandError, validate_nick
+from clients.core.launch import Security, forget_host
 from clients.core.logfile import configure_logging, default_log_file
 
 
@@ -18,6 +19,7 @@ class ClientOptions:
     port: int
     nick: str | None
     log_file: Path
+    security: Security = Security()
 
 
 def client_version() -> str:
@@ -47,6 +49,29 @@ def client_parser(prog: str, description: str) -> argparse.ArgumentParser:
         default=None,
         help="where to log (default: under ~/.local/state/chinwag)",
     )
+    security = parser.add_argument_group("security")
+    security.add_argument(
+        "--login",
+        action="store_true",
+        help="log in to the account of --nick (the password is asked for once; "
+        "a login token is kept for next time)",
+    )
+    security.add_argument(
+        "--trust-new",
+        action="store_true",
+        help="trust a server's certificate the first time without asking (scripts); "
+        "a changed certificate is still refused",
+    )
+    security.add_argument(
+        "--forget-host",
+        metavar="HOST:PORT",
+        help="forget the certificate pinned for a server, then exit",
+    )
+    security.add_argument(
+        "--plaintext",
+        action="store_true",
+        help="connect without TLS (old servers, tests); nothing is encrypted",
+    )
     return parser
 
 
@@ -58,6 +83,12 @@ def parse_client_args(
     Exits with a usage error (status 2) on a bad nickname or an unwritable log.
     """
     args = parser.parse_args(argv)
+    if args.forget_host:
+        try:
+            print(forget_host(args.forget_host, args.port))  # noqa: T201
+        except ValueError as exc:
+            parser.error(f"--forget-host: {exc}")
+        parser.exit(0)
     nick = None
     if args.nick is not None:
         try:
@@ -71,4 +102,12 @@ def parse_client_args(
         configure_logging(log_file)
     except OSError as exc:
         parser.error(f"cannot write the log file {log_file}: {exc}")
-    return args, ClientOptions(args.host, args.port, nick, log_file)
+    if args.login and nick is None:
+        parser.error("--login needs --nick: the account to log in to")
+    security = Security(
+        plaintext=args.plaintext,
+        trust_new=args.trust_new,
+        login=args.login,
+        program=parser.prog,
+    )
+    return args, ClientOptions(args.host, args.port, nick, log_file, security)

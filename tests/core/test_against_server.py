@@ -226,6 +226,7 @@ def test_headless_example_prints_what_arrives(server, connect):
             str(port),
             "--nick",
             "bot",
+            "--plaintext",
             "--linger",
             "0.5",
             "hello from a script",
