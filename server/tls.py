@@ -122,9 +122,19 @@ def default_certificate_names(extra: Iterable[str] = ()) -> list[str]:
     """The names a self-signed certificate should carry: this host, loopback, `extra`.
 
     `extra` is what the operator passed with `--tls-name` (the public DNS
-    name or address clients type). Duplicates are dropped, order kept.
+    name or address clients type). Duplicates are dropped, order kept; a
+    machine name that is not a valid DNS name is left out.
     """
-    names = [socket.gethostname(), "localhost", "127.0.0.1", "::1", *extra]
+    names = ["localhost", "127.0.0.1", "::1", *extra]
+    host = socket.gethostname().strip()
+    try:
+        _general_name(host)
+    except TlsConfigError:
+        log.info(
+            "leaving the host name %r out of the certificate: not a DNS name", host
+        )
+    else:
+        names.insert(0, host)
     return list(dict.fromkeys(name.strip() for name in names if name.strip()))
 
 
