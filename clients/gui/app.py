@@ -1,21 +1,25 @@
 """`ChatWindow`: the customtkinter client. Widgets, styling and marshalling only.
 
 Network events arrive through `QueueBridge` (a queue drained with `after` on
-the Tk thread); every typed line goes to the session core. Enter sends,
-Shift+Enter starts a new line, Ctrl+Enter also sends.
+the Tk thread); every typed line goes to the session core, whole (a
+Shift+Enter line break stays inside one message). Enter sends, Shift+Enter
+starts a new line, Ctrl+Enter also sends, Ctrl+A selects all.
 """
 
 from __future__ import annotations
 
 import logging
 import tkinter
+import webbrowser
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import attrs
 import customtkinter as ctk
 
 from clients.core import events as ev
 from clients.core.client import ChatClient, TransportFactory
-from clients.core.commands import CommandError, validate_nick
 from clients.core.formatting import (
     DisplayLine,
     LineKind,
@@ -24,20 +28,18 @@ from clients.core.formatting import (
     status_text,
 )
 from clients.core.session import ChatSession
+from clients.core.settings import load_settings, save_settings
 from clients.core.transport import Transport, TransportEvent
 from clients.gui.bridge import QueueBridge
+from clients.gui.chatlog import LINE_COLOURS, ChatLog, PendingArea
+from clients.gui.connect import ConnectChoice, ConnectDialog
+from clients.gui.keys import bind_select_all
+
+__all__ = ["LINE_COLOURS", "STATUS_COLOURS", "ChatPane", "ChatWindow"]
 
 log = logging.getLogger(__name__)
 
-# (light, dark) colours per kind of line; customtkinter picks by appearance mode.
-LINE_COLOURS: dict[LineKind, tuple[str, str]] = {
-    LineKind.CHAT: ("#1a1a1a", "#e6e6e6"),
-    LineKind.OWN: ("#1f5fa8", "#8cc4ff"),
-    LineKind.DIRECT: ("#8a2a9c", "#e29cf0"),
-    LineKind.MENTION: ("#a35c00", "#ffc266"),
-    LineKind.SYSTEM: ("#6b6b6b", "#9a9a9a"),
-    LineKind.ERROR: ("#b3261e", "#ff8a80"),
-}
+APP_TITLE = "Chinwag"
 STATUS_COLOURS = {
     ev.ConnectionStatus.CONNECTED: ("#1e7d32", "#81c784"),
     ev.ConnectionStatus.CONNECTING: ("#6b6b6b", "#9a9a9a"),
@@ -46,59 +48,22 @@ STATUS_COLOURS = {
 }
 
 
-class NickPrompt(ctk.CTkFrame):  # type: ignore[misc]
-    """The first thing shown without `--nick`: ask, check, then connect."""
-
-    def __init__(self, master: ChatWindow, server: str) -> None:
-        super().__init__(master)
-        self._window = master
-        ctk.CTkLabel(
-            self, text=f"Chinwag on {server}", font=ctk.CTkFont(size=18, weight="bold")
-        ).pack(padx=24, pady=(24, 4))
-        ctk.CTkLabel(self, text="Choose a nickname:").pack(padx=24, pady=(0, 8))
-        self.entry = ctk.CTkEntry(self, width=260, placeholder_text="your nickname")
-        self.entry.pack(padx=24)
-        self.error = ctk.CTkLabel(
-            self, text="", text_color=LINE_COLOURS[LineKind.ERROR], wraplength=300
-        )
-        self.error.pack(padx=24, pady=4)
-        buttons = ctk.CTkFrame(self, fg_color="transparent")
-        buttons.pack(padx=24, pady=(0, 24), fill="x")
-        self.connect_button = ctk.CTkButton(
-            buttons, text="Connect", width=110, command=self.submit
-        )
-        self.connect_button.pack(side="right")
-        self.cancel_button = ctk.CTkButton(
-            buttons, text="Cancel", width=110, fg_color="gray50", command=master.close
-        )
-        self.cancel_button.pack(side="right", padx=8)
-        self.entry.bind("<Return>", lambda _e: self.submit())
-        self.entry.bind("<Escape>", lambda _e: master.close())
-
-    def submit(self) -> None:
-        try:
-            nick = validate_nick(self.entry.get())
-        except CommandError as exc:
-            self.error.configure(text=str(exc))
-            return
-        self._window.start_chat(nick)
-
-
 class ChatPane(ctk.CTkFrame):  # type: ignore[misc]
-    """The chat display, the user list, the input area and the status line."""
+    """The chat log, the pending lines, the user list, the input and the status line."""
 
     def __init__(self, master: ChatWindow) -> None:
         super().__init__(master, fg_color="transparent")
         self.grid_columnconfigure(0, weight=1)
         self.grid_rowconfigure(0, weight=1)
 
-        self.display = ctk.CTkTextbox(self, wrap="word", state="disabled")
-        self.display.grid(row=0, column=0, sticky="nsew", padx=(8, 4), pady=(8, 4))
-        self._colour_lines(ctk.get_appearance_mode())
-        self.display.tag_config("time", foreground="gray50")
+        self.display = ChatLog(self, master.open_link)
+        self.display.grid(row=0, column=0, sticky="nsew", padx=(8, 4), pady=(8, 0))
+        self.pending = PendingArea(self)
+        self.pending.grid(row=1, column=0, sticky="ew", padx=(8, 4), pady=(2, 0))
+        self.pending.grid_remove()  # shown while something is pending
 
         side = ctk.CTkFrame(self, width=170)
-        side.grid(row=0, column=1, rowspan=2, sticky="nsew", padx=(4, 8), pady=8)
+        side.grid(row=0, column=1, rowspan=3, sticky="nsew", padx=(4, 8), pady=8)
         side.grid_rowconfigure(1, weight=1)
         self.users_title = ctk.CTkLabel(side, text="Online", anchor="w")
         self.users_title.grid(row=0, column=0, sticky="ew", padx=8, pady=(6, 0))
@@ -107,10 +72,11 @@ class ChatPane(ctk.CTkFrame):  # type: ignore[misc]
         self.user_buttons: dict[str, ctk.CTkButton] = {}
 
         bottom = ctk.CTkFrame(self, fg_color="transparent")
-        bottom.grid(row=1, column=0, sticky="ew", padx=(8, 4), pady=(4, 4))
+        bottom.grid(row=2, column=0, sticky="ew", padx=(8, 4), pady=(4, 4))
         bottom.grid_columnconfigure(0, weight=1)
         self.input = ctk.CTkTextbox(bottom, height=64, wrap="word")
         self.input.grid(row=0, column=0, sticky="ew")
+        bind_select_all(self.input)
         self.send_button = ctk.CTkButton(
             bottom, text="Send", width=80, command=master.send
         )
@@ -118,72 +84,90 @@ class ChatPane(ctk.CTkFrame):  # type: ignore[misc]
 
         self.status = ctk.CTkLabel(self, text="", anchor="w")
         self.status.grid(
-            row=2, column=0, columnspan=2, sticky="ew", padx=10, pady=(0, 6)
+            row=3, column=0, columnspan=2, sticky="ew", padx=10, pady=(0, 6)
         )
-
-    def _set_appearance_mode(self, mode_string: str) -> None:
-        """customtkinter calls this on every widget when light/dark changes."""
-        super()._set_appearance_mode(mode_string)
-        self._colour_lines(mode_string)
-
-    def _colour_lines(self, mode: str) -> None:
-        # Text tags are plain Tk: they do not follow the appearance by themselves.
-        dark = mode.lower() == "dark"
-        for kind, (light_colour, dark_colour) in LINE_COLOURS.items():
-            self.display.tag_config(
-                kind.value, foreground=dark_colour if dark else light_colour
-            )
 
 
 class ChatWindow(ctk.CTk):  # type: ignore[misc]
     """The Chinwag desktop client.
 
     Args:
-        host: server host.
-        port: server port.
-        nick: the nickname; None asks for one first.
+        host: server host; None takes the saved one.
+        port: server port; None takes the saved one.
+        nick: the nickname; None shows the connect dialog first.
         transport_factory: how connections are made (tests may pass a fake).
+        settings_path: where settings are kept (default: the user's config
+            directory).
+        open_url: opens a clicked link (default: the web browser).
     """
 
     def __init__(
         self,
         *,
-        host: str = "127.0.0.1",
-        port: int = 9090,
+        host: str | None = None,
+        port: int | None = None,
         nick: str | None = None,
         transport_factory: TransportFactory = Transport,
+        settings_path: Path | None = None,
+        open_url: Callable[[str], object] = webbrowser.open,
     ) -> None:
         super().__init__()
-        self.title("Chinwag")
+        self.title(APP_TITLE)
         self.geometry("800x600")
         self.minsize(480, 360)
-        self._server = address_label(host, port)
-        self._host = host
-        self._port = port
+        self._settings_path = settings_path
+        self._settings = load_settings(settings_path)
+        self._host = host if host is not None else self._settings.host
+        self._port = port if port is not None else self._settings.port
         self._factory = transport_factory
+        self._open_url = open_url
+        self._title = APP_TITLE
+        self.unseen = 0
+        """Mentions and private messages that came while the window was not focused."""
         self.client: ChatClient | None = None
         self.closed = False
         self.bridge = QueueBridge(self, self._on_transport_event, self._on_tick)
         self.pane = ChatPane(self)
-        self.prompt: NickPrompt | None = None
+        self.dialog: ConnectDialog | None = None
         self.protocol("WM_DELETE_WINDOW", self.close)
+        self.bind("<FocusIn>", self._on_focus_in, add=True)
         self._bind_keys()
         if nick is None:
-            self.prompt = NickPrompt(self, self._server)
-            self.prompt.place(relx=0.5, rely=0.5, anchor="center")
-            self.prompt.entry.focus_set()
+            self.dialog = ConnectDialog(
+                self,
+                host=self._host,
+                port=self._port,
+                nick=self._settings.nick,
+                on_connect=self._connect_chosen,
+                on_cancel=self.close,
+            )
+            self.dialog.place(relx=0.5, rely=0.5, anchor="center")
+            self.dialog.start_focus()
         else:
             self.start_chat(nick)
 
     # --- lifecycle ----------------------------------------------------------------
 
+    def _connect_chosen(self, choice: ConnectChoice) -> None:
+        """The connect dialog's answer: remember it, then connect."""
+        self._host, self._port = choice.host, choice.port
+        self._settings = attrs.evolve(
+            self._settings, host=choice.host, port=choice.port, nick=choice.nick
+        )
+        try:
+            save_settings(self._settings, self._settings_path)
+        except (OSError, ValueError) as exc:
+            log.warning("could not save the settings: %s", exc)
+        self.start_chat(choice.nick)
+
     def start_chat(self, nick: str) -> None:
-        if self.prompt is not None:
-            self.prompt.destroy()
-            self.prompt = None
+        if self.dialog is not None:
+            self.dialog.destroy()
+            self.dialog = None
         self.pane.pack(fill="both", expand=True)
         self.pane.input.focus_set()
-        session = ChatSession(nick=nick, server=self._server)
+        server = address_label(self._host, self._port)
+        session = ChatSession(nick=nick, server=server)
         self.client = ChatClient(
             session,
             self._host,
@@ -229,7 +213,7 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
             self.close()
             return
         log.error("unexpected error in the window", exc_info=(exc, val, tb))
-        self._write(
+        self.pane.display.write(
             DisplayLine(LineKind.ERROR, f"internal error: {val} (details in the log)")
         )
 
@@ -277,7 +261,7 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
         return "break"
 
     def send(self) -> None:
-        """Send button and Enter: hand the typed text to the session core."""
+        """Send button and Enter: hand the typed text, line breaks and all, to the core."""
         if self.client is None:
             return
         result = self.client.submit(self._input_text())
@@ -297,6 +281,46 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
         """Start a private message to `nick` (clicking a user)."""
         self._set_input(f"@{nick} ")
         self.pane.input.focus_set()
+
+    def open_link(self, url: str) -> None:
+        """A link in the log was clicked: open it in the browser."""
+        log.info("opening a link from the chat")
+        try:
+            opened = self._open_url(url)
+        except Exception:
+            log.exception("opening a link failed")
+            opened = False
+        if opened is False:
+            self.pane.display.write(
+                DisplayLine(LineKind.ERROR, f"could not open a web browser for {url}")
+            )
+
+    # --- attention ------------------------------------------------------------------
+
+    def has_focus(self) -> bool:
+        """True while this window (not another program or window) has the keyboard."""
+        try:
+            widget = self.focus_get()
+        except (KeyError, tkinter.TclError):
+            return False  # focus in a widget tkinter did not make (e.g. a menu)
+        return widget is not None and widget.winfo_toplevel() is self
+
+    def _attend(self) -> None:
+        """A mention or a private message: if nobody is looking, say so."""
+        if self.has_focus():
+            return
+        self.unseen += 1
+        self._refresh_title()
+        self.bell()
+
+    def _on_focus_in(self, _event: tkinter.Event[Any]) -> None:
+        if self.unseen and self.has_focus():
+            self.unseen = 0
+            self._refresh_title()
+
+    def _refresh_title(self) -> None:
+        prefix = f"({self.unseen}) " if self.unseen else ""
+        self.title(prefix + self._title)
 
     # --- network events, on the Tk thread ----------------------------------------------
 
@@ -318,38 +342,25 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
                     self.pane.status.configure(
                         text=status_text(event), text_color=colours
                     )
-                    self.title(f"Chinwag · {event.nick} @ {event.server}")
+                    self._title = f"{APP_TITLE} · {event.nick} @ {event.server}"
+                    self._refresh_title()
+                case ev.Pending() | ev.PendingDone():
+                    self.pane.pending.update_line(event)
                 case ev.ClearRequested():
-                    self._clear()
+                    self.pane.display.clear()
                 case ev.ExitRequested():
                     self.close()
                 case ev.ChatLine() if not event.is_own and (
                     event.is_direct or event.mentions_me
                 ):
-                    self.bell()
+                    self._attend()
             line = describe(event)
             if line is not None:
-                self._write(line)
-
-    def _write(self, line: DisplayLine) -> None:
-        display = self.pane.display
-        following = display.yview()[1] >= 0.999
-        display.configure(state="normal")
-        if line.time:
-            display.insert("end", f"{line.time} ", ("time",))
-        display.insert("end", line.text + "\n", (line.kind.value,))
-        display.configure(state="disabled")
-        if following:
-            display.see("end")
-
-    def _clear(self) -> None:
-        self.pane.display.configure(state="normal")
-        self.pane.display.delete("1.0", "end")
-        self.pane.display.configure(state="disabled")
+                self.pane.display.write(line)
 
     def chat_text(self) -> str:
-        """Everything in the chat display (for tests and accessibility tools)."""
-        return str(self.pane.display.get("1.0", "end-1c"))
+        """Everything in the chat log (for tests and accessibility tools)."""
+        return self.pane.display.text()
 
     def _show_users(self, nicks: tuple[str, ...]) -> None:
         buttons = self.pane.user_buttons

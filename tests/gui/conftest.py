@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from clients.core.testing import HeadlessDriver
+from clients.core.testing import FakeTransport, HeadlessDriver
 from clients.gui.app import ChatWindow
 from server import ChatServer, ServerConfig
 
@@ -18,6 +18,13 @@ def _display() -> None:
         pytest.fail(
             "no X display: install Xvfb (apt-get install -y xvfb) and pytest-xvfb"
         )
+
+
+@pytest.fixture(autouse=True)
+def _own_config_home(tmp_path, monkeypatch) -> None:
+    # Settings (and the real command's) go to a temporary directory, never
+    # to the user's own config.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
 
 
 @pytest.fixture(name="server")
@@ -72,3 +79,43 @@ def _peer_factory(server: ChatServer) -> Iterator[Callable[..., HeadlessDriver]]
     yield connect
     for driver in drivers:
         driver.close()
+
+
+class FakeServer:
+    """The fake transports a window made, newest last: the test plays the server."""
+
+    def __init__(self, users: tuple[str, ...]) -> None:
+        self.transports: list[FakeTransport] = []
+        self._make = FakeTransport.factory(users=users)
+
+    def factory(self, host: str, port: int, sink) -> FakeTransport:
+        transport = self._make(host, port, sink)
+        self.transports.append(transport)
+        return transport
+
+    @property
+    def current(self) -> FakeTransport:
+        return self.transports[-1]
+
+
+@pytest.fixture(name="fake_window")
+def _fake_window(
+    make_window,
+) -> Callable[..., tuple[ChatWindow, FakeServer]]:
+    """A window connected to a fake server, as `nick`, with `users` online."""
+
+    def make(
+        nick: str = "ann", users: tuple[str, ...] = ("bob",), **kwargs
+    ) -> tuple[ChatWindow, FakeServer]:
+        fake = FakeServer(users)
+        window = make_window(
+            host="127.0.0.1",
+            port=9,
+            nick=nick,
+            transport_factory=fake.factory,
+            **kwargs,
+        )
+        pump(window, lambda: "connected" in str(window.pane.status.cget("text")))
+        return window, fake
+
+    return make

@@ -165,28 +165,6 @@ def test_closing_the_window_is_a_clean_leave(make_window, server, caplog, peer):
     assert "quit: leaving" in caplog.text
 
 
-def test_nick_prompt_validates_and_suffixes(make_window, server, peer):
-    peer("bob")
-    window = _window(make_window, server, nick=None)
-    prompt = window.prompt
-    assert prompt is not None
-    prompt.entry.insert(0, "b b")
-    prompt.connect_button.invoke()
-    assert "cannot contain spaces" in prompt.error.cget("text")
-    prompt.entry.delete(0, "end")
-    prompt.entry.insert(0, "bob")
-    prompt.connect_button.invoke()
-    pump(window, lambda: _connected(window, "bob_1"))
-    assert "bob is taken; you are bob_1" in window.chat_text()
-
-
-def test_nick_prompt_cancel_closes(make_window, server):
-    window = _window(make_window, server, nick=None)
-    assert window.prompt is not None
-    window.prompt.cancel_button.invoke()
-    assert window.closed
-
-
 def test_unreachable_server_is_shown_not_raised(make_window, server):
     host, port = server.address
     server.stop()
