@@ -63,7 +63,8 @@ def render_entry(entry: LogEntry, width: int, console: Console) -> list[Strip]:
         head.append(FOR_YOU, style="bold")
     indent = " " * (head.cell_len or WRAP_INDENT)
     rows = _wrap(head, Text(line.text, style=style), indent, width, console)
-    mark = Text(CONTINUATION, style="dim")
+    mark = Text()
+    mark.append(CONTINUATION, style="dim")  # the mark only, not the text after it
     for more in line.more:
         rows += _wrap(
             mark, Text(more, style=style), " " * mark.cell_len, width, console
@@ -186,6 +187,7 @@ class ChatLog(ScrollView, can_focus=False):
             return
         top = self._entry_at(round(self.scroll_y))
         self._width = width
+        self._show_unseen()
         console = self.app.console
         self._rows = []
         self._heights = deque()
@@ -238,8 +240,11 @@ class ChatLog(ScrollView, can_focus=False):
         return max(0, len(self._heights) - 1)
 
     def _show_unseen(self) -> None:
-        if self._unseen:
-            noun = "message" if self._unseen == 1 else "messages"
-            self.border_subtitle = f"↓ {self._unseen} new {noun} below · End to jump"
-        else:
+        if not self._unseen:
             self.border_subtitle = ""
+            return
+        noun = "message" if self._unseen == 1 else "messages"
+        text = f"↓ {self._unseen} new {noun} below · End to jump"
+        if len(text) + 6 > self.size.width:  # it must fit in the border whole
+            text = f"↓ {self._unseen} new · End to jump"
+        self.border_subtitle = text

@@ -135,8 +135,11 @@ async def test_a_line_break_cannot_forge_a_message():
         )
         strip = app.chat_log.rows[first + 1]
         mark_styles = [str(seg.style) for seg in strip if "\u2506" in seg.text]
+        text_styles = [str(seg.style) for seg in strip if "admin" in seg.text]
         assert mark_styles
         assert all("dim" in style for style in mark_styles)
+        assert text_styles
+        assert not any("dim" in style for style in text_styles)
 
 
 async def test_help_shows_every_line():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from textual import events
 
 import protocol as p
 from clients.core.testing import FakeTransport
@@ -78,10 +79,99 @@ def test_main_screen_with_a_conversation(snap_compare):
                 sender="bob",
                 text="ann: the build is green",
             ),
+            p.Delivered(
+                id=5,
+                timestamp_ms=NOON + 240_000,
+                sender="cat",
+                text="steps:\n1. pull\n2. run the tests",
+            ),
             p.UserJoined(nick="dan"),
         )
         await pilot.pause()
+        await pilot.press(*"on my way", "enter")  # the fake never echoes: pending
         await pilot.press(*"/nope", "enter")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+def test_narrow_terminal_scrolled_up_with_new_lines_below(snap_compare):
+    app = ChatApp(
+        host="127.0.0.1",
+        port=9090,
+        nick="ann",
+        transport_factory=FakeTransport.factory(users=("bob",)),
+    )
+
+    async def before(pilot):
+        _still(app)
+        await pilot.pause()
+        fake = FakeTransport.instances[-1]
+        fake.deliver(
+            *(
+                p.Delivered(id=n, timestamp_ms=NOON, sender="bob", text=f"line {n}")
+                for n in range(10, 20)
+            ),
+            p.Delivered(
+                id=1,
+                timestamp_ms=NOON,
+                sender="bob",
+                text="the runbook is at https://example.invalid/ops/runbooks/"
+                "restart-the-workers and it says to drain the queue first",
+            ),
+        )
+        await pilot.pause()
+        await pilot.press("pageup")
+        fake.deliver(
+            p.Delivered(id=2, timestamp_ms=NOON + 60_000, sender="bob", text="below"),
+            p.Delivered(id=3, timestamp_ms=NOON + 60_000, sender="bob", text="more"),
+        )
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(40, 12), run_before=before)
+
+
+def test_narrow_terminal_with_a_long_line(snap_compare):
+    app = ChatApp(
+        host="127.0.0.1",
+        port=9090,
+        nick="ann",
+        transport_factory=FakeTransport.factory(users=("bob",)),
+    )
+
+    async def before(pilot):
+        _still(app)
+        await pilot.pause()
+        FakeTransport.instances[-1].deliver(
+            p.Delivered(
+                id=1,
+                timestamp_ms=NOON,
+                sender="bob",
+                text="ann: the runbook is https://example.invalid/ops/runbooks/"
+                "restart-the-workers\nit says: drain the queue first",
+            ),
+        )
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(40, 12), run_before=before)
+
+
+def test_long_paste_preview(snap_compare):
+    app = ChatApp(
+        host="127.0.0.1",
+        port=9090,
+        nick="ann",
+        transport_factory=FakeTransport.factory(users=("bob",)),
+    )
+
+    async def before(pilot):
+        _still(app)
+        await pilot.pause()
+        app.post_message(
+            events.Paste("\n".join(f"line {n} of the log" for n in range(1, 9)))
+        )
+        await pilot.pause()
+        _still(app)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=before)
