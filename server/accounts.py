@@ -9,6 +9,7 @@ This module does not touch sockets or the database directly.
 from __future__ import annotations
 
 import base64
+import datetime
 import enum
 import hashlib
 import ipaddress
@@ -58,6 +59,7 @@ class Refusal(enum.Enum):
     INVALID_NICK = enum.auto()
     WEAK_PASSWORD = enum.auto()
     NAME_TAKEN = enum.auto()
+    REGISTRATION_CLOSED = enum.auto()
     INVITE_NEEDED = enum.auto()
     INVITE_INVALID = enum.auto()
     TOKEN_INVALID = enum.auto()
@@ -104,6 +106,8 @@ class Registration(enum.Enum):
     """Anyone may register a free nick."""
     INVITE_ONLY = "invite"
     """Only with an invite code from an admin (`use_invite`)."""
+    CLOSED = "closed"
+    """Nobody: accounts are added by the operator (`register(by_operator=True)`)."""
 
 
 # --- throttling (pure) ---------------------------------------------------------
@@ -314,13 +318,16 @@ class Accounts:
         With `Registration.INVITE_ONLY` this is refused unless `by_operator`
         (the local command line adding an account): use `use_invite`.
         """
-        if self.registration is Registration.INVITE_ONLY and not by_operator:
-            return _done(
-                Refused(
-                    Refusal.INVITE_NEEDED,
-                    "this server registers accounts by invite only; ask an admin for one",
+        if not by_operator:
+            if self.registration is Registration.CLOSED:
+                return _done(_REGISTRATION_CLOSED)
+            if self.registration is Registration.INVITE_ONLY:
+                return _done(
+                    Refused(
+                        Refusal.INVITE_NEEDED,
+                        "this server registers accounts by invite only; ask an admin for one",
+                    )
                 )
-            )
         return self._register(nick, password, invite_hash=None)
 
     def use_invite(
@@ -328,8 +335,10 @@ class Accounts:
     ) -> Future[Account | Refused]:
         """Register with an invite code; the code is spent in the same transaction.
 
-        Works under either registration policy.
+        Works when registration is open or by invite; refused when closed.
         """
+        if self.registration is Registration.CLOSED:
+            return _done(_REGISTRATION_CLOSED)
         normalized = _normalize_invite(code)
         if normalized is None:
             return _done(_INVITE_INVALID)
@@ -674,10 +683,26 @@ class Accounts:
             return Refused(Refusal.INVALID_INPUT, f"{address!r} is not an IP address")
         return account_id, where
 
-    def unban(self, ban_id: int, *, by: Account | None) -> bool | Refused:
-        """Lift a ban; False if there was none with that id."""
+    def unban(
+        self, *, by: Account | None, nick: str | None = None, address: str | None = None
+    ) -> int | Refused:
+        """Lift every ban on this account and/or address; return how many were lifted."""
         refused = self._authorize(by)
-        return refused if refused is not None else self.store.delete_ban(ban_id)
+        if refused is not None:
+            return refused
+        target = self._ban_target(None, nick, address)
+        if isinstance(target, Refused):
+            return target
+        account_id, where = target
+        lifted = self.store.delete_bans(account_id=account_id, address=where)
+        log.info(
+            "%d bans lifted by %s: account %s, address %s",
+            lifted,
+            _actor(by),
+            account_id,
+            where,
+        )
+        return lifted
 
     def active_ban(
         self, *, account_id: int | None = None, address: str | None = None
@@ -800,9 +825,11 @@ class Accounts:
         )
         if ban is None:
             return None
-        until = "for good" if ban.until is None else "for now"
-        because = f": {ban.reason}" if ban.reason else ""
-        return Refused(Refusal.BANNED, f"you are banned {until}{because}")
+        return Refused(
+            Refusal.BANNED,
+            ban_message(ban),
+            0.0 if ban.until is None else ban.until - self._clock(),
+        )
 
     def _authorize(self, by: Account | None) -> Refused | None:
         if by is None:
@@ -842,9 +869,22 @@ _TOKEN_INVALID = Refused(
     Refusal.TOKEN_INVALID,
     "this login has expired or was revoked; log in with your password",
 )
+_REGISTRATION_CLOSED = Refused(
+    Refusal.REGISTRATION_CLOSED, "this server does not register new accounts"
+)
 _INVITE_INVALID = Refused(
     Refusal.INVITE_INVALID, "this invite code is unknown, used or expired"
 )
+
+
+def ban_message(ban: BanRecord) -> str:
+    """`banned until 2026-12-01 18:30 UTC: spam`, for the Error sent to the banned."""
+    if ban.until is None:
+        when = "banned for good"
+    else:
+        moment = datetime.datetime.fromtimestamp(ban.until, tz=datetime.UTC)
+        when = f"banned until {moment:%Y-%m-%d %H:%M} UTC"
+    return f"{when}: {ban.reason}" if ban.reason else when
 
 
 def _name_taken(name: str) -> Refused:

@@ -392,6 +392,14 @@ class SqliteStore:
         with self._write() as db:
             return db.execute("DELETE FROM bans WHERE id = ?", (ban_id,)).rowcount > 0
 
+    def delete_bans(self, *, account_id: int | None, address: str | None) -> int:
+        with self._write() as db:
+            cursor = db.execute(
+                "DELETE FROM bans WHERE account_id = ? OR address = ?",
+                (account_id, address),
+            )
+            return cursor.rowcount
+
 
 def _invite_usable(db: sqlite3.Connection, code_hash: bytes, now: float) -> bool:
     row = db.execute(

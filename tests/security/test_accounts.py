@@ -415,6 +415,20 @@ def test_invite_code_is_stored_hashed(accounts, admin, store):
     assert store.invite(hashlib.sha256(normalized.encode()).digest()) is not None
 
 
+def test_closed_registration(store, hasher, clock, admin):
+    with Accounts(
+        store, hasher=hasher, clock=clock, registration=Registration.CLOSED
+    ) as service:
+        outcome = refused(
+            service.register("carol", CORRECT), Refusal.REGISTRATION_CLOSED
+        )
+        assert outcome.message == "this server does not register new accounts"
+        code = service.create_invite(by=admin)
+        assert isinstance(code, str)
+        refused(service.use_invite(code, "carol", CORRECT), Refusal.REGISTRATION_CLOSED)
+        assert ok(service.register("carol", CORRECT, by_operator=True)).name == "carol"
+
+
 def test_only_admins_administer_and_demotion_takes_effect_at_once(accounts, bob, admin):
     refused(accounts.promote("Bob", by=bob), Refusal.NOT_ALLOWED)
     promoted = accounts.promote("Bob", by=admin)
@@ -460,8 +474,22 @@ def test_banned_accounts_and_addresses_stay_out(accounts, bob, admin, clock):
     refused(accounts.verify("Bob", CORRECT, address="192.0.2.50"), Refusal.BANNED)
     assert accounts.active_ban(address="::ffff:192.0.2.50") == by_address
     assert ok(accounts.verify("Bob", CORRECT, address="192.0.2.51")) == bob
-    assert accounts.unban(by_address.id, by=admin) is True
+    refused(accounts.unban(by=bob, address="192.0.2.50"), Refusal.NOT_ALLOWED)
+    assert accounts.unban(by=admin, address="192.0.2.50") == 1
     assert accounts.active_ban(address="192.0.2.50") is None
+    assert accounts.unban(by=admin, address="192.0.2.50") == 0
+    refused(accounts.unban(by=admin), Refusal.INVALID_INPUT)
+
+
+def test_the_ban_message_says_until_when_and_why(accounts, bob, admin, clock):
+    accounts.ban(by=admin, nick="Bob", reason="spam", duration=3600)
+    outcome = refused(accounts.verify("Bob", CORRECT), Refusal.BANNED)
+    assert outcome.message == "banned until 2027-01-15 09:00 UTC: spam"
+    assert outcome.retry_after == 3600
+    assert accounts.unban(by=None, nick="bob") == 1
+    accounts.ban(by=None, nick="Bob")
+    outcome = refused(accounts.verify("Bob", CORRECT), Refusal.BANNED)
+    assert outcome.message == "banned for good"
 
 
 @pytest.mark.parametrize(

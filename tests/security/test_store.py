@@ -290,6 +290,14 @@ def test_bans(store):
     assert store.active_ban(account_id=None, address="192.0.2.10", now=5.0) is None
     assert store.delete_ban(forever.id)
     assert store.active_ban(account_id=None, address="192.0.2.9", now=5.0) is None
+    store.add_ban(
+        account_id=bob.id, address=None, reason="c", created_at=0.0, until=None
+    )
+    store.add_ban(
+        account_id=None, address="192.0.2.9", reason="d", created_at=0.0, until=None
+    )
+    assert store.delete_bans(account_id=bob.id, address="192.0.2.9") == 3  # `short` too
+    assert store.delete_bans(account_id=bob.id, address=None) == 0
     with pytest.raises(ValueError, match="account, an address"):
         store.add_ban(
             account_id=None, address=None, reason="", created_at=0.0, until=None
