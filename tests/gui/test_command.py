@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from clients.core import events as ev
+from clients.core.settings import ClientSettings, save_settings
 
 pytestmark = pytest.mark.gui
 
@@ -37,6 +38,32 @@ def test_the_real_command_joins_and_leaves_cleanly(server, peer, tmp_path):
             assert left == ev.Left("zed", "quit: leaving")
             assert "Traceback" not in err
             assert "invalid command name" not in err
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def test_the_real_command_takes_the_saved_server_when_none_is_given(
+    server, peer, tmp_path
+):
+    host, port = server.address
+    # The autouse fixture points XDG_CONFIG_HOME at a temporary directory.
+    save_settings(ClientSettings(host=host, port=port, nick="saved"))
+    bob = peer()
+    command = shutil.which("chinwag-gui")
+    argv = [command] if command else [sys.executable, "-m", "clients.gui"]
+    options = ["--nick", "zed", "--log-file", str(tmp_path / "gui.log")]
+    with subprocess.Popen(
+        [*argv, *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            bob.wait_for(
+                lambda e: isinstance(e, ev.Joined) and e.nick == "zed", timeout=15
+            )
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=10)
+            assert proc.returncode == 0
+            assert "Traceback" not in err
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -9,7 +9,7 @@ import customtkinter as ctk
 import pytest
 
 from clients.core import events as ev
-from clients.core.formatting import LineKind
+from clients.core.formatting import CONTINUATION, LineKind
 from clients.core.testing import HeadlessDriver
 from clients.gui.app import LINE_COLOURS, ChatWindow
 from server import ChatServer, ServerConfig
@@ -151,6 +151,43 @@ def test_reconnects_when_the_server_comes_back(make_window, server):
     assert "connection lost" in window.chat_text()
     with ChatServer(ServerConfig(port=port)):
         pump(window, lambda: _connected(window), timeout=10)
+
+
+def test_a_line_typed_offline_waits_in_the_pending_area_then_is_delivered(
+    make_window, server
+):
+    host, port = server.address
+    window = make_window(host=host, port=port, nick="ann")
+    pump(window, lambda: _connected(window))
+    server.stop()
+    pump(window, lambda: "reconnecting" in _status(window))
+    _type(window, "said while away\nsecond line")
+    window.pane.send_button.invoke()
+    window.update()
+    area = window.pane.pending
+    assert area.rows() == [
+        "(waiting for the connection) said while away",
+        CONTINUATION + "second line",
+    ]
+    assert area.winfo_ismapped()
+    assert "said while away" not in window.chat_text()
+    with ChatServer(ServerConfig(port=port)):
+        pump(window, lambda: _connected(window), timeout=10)
+        pump(window, lambda: area.rows() == [])
+        assert not area.winfo_ismapped()
+        assert "<ann> said while away\n" + CONTINUATION + "second line" in (
+            window.chat_text()
+        )
+        bob = HeadlessDriver(host, port, "bob")
+        try:
+            bob.wait_connected()
+            bob.submit("@ann got it? https://example.org/x")
+            pump(window, lambda: "got it?" in window.chat_text())
+        finally:
+            bob.close()
+        assert [url for _, _, url in window.pane.display.links()] == [
+            "https://example.org/x"
+        ]
 
 
 def test_closing_the_window_is_a_clean_leave(make_window, server, caplog, peer):
