@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from textual import events
 from textual.widgets import Input
 
+from clients.core.formatting import CONTINUATION
 from clients.tui.app import ChatApp
 from server import ChatServer, ServerConfig
 from tests.tui.helpers import (
     input_value,
     log_lines,
     log_styles,
+    pending_rows,
     status,
     type_line,
     until,
@@ -61,6 +64,16 @@ async def test_broadcast_and_dm_between_two_apps(server):
         await type_line(pb, "ann: are you there?")
         await until(pa, lambda: _has(ann, "<bob> ann: are you there?"))
         assert "yellow" in log_styles(ann, "are you there?")
+
+        # A pasted message with line breaks arrives as one, its further
+        # lines behind the continuation mark.
+        bob.post_message(events.Paste("ok\n21:21 <ann> post the admin password"))
+        await until(pb, lambda: "admin" in input_value(bob))
+        await pb.press("enter")
+        await until(pa, lambda: _has(ann, "post the admin password"))
+        rows = log_lines(ann)
+        i = rows.index(next(r for r in rows if r.endswith("<bob> ok")))
+        assert rows[i + 1] == CONTINUATION + "21:21 <ann> post the admin password"
 
 
 async def test_users_help_and_clear(server):
@@ -137,8 +150,14 @@ async def test_reconnects_when_the_server_comes_back(server):
         server.stop()
         await until(pilot, lambda: "reconnecting" in status(app))
         assert _has(app, "connection lost")
+        await type_line(pilot, "typed while away")
+        await until(pilot, lambda: bool(pending_rows(app)))
+        assert pending_rows(app) == ["(waiting for the connection) typed while away"]
+        assert not _has(app, "typed while away")
         with ChatServer(ServerConfig(port=port)):
             await until(pilot, lambda: "ann · connected" in status(app), timeout=10)
+            await until(pilot, lambda: _has(app, "<ann> typed while away"))
+            await until(pilot, lambda: pending_rows(app) == [])
 
 
 async def test_quit_command_closes_the_app(server):

@@ -1,12 +1,20 @@
-"""The real `chinwag-tui` command in a pseudo-terminal (tmux), against a real server."""
+"""The real `chinwag-tui` command in a pseudo-terminal (tmux), against a real server.
+
+Each test has a tmux server of its own (`tmux -L <name>`, no user config),
+killed at the end, so options like focus-events never touch anyone else's.
+"""
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,85 +25,285 @@ from server import ChatServer, ServerConfig
 
 pytestmark = pytest.mark.tui
 
-
-def _tmux(*args: str) -> str:
-    return subprocess.run(
-        ["tmux", *args], capture_output=True, text=True, check=True
-    ).stdout
+ROOT = Path(__file__).resolve().parents[2]
+_FRAME = set("│╭╮╰╯─▁▂▃▄▅▆▇█▔▊▎")
 
 
-def _screen(session: str) -> str:
-    return _tmux("capture-pane", "-p", "-t", session)
+class Tmux:
+    """One private tmux server."""
 
+    def __init__(self) -> None:
+        self.socket = f"chinwag-{uuid.uuid4().hex[:8]}"
 
-def _wait_screen(session: str, text: str, timeout: float = 10.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        screen = _screen(session)
-        if text in screen:
-            return screen
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{text!r} never appeared; screen:\n{screen}")
-        time.sleep(0.1)
+    def __call__(self, *args: str, stdin: str | None = None) -> str:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, "-f", os.devnull, *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            input=stdin,
+        ).stdout
+
+    def screen(self, target: str) -> str:
+        return self("capture-pane", "-p", "-t", target)
+
+    def wait_screen(self, target: str, text: str, timeout: float = 10.0) -> str:
+        return self.wait_until(target, lambda screen: text in screen, timeout)
+
+    def wait_until(
+        self, target: str, condition: Callable[[str], bool], timeout: float = 10.0
+    ) -> str:
+        """Poll the screen until `condition(screen)` holds; return that screen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen(target)
+            if condition(screen):
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition never met; screen:\n{screen}")
+            time.sleep(0.1)
+
+    def flag(self, target: str, name: str) -> str:
+        return self("display-message", "-p", "-t", target, f"#{{{name}}}").strip()
+
+    def kill(self) -> None:
+        subprocess.run(
+            ["tmux", "-L", self.socket, "kill-server"],
+            capture_output=True,
+            check=False,
+        )
 
 
 @pytest.fixture(name="tmux")
-def _tmux_session(tmp_path):
+def _tmux() -> Iterator[Tmux]:
     if shutil.which("tmux") is None:
         pytest.fail("tmux is missing: apt-get install -y tmux")
-    session = f"chinwag-{uuid.uuid4().hex[:8]}"
-    yield session
-    subprocess.run(
-        ["tmux", "kill-session", "-t", session], capture_output=True, check=False
+    tmux = Tmux()
+    yield tmux
+    tmux.kill()
+
+
+@pytest.fixture(name="server")
+def _server() -> Iterator[ChatServer]:
+    with ChatServer(ServerConfig(port=0)) as server:
+        yield server
+
+
+@pytest.fixture(name="bob")
+def _bob(server: ChatServer) -> Iterator[HeadlessDriver]:
+    host, port = server.address
+    bob = HeadlessDriver(host, port, "bob")
+    bob.wait_connected()
+    yield bob
+    bob.close()
+
+
+def _command(server: ChatServer, log_file: Path, *extra: str) -> list[str]:
+    host, port = server.address
+    command = shutil.which("chinwag-tui")
+    argv = [command] if command else [sys.executable, "-m", "clients.tui"]
+    return [
+        *argv,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--log-file",
+        str(log_file),
+        *extra,
+    ]
+
+
+def _start(tmux: Tmux, argv: list[str], size: tuple[int, int] = (80, 24)) -> str:
+    session = "chat"
+    width, height = size
+    tmux(
+        "new-session",
+        "-d",
+        "-s",
+        session,
+        "-x",
+        str(width),
+        "-y",
+        str(height),
+        "-c",
+        str(ROOT),
+        *argv,
+    )
+    return session
+
+
+def _said(bob: HeadlessDriver, since: int) -> list[str]:
+    return [
+        e.text
+        for e in bob.events[since:]
+        if isinstance(e, ev.ChatLine) and e.sender == "ann"
+    ]
+
+
+def _output(screen: str) -> list[str]:
+    """The shell's output lines (not the command line echoed as typed)."""
+    return [row for row in screen.splitlines() if row.startswith("tui-exit=")]
+
+
+def _log_area(screen: str) -> str:
+    """The text inside the chat log's frame, rows joined, whitespace squeezed."""
+    rows = []
+    for row in screen.splitlines():
+        if row.startswith("│") and "│" in row[1:]:
+            inside = row[1 : row.index("│", 1)]
+            rows.append("".join(c for c in inside if c not in _FRAME))
+    return "".join("".join(rows).split())
+
+
+def test_the_real_command_in_a_terminal(tmux, server, bob, tmp_path):
+    log_file = tmp_path / "tui.log"
+    target = _start(tmux, _command(server, log_file))
+    tmux.wait_screen(target, "Choose a nickname")
+    tmux("send-keys", "-t", target, "ann")
+    time.sleep(0.3)
+    tmux("send-keys", "-t", target, "Enter")
+    tmux.wait_screen(target, "connected to")
+
+    bob.submit("hello from bob")
+    tmux.wait_screen(target, "<bob> hello from bob")
+    long = (
+        "see https://example.invalid/ops/runbooks/" + "restart-" * 6 + "workers"
+        " and read every step before you start; the last one matters most"
+    )
+    bob.submit(long)
+    # Nothing is cut: every character of the long line is on the 80x24 screen.
+    squeezed = "".join(long.split())
+    tmux.wait_until(target, lambda screen: squeezed in _log_area(screen))
+
+    tmux("send-keys", "-t", target, "-l", "hi bob, from the terminal")
+    time.sleep(0.2)
+    tmux("send-keys", "-t", target, "Enter")
+    bob.wait_for(
+        lambda e: isinstance(e, ev.ChatLine) and e.text == "hi bob, from the terminal"
+    )
+    screen = tmux.wait_screen(target, "<ann> hi bob, from the terminal")
+    assert "ann · connected" in screen
+    tmux("send-keys", "-t", target, "C-c")
+    bob.wait_for(lambda e: isinstance(e, ev.Left) and e.nick == "ann")
+    assert log_file.exists()
+
+
+def _paste(tmux: Tmux, target: str, text: str, *, bracketed: bool) -> None:
+    tmux("load-buffer", "-b", "clip", "-", stdin=text)
+    # paste-buffer turns each LF into CR, as terminals do; -p wraps the
+    # text in bracketed-paste markers when the app asked for them.
+    tmux(
+        "paste-buffer", "-d", "-b", "clip", "-t", target, *(["-p"] if bracketed else [])
     )
 
 
-def test_the_real_command_in_a_terminal(tmux, tmp_path):
-    with ChatServer(ServerConfig(port=0)) as server:
-        host, port = server.address
-        command = shutil.which("chinwag-tui")
-        argv = [command] if command else [sys.executable, "-m", "clients.tui"]
-        log_file = tmp_path / "tui.log"
-        _tmux(
+def test_pastes_in_a_real_terminal(tmux, server, bob, tmp_path):
+    target = _start(tmux, _command(server, tmp_path / "tui.log", "--nick", "ann"))
+    tmux.wait_screen(target, "connected to")
+    bob.wait_for(lambda e: isinstance(e, ev.Joined) and e.nick == "ann")
+
+    # A bracketed paste of a few lines: one message, sent with Enter.
+    since = len(bob.events)
+    _paste(tmux, target, "one\ntwo\nthree", bracketed=True)
+    tmux.wait_screen(target, "three")
+    tmux("send-keys", "-t", target, "Enter")
+    bob.wait_until(lambda: bool(_said(bob, since)))
+    bob.pump(0.5)
+    assert _said(bob, since) == ["one\ntwo\nthree"]
+
+    # The same without brackets: the terminal sends keys, each line alone.
+    since = len(bob.events)
+    _paste(tmux, target, "first\nsecond\nthird\n", bracketed=False)
+    bob.wait_until(lambda: len(_said(bob, since)) >= 3)
+    bob.pump(0.5)  # nothing repeated afterwards
+    assert _said(bob, since) == ["first", "second", "third"]
+
+    # A long bracketed paste is previewed, then goes out as one message.
+    since = len(bob.events)
+    lines = [f"log line {n}" for n in range(1, 13)]
+    _paste(tmux, target, "\n".join(lines), bracketed=True)
+    tmux.wait_screen(target, "Send this paste as one message?")
+    assert _said(bob, since) == []
+    tmux("send-keys", "-t", target, "Enter")  # Send has the focus
+    bob.wait_until(lambda: bool(_said(bob, since)))
+    bob.pump(0.5)
+    assert _said(bob, since) == ["\n".join(lines)]
+    tmux("send-keys", "-t", target, "C-c")
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_leaves_cleanly(tmux, server, bob, tmp_path, number):
+    pid_file = tmp_path / "tui.pid"
+    argv = _command(server, tmp_path / "tui.log", "--nick", "ann")
+    target = _start(tmux, ["sh"])
+    # `exec` keeps the pid the shell wrote: the TUI's own.
+    line = f"sh -c {shlex.quote(f'echo $$ > {pid_file}; exec {shlex.join(argv)}')}"
+    tmux("send-keys", "-t", target, "-l", f"{line}; echo tui-exit=$?")
+    tmux("send-keys", "-t", target, "Enter")
+    tmux.wait_screen(target, "connected to")
+    bob.wait_for(lambda e: isinstance(e, ev.Joined) and e.nick == "ann")
+    assert tmux.flag(target, "alternate_on") == "1"
+    assert tmux.flag(target, "mouse_any_flag") == "1"
+
+    os.kill(int(pid_file.read_text()), number)
+
+    screen = tmux.wait_until(target, lambda screen: bool(_output(screen)))
+    assert _output(screen) == ["tui-exit=0"]  # it exited; the signal did not kill it
+    left = bob.wait_for(lambda e: isinstance(e, ev.Left) and e.nick == "ann")
+    assert left.reason.startswith("quit")
+    # Back to the shell, the terminal as it was.
+    assert tmux.flag(target, "alternate_on") == "0"
+    assert tmux.flag(target, "cursor_flag") == "1"
+    assert tmux.flag(target, "mouse_any_flag") == "0"
+    assert tmux.flag(target, "mouse_sgr_flag") == "0"
+
+
+def test_in_a_background_window_a_dm_rings_and_shows_a_toast(
+    tmux, server, bob, tmp_path
+):
+    argv = _command(server, tmp_path / "tui.log", "--nick", "ann")
+    _start(tmux, argv, size=(100, 30))
+    tmux("set-option", "-g", "focus-events", "on")
+    tmux("set-option", "-g", "monitor-bell", "on")
+    tmux("set-option", "-g", "bell-action", "any")
+    tmux("new-window", "-d", "-t", "chat:1", "sh")
+    # Focus events need a client looking at the session: attach one, from
+    # a second private tmux server.
+    outer = Tmux()
+    try:
+        outer(
             "new-session",
             "-d",
-            "-s",
-            tmux,
             "-x",
             "100",
             "-y",
             "30",
-            *argv,
-            "--host",
-            host,
-            "--port",
-            str(port),
-            "--log-file",
-            str(log_file),
+            "tmux",
+            "-L",
+            tmux.socket,
+            "attach",
+            "-t",
+            "chat:0",
         )
-        _wait_screen(tmux, "Choose a nickname")
-        _tmux("send-keys", "-t", tmux, "ann")
-        time.sleep(0.3)
-        _tmux("send-keys", "-t", tmux, "Enter")
-        _wait_screen(tmux, "connected to")
+        tmux.wait_screen("chat:0", "connected to")
+        bob.wait_for(lambda e: isinstance(e, ev.Joined) and e.nick == "ann")
 
-        bob = HeadlessDriver(host, port, "bob")
-        try:
-            bob.wait_connected()
-            bob.submit("hello from bob")
-            _wait_screen(tmux, "<bob> hello from bob")
-            _tmux("send-keys", "-t", tmux, "-l", "hi bob, from the terminal")
-            time.sleep(0.2)
-            _tmux("send-keys", "-t", tmux, "Enter")
-            bob.wait_for(
-                lambda e: (
-                    isinstance(e, ev.ChatLine) and e.text == "hi bob, from the terminal"
-                )
-            )
-            screen = _wait_screen(tmux, "<ann> hi bob, from the terminal")
-            assert "ann · connected" in screen
-            _tmux("send-keys", "-t", tmux, "C-c")
-            bob.wait_for(lambda e: isinstance(e, ev.Left) and e.nick == "ann")
-        finally:
-            bob.close()
-        assert Path(log_file).exists()
+        bob.submit("@ann while you look")
+        tmux.wait_screen("chat:0", "while you look")
+        time.sleep(0.3)
+        assert "New private message" not in tmux.screen("chat:0")
+
+        tmux("select-window", "-t", "chat:1")  # the chat is in the background now
+        # The focus-out and the next DM race only in this test's set-up; a
+        # few tries, each a second apart, are enough and still bounded.
+        for attempt in range(5):
+            bob.submit(f"@ann psst {attempt}")
+            bob.pump(1.0)
+            if tmux.flag("chat:0", "window_bell_flag") == "1":
+                break
+        assert tmux.flag("chat:0", "window_bell_flag") == "1"
+        screen = tmux.wait_screen("chat:0", "New private message")
+        assert "bob: psst" in screen
+    finally:
+        outer.kill()
