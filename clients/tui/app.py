@@ -233,15 +233,24 @@ class ChatApp(App[None]):
         return result.accepted
 
     def complete(self, text: str) -> str | None:
-        return None if self.client is None else self.client.session.complete(text)
+        return self._ask(lambda client: client.session.complete(text))
 
     def older(self, text: str) -> str | None:
-        if self.client is None:
-            return None
-        return self.client.session.history.older(text)
+        return self._ask(lambda client: client.session.history.older(text))
 
     def newer(self) -> str | None:
-        return None if self.client is None else self.client.session.history.newer()
+        return self._ask(lambda client: client.session.history.newer())
+
+    def _ask(self, question: Callable[[ChatClient], str | None]) -> str | None:
+        """`question(client)`, or None (no change) without a client or on a bug."""
+        if self.client is None:
+            return None
+        try:
+            return question(self.client)
+        except Exception:
+            log.exception("error in the input line")
+            self.report_internal_error()
+            return None
 
     def confirm_paste(self, text: str) -> None:
         def decided(send: str | None) -> None:

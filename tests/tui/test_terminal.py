@@ -1,6 +1,6 @@
 """The real `chinwag-tui` command in a pseudo-terminal (tmux), against a real server.
 
-Each test has a tmux server of its own (`tmux -L <name>`, no user config),
+Each test has a tmux server of its own (`tmux -S <socket>`, no user config),
 killed at the end, so options like focus-events never touch anyone else's.
 """
 
@@ -12,8 +12,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,14 +30,16 @@ _FRAME = set("│╭╮╰╯─▁▂▃▄▅▆▇█▔▊▎")
 
 
 class Tmux:
-    """One private tmux server."""
+    """One private tmux server, its socket in a directory of its own."""
 
     def __init__(self) -> None:
-        self.socket = f"chinwag-{uuid.uuid4().hex[:8]}"
+        # Short: a Unix socket path is limited to about 100 bytes.
+        self._dir = Path(tempfile.mkdtemp(prefix="chinwag-tmux-"))
+        self.socket = str(self._dir / "s")
 
     def __call__(self, *args: str, stdin: str | None = None) -> str:
         return subprocess.run(
-            ["tmux", "-L", self.socket, "-f", os.devnull, *args],
+            ["tmux", "-S", self.socket, "-f", os.devnull, *args],
             capture_output=True,
             text=True,
             check=True,
@@ -68,10 +70,11 @@ class Tmux:
 
     def kill(self) -> None:
         subprocess.run(
-            ["tmux", "-L", self.socket, "kill-server"],
+            ["tmux", "-S", self.socket, "kill-server"],
             capture_output=True,
             check=False,
         )
+        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 @pytest.fixture(name="tmux")
@@ -280,7 +283,7 @@ def test_in_a_background_window_a_dm_rings_and_shows_a_toast(
             "-y",
             "30",
             "tmux",
-            "-L",
+            "-S",
             tmux.socket,
             "attach",
             "-t",
