@@ -11,8 +11,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-import attrs
-
+from protocol import DEFAULT_MAX_FRAME_SIZE
+from protocol.constants import MIN_MAX_FRAME_SIZE
 from server.config import ServerConfig
 from server.listener import ChatServer
 from server.logs import DEFAULT_LOG_FILE, configure_logging
@@ -20,75 +20,215 @@ from server.logs import DEFAULT_LOG_FILE, configure_logging
 log = logging.getLogger("server")
 
 
+DESCRIPTION = """\
+Run a Chinwag chat server. Clients connect over TCP, pick a nickname and
+chat. The server runs in the foreground until Ctrl+C or SIGTERM, then says
+goodbye to every client and exits. What happens is logged to a file, never
+to the terminal; message texts are never logged.
+"""
+
+EPILOG = """\
+limits in short:
+  Each client may send --rate-burst frames at once, then --rate per second;
+  --flood-kick-after frames over that in a row end its connection. A client
+  that falls --outbox-size bytes behind in reading is dropped, and so is the
+  one whose backlog would take all clients together past --outbox-total.
+  One address may hold --max-per-address connections and open
+  --new-per-address per --new-per-address-window seconds (loopback is
+  exempt unless --limit-loopback is given).
+
+examples:
+  chinwag-server                              serve 127.0.0.1:9090
+  chinwag-server --host 0.0.0.0 --port 7000   serve every IPv4 interface
+  chinwag-server --motd "Be nice" --log-file /var/log/chinwag.log
+"""
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The description and epilog as written; each option's default after its help."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, "", False, argparse.SUPPRESS):
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     defaults = ServerConfig()
     parser = argparse.ArgumentParser(
         prog="chinwag-server",
-        description="Run a Chinwag chat server.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=_HelpFormatter,
     )
-    parser.add_argument("--host", default=defaults.host, help="address to listen on")
-    parser.add_argument(
-        "--port", type=int, default=defaults.port, help="TCP port; 0 picks a free one"
+    network = parser.add_argument_group("network")
+    network.add_argument(
+        "--host",
+        metavar="ADDRESS",
+        default=defaults.host,
+        help="address to listen on; 0.0.0.0 or :: for every interface",
     )
-    parser.add_argument(
-        "--log-file",
-        type=Path,
-        default=Path(DEFAULT_LOG_FILE),
-        help="where to write the log",
-    )
-    parser.add_argument("--max-clients", type=int, default=defaults.max_clients)
-    parser.add_argument(
-        "--max-frame-size",
+    network.add_argument(
+        "--port",
+        metavar="PORT",
         type=int,
-        default=defaults.max_frame_size,
-        help="largest frame body accepted, in bytes",
+        default=defaults.port,
+        help="TCP port to listen on; 0 picks a free one",
     )
-    parser.add_argument(
-        "--outbox-size",
+    network.add_argument(
+        "--name",
+        metavar="TEXT",
+        default=defaults.server_name,
+        help="server name shown to clients",
+    )
+    network.add_argument(
+        "--motd",
+        metavar="TEXT",
+        default=defaults.motd,
+        help="message of the day shown to clients as they join",
+    )
+
+    limits = parser.add_argument_group("limits")
+    limits.add_argument(
+        "--max-clients",
+        metavar="N",
         type=int,
-        default=defaults.outbox_size,
-        help="bytes a client may fall behind before it is dropped",
+        default=defaults.max_clients,
+        help="connections served at once; more are refused (SERVER_FULL)",
     )
-    parser.add_argument(
-        "--handshake-timeout", type=float, default=defaults.handshake_timeout
+    limits.add_argument(
+        "--max-per-address",
+        metavar="N",
+        type=int,
+        default=defaults.max_per_address,
+        help="connections one address may hold at once (IPv6: one /64)",
     )
-    parser.add_argument("--ping-interval", type=float, default=defaults.ping_interval)
-    parser.add_argument("--idle-timeout", type=float, default=defaults.idle_timeout)
-    parser.add_argument(
+    limits.add_argument(
+        "--new-per-address",
+        metavar="N",
+        type=int,
+        default=defaults.new_per_address,
+        help="new connections one address may open per window",
+    )
+    limits.add_argument(
+        "--new-per-address-window",
+        metavar="SECONDS",
+        type=float,
+        default=defaults.new_per_address_window,
+        help="the window for --new-per-address",
+    )
+    limits.add_argument(
+        "--limit-loopback",
+        action="store_true",
+        help="apply the per-address limits to loopback addresses too",
+    )
+    limits.add_argument(
         "--rate-burst",
+        metavar="N",
         type=int,
         default=defaults.rate_burst,
         help="frames a client may send at once",
     )
-    parser.add_argument(
+    limits.add_argument(
         "--rate",
+        metavar="N",
         type=float,
         default=defaults.rate_per_second,
-        help="frames per second after a burst",
+        help="frames per second a client may send after a burst",
     )
-    parser.add_argument(
-        "--name", default=defaults.server_name, help="server name shown to clients"
+    limits.add_argument(
+        "--flood-kick-after",
+        metavar="N",
+        type=int,
+        default=defaults.flood_kick_after,
+        help="frames over the rate in a row that end a connection",
     )
-    parser.add_argument("--motd", default=defaults.motd, help="message of the day")
+    limits.add_argument(
+        "--max-frame-size",
+        metavar="BYTES",
+        type=int,
+        default=defaults.max_frame_size,
+        help=f"largest frame body accepted ({MIN_MAX_FRAME_SIZE} to {DEFAULT_MAX_FRAME_SIZE})",
+    )
+    limits.add_argument(
+        "--outbox-size",
+        metavar="BYTES",
+        type=int,
+        default=defaults.outbox_size,
+        help="bytes a client may fall behind in reading before it is dropped",
+    )
+    limits.add_argument(
+        "--outbox-total",
+        metavar="BYTES",
+        type=int,
+        default=defaults.outbox_total,
+        help="bytes all clients together may fall behind; past it, the one "
+        "falling further behind is dropped",
+    )
+
+    timeouts = parser.add_argument_group("timeouts")
+    timeouts.add_argument(
+        "--handshake-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=defaults.handshake_timeout,
+        help="time a new connection has to introduce itself",
+    )
+    timeouts.add_argument(
+        "--ping-interval",
+        metavar="SECONDS",
+        type=float,
+        default=defaults.ping_interval,
+        help="silence after which the server pings a client",
+    )
+    timeouts.add_argument(
+        "--idle-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=defaults.idle_timeout,
+        help="silence after which a client is dropped (longer than --ping-interval)",
+    )
+    timeouts.add_argument(
+        "--close-grace",
+        metavar="SECONDS",
+        type=float,
+        default=defaults.close_grace,
+        help="time a dropped client has to read its last words before it is cut off",
+    )
+
+    logging_group = parser.add_argument_group("logging")
+    logging_group.add_argument(
+        "--log-file",
+        metavar="PATH",
+        type=Path,
+        default=Path(DEFAULT_LOG_FILE),
+        help="where to write the log (rotated at 5 MB, 3 old files kept)",
+    )
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
-    return attrs.evolve(
-        ServerConfig(),
+    return ServerConfig(
         host=args.host,
         port=args.port,
+        server_name=args.name,
+        motd=args.motd,
         max_clients=args.max_clients,
+        max_per_address=args.max_per_address,
+        new_per_address=args.new_per_address,
+        new_per_address_window=args.new_per_address_window,
+        exempt_loopback=not args.limit_loopback,
+        rate_burst=args.rate_burst,
+        rate_per_second=args.rate,
+        flood_kick_after=args.flood_kick_after,
         max_frame_size=args.max_frame_size,
         outbox_size=args.outbox_size,
+        outbox_total=args.outbox_total,
         handshake_timeout=args.handshake_timeout,
         ping_interval=args.ping_interval,
         idle_timeout=args.idle_timeout,
-        rate_burst=args.rate_burst,
-        rate_per_second=args.rate,
-        server_name=args.name,
-        motd=args.motd,
+        close_grace=args.close_grace,
     )
 
 

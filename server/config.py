@@ -5,7 +5,10 @@ from __future__ import annotations
 import attrs
 from attrs.validators import ge, gt, instance_of, le
 
-from protocol import DEFAULT_MAX_FRAME_SIZE
+from protocol import DEFAULT_MAX_FRAME_SIZE, Limits
+from protocol.constants import MIN_MAX_FRAME_SIZE
+
+_U16_MAX = 0xFFFF
 
 
 @attrs.frozen(kw_only=True)
@@ -16,13 +19,22 @@ class ServerConfig:
         host: address to bind; 127.0.0.1 keeps the server private to this machine.
         port: TCP port; 0 picks a free one (see `ChatServer.address`).
         max_clients: connections beyond this are refused with SERVER_FULL.
-        max_frame_size: largest frame body accepted from a client.
+        max_per_address: connections one address may hold at once.
+        new_per_address / new_per_address_window: connections one address
+            may open per window of that many seconds.
+        exempt_loopback: the two per-address limits do not apply to
+            loopback addresses (127.0.0.0/8, ::1).
+        max_frame_size: largest frame body accepted from a client; never
+            below the largest frame a valid client sends (spec section 2).
         outbox_size: bytes a client may fall behind before it is dropped.
-        handshake_timeout: seconds a new connection has to send Hello.
+        outbox_total: bytes all clients together may fall behind; the one
+            whose backlog would pass it is dropped.
+        handshake_timeout: seconds a new connection has to finish its
+            handshake (Hello, and Identify when it asked for sessions).
         ping_interval: seconds of client silence before the server pings it.
         idle_timeout: seconds of client silence before it is dropped.
         rate_burst / rate_per_second: the per-connection token bucket.
-        flood_kick_after: frames over the rate limit before a disconnect.
+        flood_kick_after: frames over the rate limit in a row before a disconnect.
         server_name / motd: shown to clients in Welcome.
         housekeeping_interval: how often timeouts are checked.
         reader_threads: threads reading client sockets (each serves many).
@@ -32,10 +44,13 @@ class ServerConfig:
     host: str = attrs.field(default="127.0.0.1", validator=instance_of(str))
     port: int = attrs.field(default=9090, validator=[ge(0), le(65535)])
     max_clients: int = attrs.field(default=2048, validator=gt(0))
-    max_frame_size: int = attrs.field(
-        default=DEFAULT_MAX_FRAME_SIZE, validator=[ge(64), le(DEFAULT_MAX_FRAME_SIZE)]
-    )
-    outbox_size: int = attrs.field(default=1024 * 1024, validator=ge(4096))
+    max_per_address: int = attrs.field(default=16, validator=gt(0))
+    new_per_address: int = attrs.field(default=30, validator=gt(0))
+    new_per_address_window: float = attrs.field(default=60.0, validator=gt(0))
+    exempt_loopback: bool = attrs.field(default=True, validator=instance_of(bool))
+    max_frame_size: int = attrs.field(default=DEFAULT_MAX_FRAME_SIZE)
+    outbox_size: int = attrs.field(default=256 * 1024, validator=ge(4096))
+    outbox_total: int = attrs.field(default=64 * 1024 * 1024)
     handshake_timeout: float = attrs.field(default=10.0, validator=gt(0))
     ping_interval: float = attrs.field(default=30.0, validator=gt(0))
     idle_timeout: float = attrs.field(default=60.0, validator=gt(0))
@@ -44,12 +59,53 @@ class ServerConfig:
     flood_kick_after: int = attrs.field(default=50, validator=gt(0))
     server_name: str = attrs.field(default="chinwag", validator=instance_of(str))
     motd: str = attrs.field(default="", validator=instance_of(str))
-    housekeeping_interval: float = attrs.field(default=0.5, validator=gt(0))
+    housekeeping_interval: float = attrs.field(default=0.25, validator=gt(0))
     reader_threads: int = attrs.field(default=2, validator=[gt(0), le(64)])
     close_grace: float = attrs.field(default=2.0, validator=gt(0))
+
+    @max_frame_size.validator
+    def _frame_size_in_range(self, _attr: attrs.Attribute[int], value: int) -> None:
+        if not MIN_MAX_FRAME_SIZE <= value <= DEFAULT_MAX_FRAME_SIZE:
+            msg = (
+                f"max_frame_size must be between {MIN_MAX_FRAME_SIZE} (the largest "
+                f"frame a valid client sends) and {DEFAULT_MAX_FRAME_SIZE}, not {value}"
+            )
+            raise ValueError(msg)
+
+    @outbox_total.validator
+    def _total_holds_one_outbox(self, _attr: attrs.Attribute[int], value: int) -> None:
+        if value < self.outbox_size:
+            msg = f"outbox_total ({value}) must be at least outbox_size ({self.outbox_size})"
+            raise ValueError(msg)
 
     @idle_timeout.validator
     def _idle_after_ping(self, _attr: attrs.Attribute[float], value: float) -> None:
         if value <= self.ping_interval:
             msg = "idle_timeout must be longer than ping_interval"
             raise ValueError(msg)
+
+    @property
+    def rate_interval_ms(self) -> int:
+        """Milliseconds between two frames after a burst, as `Limits` tells clients.
+
+        `round(1000 / rate)`, but at least 1: 0 would read as "no limit".
+        """
+        return max(1, round(1000 / self.rate_per_second))
+
+    @property
+    def effective_rate(self) -> float:
+        """Frames per second the server's bucket refills: never less than it advertises.
+
+        Rounding `rate_interval_ms` down would otherwise make a client that
+        paces by it slightly faster than the configured rate, and refused.
+        """
+        return max(self.rate_per_second, 1000 / self.rate_interval_ms)
+
+    def limits(self) -> Limits:
+        """The `Limits` message (spec 12.1) describing this configuration."""
+        return Limits(
+            rate_burst=min(self.rate_burst, _U16_MAX),
+            rate_interval_ms=min(self.rate_interval_ms, 0xFFFFFFFF),
+            flood_kick_after=min(self.flood_kick_after, _U16_MAX),
+            max_frame_size=self.max_frame_size,
+        )

@@ -9,19 +9,29 @@ Join and leave notices are gathered and sent every few tens of milliseconds
 (`flush_presence`), so a thousand clients arriving at once cost each
 recipient a few writes, not a thousand. Any other broadcast sends the
 gathered notices first, so nobody hears from a user before hearing it joined.
+
+The user list is kept sorted as people come and go, and its encoded
+`UserList` frames are cached per chunk of 200 nicks: a `ListUsers` is one
+write of bytes that already exist (issue: ListUsers was an amplifier).
+
+Sessions (spec 12.2) live here too, in a `SessionRegistry` used under the
+hub's lock, because resuming one means taking over a nick atomically.
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import attrs
 
 from protocol import (
+    CAP_LIMITS,
+    CAP_SESSION,
     MAX_NICK_CHARS,
     MAX_USER_LIST_CHUNK,
     PROTOCOL_VERSION,
@@ -29,10 +39,12 @@ from protocol import (
     Delivered,
     ErrorCode,
     Hello,
+    Identify,
     InvalidNick,
     NickChanged,
     SendDirect,
     SendText,
+    SessionToken,
     UserJoined,
     UserLeft,
     UserList,
@@ -43,11 +55,33 @@ from protocol import (
 )
 from protocol.constants import MIN_PROTOCOL_VERSION
 from server.outbox import batched
+from server.refusal import Refusal
+from server.sessions import LoginCheck, NoAccounts, Session, SessionRegistry
+
+__all__ = ["RESUMED_REASON", "Hub", "Joined", "Member", "Refusal"]
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_CAPABILITIES: frozenset[str] = frozenset()
-"""Capabilities this server can enable; version 1 defines none yet."""
+V2_CAPABILITIES: frozenset[str] = frozenset({CAP_LIMITS, CAP_SESSION})
+"""Capabilities this server enables for version 2 clients that ask (spec 12)."""
+
+RESUMED_REASON = "session resumed on another connection"
+"""The Bye a connection gets when its session moves to a new one."""
+
+
+def enabled_capabilities(version: int, requested: Iterable[str]) -> tuple[str, ...]:
+    """What Welcome lists: none before version 2, else those asked for that we have."""
+    if min(version, PROTOCOL_VERSION) < 2:
+        return ()
+    return tuple(sorted(V2_CAPABILITIES.intersection(requested)))
+
+
+def _wanted_nick(raw: str) -> str | Refusal:
+    """Hello's nick in NFC, or the refusal to send if it is invalid (spec 5.3)."""
+    try:
+        return normalize_nick(raw)
+    except InvalidNick as exc:
+        return Refusal(ErrorCode.INVALID_NICK, str(exc), fatal=True)
 
 
 class Member(Protocol):
@@ -55,50 +89,71 @@ class Member(Protocol):
 
     nick: str | None
     label: str
+    session: Session | None
 
     def deliver(self, data: bytes) -> object:
         """Queue an encoded frame; must never block."""
 
-    def welcome(self, message: Welcome) -> None:
-        """Send Welcome through the peer's own connection (it changes state)."""
+    def welcome(self, message: Welcome, after: bytes) -> None:
+        """Send Welcome through the peer's own connection (it changes state),
+        then `after` (Limits, SessionToken) at once, before anything else."""
+
+    def kick(self, code: ErrorCode | None, text: str) -> None:
+        """Say why (best effort) and close; must never block."""
 
 
 @attrs.frozen
-class Refusal(Exception):
-    """The hub said no; the peer turns this into an Error frame.
+class Joined:
+    """What `Hub.join` did: the nick, and whether a session was resumed."""
 
-    Attributes:
-        fatal: the connection must close afterwards (handshake refusals).
-    """
-
-    code: ErrorCode
-    text: str
-    ref: int = 0
-    fatal: bool = False
+    nick: str
+    resumed: bool = False
 
 
 class Hub:
-    """The shared state of one server: nick registry and routing.
+    """The shared state of one server: nick registry, routing and sessions.
 
     Args:
         server_name: sent in Welcome.
         motd: the message of the day, sent in Welcome.
         wall_clock: seconds since the epoch (injected for tests).
+        clock: monotonic seconds, for session expiry.
+        limits_frame: the encoded `Limits` sent after Welcome when asked for.
+        accounts: checks passwords given in Identify.
+        list_chunk: nicks per UserList frame (the spec's maximum; tests use
+            less to reach chunk boundaries with few members).
     """
 
     def __init__(
-        self, *, server_name: str, motd: str, wall_clock: Callable[[], float]
+        self,
+        *,
+        server_name: str,
+        motd: str,
+        wall_clock: Callable[[], float],
+        clock: Callable[[], float],
+        limits_frame: bytes,
+        accounts: LoginCheck | None = None,
+        list_chunk: int = MAX_USER_LIST_CHUNK,
     ) -> None:
+        self._chunk = list_chunk
         self._server_name = server_name
         self._motd = motd
         self._wall_clock = wall_clock
+        self._limits_frame = limits_frame
+        self._accounts: LoginCheck = accounts or NoAccounts()
         self._lock = threading.Lock()
         self._members: dict[str, Member] = {}
+        self.sessions = SessionRegistry(clock)
         self._ids = itertools.count(1)
         self._presence: list[tuple[Member, bytes]] = []
         # Members registered since the last flush → how many pending notices
         # predate them (those are not news to them: their user list has it).
         self._newcomers: dict[int, int] = {}
+        # Nick keys in list order, and the UserList frames built from them:
+        # a valid prefix, rebuilt from the first chunk a change touched.
+        self._order: list[str] = []
+        self._chunks: list[bytes] = []
+        self._answer: bytes | None = None
 
     def __len__(self) -> int:
         return len(self._members)
@@ -106,31 +161,42 @@ class Hub:
     def nicks(self) -> list[str]:
         """Every online nick, sorted case-insensitively."""
         with self._lock:
-            return self._sorted_nicks()
+            return self._nicks_of(self._order)
 
-    def join(self, member: Member, hello: Hello) -> str:
-        """Register `member` under a unique nick and tell everyone.
+    def join(
+        self, member: Member, hello: Hello, identify: Identify | None = None
+    ) -> Joined:
+        """Register `member` and tell everyone; or resume its session.
 
-        Returns:
-            The nick assigned.
+        Args:
+            member: the connection.
+            hello: its Hello.
+            identify: its Identify, when it asked for sessions (spec 12.2).
 
         Raises:
-            Refusal: (fatal) unsupported version or invalid nick.
+            Refusal: (fatal) unsupported version, invalid nick, bad password.
         """
-        if hello.version < MIN_PROTOCOL_VERSION:
-            text = f"protocol version {hello.version} is not supported; this server speaks {MIN_PROTOCOL_VERSION}-{PROTOCOL_VERSION}"
-            raise Refusal(ErrorCode.UNSUPPORTED_VERSION, text, fatal=True)
-        try:
-            wanted = normalize_nick(hello.nick)
-        except InvalidNick as exc:
-            raise Refusal(ErrorCode.INVALID_NICK, str(exc), fatal=True) from exc
-        capabilities = tuple(
-            sorted(SUPPORTED_CAPABILITIES.intersection(hello.capabilities))
-        )
+        capabilities = self._capabilities(hello, identify)
+        wanted = _wanted_nick(hello.nick)
+        account = None
+        if identify is not None and identify.password is not None:
+            account = self._accounts.login(hello.nick, identify.password)
         with self._lock:
-            nick = self._unique(wanted)
-            member.nick = nick
-            self._members[nick_key(nick)] = member
+            session, token = self._find_session(identify)
+            displaced = self._live_holder(session)
+            if displaced is not None:
+                nick = self._take_over(displaced, member)
+            else:
+                if isinstance(wanted, Refusal):
+                    raise wanted
+                nick = self._unique(wanted)
+                member.nick = nick
+                self._add(nick_key(nick), member)
+            after = self._limits_frame if CAP_LIMITS in capabilities else b""
+            if identify is not None:
+                after += self._start_session(
+                    member, session, token, account, resumed=displaced is not None
+                )
             member.welcome(
                 Welcome(
                     version=min(hello.version, PROTOCOL_VERSION),
@@ -138,27 +204,43 @@ class Hub:
                     server_name=self._server_name,
                     capabilities=capabilities,
                     motd=self._motd,
-                )
+                ),
+                after,
             )
             self._newcomers[id(member)] = len(self._presence)
-            self._presence.append((member, encode_frame(UserJoined(nick=nick))))
-        return nick
+            if displaced is None:
+                self._presence.append((member, encode_frame(UserJoined(nick=nick))))
+            else:
+                displaced.kick(None, RESUMED_REASON)
+        return Joined(nick, resumed=displaced is not None)
 
     def leave(self, member: Member, reason: str) -> None:
-        """Forget `member` and tell the others; harmless if it never joined."""
+        """Forget `member` and tell the others; harmless if it never joined.
+
+        A member whose session moved to another connection has no place left
+        to give up: nobody is told anything.
+        """
         with self._lock:
-            nick = member.nick
-            if nick is None or self._members.get(nick_key(nick)) is not member:
+            if member.session is not None:
+                self.sessions.detach(member.session, member)
+            nick = self._registered_nick(member)
+            if nick is None:
                 return
-            del self._members[nick_key(nick)]
+            self._remove(nick_key(nick))
             self._presence.append(
                 (member, encode_frame(UserLeft(nick=nick, reason=reason)))
             )
 
     def say(self, member: Member, request: SendText) -> None:
-        """Broadcast to everyone online; the sender's copy carries its ref."""
+        """Broadcast to everyone online; the sender's copy carries its ref.
+
+        Ignored if `member` is no longer registered (it was kicked, or its
+        session resumed elsewhere, while this request was on its way).
+        """
         with self._lock:
-            sender = self._nick_of(member)
+            sender = self._registered_nick(member)
+            if sender is None:
+                return
             self._send_presence()
             message = Delivered(
                 id=next(self._ids),
@@ -174,6 +256,7 @@ class Hub:
             )
             for other in self._members.values():
                 other.deliver(own if other is member else shared)
+            self._delivered(member, request.ref)
 
     def direct(self, member: Member, request: SendDirect) -> None:
         """Deliver to one nick and confirm to the sender.
@@ -182,7 +265,9 @@ class Hub:
             Refusal: nobody has that nick.
         """
         with self._lock:
-            sender = self._nick_of(member)
+            sender = self._registered_nick(member)
+            if sender is None:
+                return
             self._send_presence()
             target = self._members.get(nick_key(request.target))
             if target is None or target.nick is None:
@@ -198,24 +283,29 @@ class Hub:
             if target is not member:
                 target.deliver(encode_frame(message))
             member.deliver(encode_frame(attrs.evolve(message, ref=request.ref)))
+            self._delivered(member, request.ref)
+
+    def list_cost(self) -> int:
+        """Rate-limit tokens a ListUsers costs now: one per UserList frame (spec 5.7)."""
+        return max(1, -(-len(self._members) // self._chunk))
 
     def list_users(self, member: Member) -> None:
-        """Send the online nicks to `member` in chunks of at most 200."""
-        with self._lock:
-            nicks = self._sorted_nicks()
-        chunks = [
-            nicks[i : i + MAX_USER_LIST_CHUNK]
-            for i in range(0, len(nicks), MAX_USER_LIST_CHUNK)
-        ] or [[]]
-        for index, chunk in enumerate(chunks):
-            final = index == len(chunks) - 1
-            member.deliver(encode_frame(UserList(nicks=tuple(chunk), final=final)))
+        """Send the online nicks to `member` in chunks of at most 200.
 
-    def change_nick(self, member: Member, request: ChangeNick) -> str:
+        Pending join and leave notices go first, so the list never holds a
+        nick whose UserJoined arrives after it.
+        """
+        with self._lock:
+            if self._registered_nick(member) is None:
+                return
+            self._send_presence()
+            member.deliver(self._user_list())
+
+    def change_nick(self, member: Member, request: ChangeNick) -> str | None:
         """Rename `member` and tell everyone.
 
         Returns:
-            The old nick.
+            The old nick; None if `member` is no longer registered.
 
         Raises:
             Refusal: the new nick is invalid, unchanged or taken.
@@ -225,18 +315,24 @@ class Hub:
         except InvalidNick as exc:
             raise Refusal(ErrorCode.INVALID_NICK, str(exc), request.ref) from exc
         with self._lock:
-            old = self._nick_of(member)
+            old = self._registered_nick(member)
+            if old is None:
+                return None
             if new == old:
                 text = f"you are already called {old}"
                 raise Refusal(ErrorCode.INVALID_NICK, text, request.ref)
-            holder = self._members.get(nick_key(new))
+            old_key, new_key = nick_key(old), nick_key(new)
+            holder = self._members.get(new_key)
             if holder is not None and holder is not member:
                 text = f"the nickname {new} is taken"
                 raise Refusal(ErrorCode.NICK_IN_USE, text, request.ref)
             self._send_presence()
-            del self._members[nick_key(old)]
-            self._members[nick_key(new)] = member
             member.nick = new
+            if old_key == new_key:
+                self._stale(bisect.bisect_left(self._order, old_key), 0)
+            else:
+                self._remove(old_key)
+                self._add(new_key, member)
             data = encode_frame(NickChanged(old=old, new=new))
             for other in self._members.values():
                 other.deliver(data)
@@ -247,8 +343,116 @@ class Hub:
         with self._lock:
             self._send_presence()
 
+    @staticmethod
+    def _capabilities(hello: Hello, identify: Identify | None) -> tuple[str, ...]:
+        if hello.version < MIN_PROTOCOL_VERSION:
+            text = f"protocol version {hello.version} is not supported; this server speaks {MIN_PROTOCOL_VERSION}-{PROTOCOL_VERSION}"
+            raise Refusal(ErrorCode.UNSUPPORTED_VERSION, text, fatal=True)
+        capabilities = enabled_capabilities(hello.version, hello.capabilities)
+        if identify is None:
+            capabilities = tuple(c for c in capabilities if c != CAP_SESSION)
+        return capabilities
+
+    # --- with the lock held ---------------------------------------------------
+
+    def _start_session(
+        self,
+        member: Member,
+        session: Session | None,
+        token: bytes,
+        account: str | None,
+        *,
+        resumed: bool,
+    ) -> bytes:
+        """Give `member` its session (found or new); the SessionToken frame."""
+        if session is None:
+            session, token = self.sessions.create()
+        if account is not None:
+            session.account = account
+        member.session = session
+        self.sessions.attach(session, member)
+        return encode_frame(
+            SessionToken(
+                token=token,
+                account=session.account,
+                resumed=resumed,
+                last_ref=session.last_ref,
+            )
+        )
+
+    def _find_session(self, identify: Identify | None) -> tuple[Session | None, bytes]:
+        if identify is None or not identify.token:
+            return None, b""
+        session = self.sessions.find(identify.token)
+        return session, identify.token if session is not None else b""
+
+    def _live_holder(self, session: Session | None) -> Member | None:
+        """The registered connection holding `session`, if there is one."""
+        if session is None or session.holder is None:
+            return None
+        holder: Member = session.holder  # type: ignore[assignment]
+        return holder if self._registered_nick(holder) is not None else None
+
+    def _take_over(self, displaced: Member, member: Member) -> str:
+        """`member` gets `displaced`'s place: same nick, same list position."""
+        nick = displaced.nick
+        assert nick is not None  # noqa: S101 - registered members have one
+        self._members[nick_key(nick)] = member
+        member.nick = nick
+        self._newcomers.pop(id(displaced), None)
+        return nick
+
+    def _delivered(self, member: Member, ref: int) -> None:
+        session = member.session
+        if session is not None and ref > session.last_ref:
+            session.last_ref = ref
+
+    def _add(self, key: str, member: Member) -> None:
+        self._members[key] = member
+        index = bisect.bisect_left(self._order, key)
+        self._order.insert(index, key)
+        self._stale(index, +1)
+
+    def _remove(self, key: str) -> None:
+        del self._members[key]
+        index = bisect.bisect_left(self._order, key)
+        del self._order[index]
+        self._stale(index, -1)
+
+    def _stale(self, index: int, change: int) -> None:
+        """Forget the cached chunks from the one holding `index` on.
+
+        The last chunk before and after the change is forgotten too: its
+        `final` flag may flip when the number of chunks changes.
+        """
+        after = len(self._order)
+        before = after - change
+        size = self._chunk
+        first = min(index // size, max(0, before - 1) // size, max(0, after - 1) // size)
+        del self._chunks[first:]
+        self._answer = None
+
+    def _user_list(self) -> bytes:
+        if self._answer is None:
+            order, size = self._order, self._chunk
+            count = max(1, -(-len(order) // size))
+            for index in range(len(self._chunks), count):
+                nicks = self._nicks_of(order[index * size : (index + 1) * size])
+                final = index == count - 1
+                self._chunks.append(
+                    encode_frame(UserList(nicks=tuple(nicks), final=final))
+                )
+            self._answer = (
+                self._chunks[0] if count == 1 else b"".join(self._chunks[:count])
+            )
+        return self._answer
+
+    def _nicks_of(self, keys: list[str]) -> list[str]:
+        members = self._members
+        return [nick for key in keys if (nick := members[key].nick) is not None]
+
     def _send_presence(self) -> None:
-        """(Lock held.) Everyone gets the pending notices, bar those about themselves."""
+        """Everyone gets the pending notices, bar those about themselves."""
         if not self._presence:
             return
         pending, self._presence = self._presence, []
@@ -264,14 +468,15 @@ class Hub:
                 if news:
                     member.deliver(news)
 
-    def _nick_of(self, member: Member) -> str:
+    def _registered_nick(self, member: Member) -> str | None:
+        """`member`'s nick if it is the one registered under it, else None."""
         nick = member.nick
         if nick is None or self._members.get(nick_key(nick)) is not member:
-            msg = "member is not registered"
-            raise RuntimeError(msg)
+            return None
         return nick
 
     def _unique(self, wanted: str) -> str:
+        """`wanted`, or the first free `base_N` (spec 5.3)."""
         if nick_key(wanted) not in self._members:
             return wanted
         for number in itertools.count(1):
@@ -280,12 +485,6 @@ class Hub:
             if nick_key(candidate) not in self._members:
                 return candidate
         raise AssertionError  # pragma: no cover - count() never ends
-
-    def _sorted_nicks(self) -> list[str]:
-        return sorted(
-            (m.nick for m in self._members.values() if m.nick is not None),
-            key=nick_key,
-        )
 
     def _now_ms(self) -> int:
         return int(self._wall_clock() * 1000)

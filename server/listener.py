@@ -1,24 +1,26 @@
 """`ChatServer`: the listening socket, the accept loop, housekeeping and shutdown.
 
 Threads: one acceptor, one housekeeper (timeouts, keepalive pings, join and
-leave notices), one flusher (partial sends) and a few readers, each serving
-many clients through `selectors`.
+leave notices, condemned peers leaving the hub), one flusher (partial sends)
+and a few readers, each serving many clients through `selectors`.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import selectors
 import socket
 import threading
 import time
 from collections.abc import Callable
 
-from protocol import ErrorCode
+from protocol import ErrorCode, encode_frame
+from server.addresses import AddressLimiter
 from server.config import ServerConfig
 from server.hub import Hub
 from server.loop import SelectorLoop
-from server.outbox import Flusher
+from server.outbox import Flusher, OutboxBudget
 from server.peer import Peer, last_words
 from server.readers import ReaderPool
 
@@ -28,6 +30,8 @@ LISTEN_BACKLOG = 1024
 SHUTDOWN_REASON = "server shutting down"
 PRESENCE_INTERVAL = 0.03
 """Seconds between sends of gathered join/leave notices."""
+PRUNE_INTERVAL = 10.0
+"""Seconds between clean-ups of the per-address connection counts."""
 
 
 class ChatServer:
@@ -51,15 +55,29 @@ class ChatServer:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.config = config or ServerConfig()
+        self.config = config = config or ServerConfig()
         self._clock = clock
         self.hub = Hub(
-            server_name=self.config.server_name,
-            motd=self.config.motd,
+            server_name=config.server_name,
+            motd=config.motd,
             wall_clock=wall_clock,
+            clock=clock,
+            limits_frame=encode_frame(config.limits()),
         )
+        self.budget = OutboxBudget(config.outbox_total)
+        self._addresses = AddressLimiter(
+            max_concurrent=config.max_per_address,
+            max_new=config.new_per_address,
+            window=config.new_per_address_window,
+            exempt_loopback=config.exempt_loopback,
+            clock=clock,
+        )
+        # Peers kicked or dropped from any thread; the housekeeper makes them
+        # leave the hub (it may not happen where the verdict is reached: that
+        # can be inside the hub's lock).
+        self._condemned: queue.SimpleQueue[Peer] = queue.SimpleQueue()
         self._flusher = Flusher()
-        self._readers = ReaderPool(self.config.reader_threads)
+        self._readers = ReaderPool(config.reader_threads, clock)
         self._acceptor: _Acceptor | None = None
         self._stopping = threading.Event()
         self._peers: set[Peer] = set()
@@ -152,54 +170,70 @@ class ChatServer:
                 log.error("accept failed: %s", exc)
                 time.sleep(0.05)
                 return
-            self._admit(sock, f"{addr[0]}:{addr[1]}")
+            self._admit(sock, addr[0], f"{addr[0]}:{addr[1]}")
 
-    def _admit(self, sock: socket.socket, label: str) -> None:
+    def _admit(self, sock: socket.socket, host: str, label: str) -> None:
         sock.setblocking(True)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._peers_lock:
             full = len(self._peers) >= self.config.max_clients
-            if not full:
-                peer = Peer(
-                    sock,
-                    label,
-                    hub=self.hub,
-                    config=self.config,
-                    flusher=self._flusher,
-                    clock=self._clock,
-                    on_closed=self._forget,
-                )
-                self._peers.add(peer)
         if full:
             log.warning(
                 "refused %s: server full (%d clients)", label, self.config.max_clients
             )
-            try:
-                sock.send(
-                    last_words(ErrorCode.SERVER_FULL, "server full, try again later"),
-                    socket.MSG_DONTWAIT,
-                )
-            except OSError:
-                pass
-            sock.close()
+            _refuse(sock, "server full, try again later")
             return
+        admission = self._addresses.admit(host)
+        if admission.refusal is not None:
+            log.warning("refused %s: %s", label, admission.refusal)
+            _refuse(sock, admission.refusal)
+            return
+        peer = Peer(
+            sock,
+            label,
+            hub=self.hub,
+            config=self.config,
+            flusher=self._flusher,
+            budget=self.budget,
+            clock=self._clock,
+            on_closed=self._forget,
+            on_condemned=self._condemned.put,
+            address_key=admission.key,
+        )
+        with self._peers_lock:
+            self._peers.add(peer)
         log.info("connected %s", label)
         self._readers.add(peer)
 
     def _forget(self, peer: Peer) -> None:
         with self._peers_lock:
             self._peers.discard(peer)
+        self._addresses.release(peer.address_key)
 
     def _housekeep(self) -> None:
-        next_check = self._clock()
+        next_check = next_prune = self._clock()
         while not self._stopping.wait(PRESENCE_INTERVAL):
             try:
-                self.hub.flush_presence()
-                if self._clock() >= next_check:
-                    next_check = self._clock() + self.config.housekeeping_interval
+                now = self._clock()
+                if now >= next_check:
+                    next_check = now + self.config.housekeeping_interval
                     self._check_timeouts()
+                if now >= next_prune:
+                    next_prune = now + PRUNE_INTERVAL
+                    self._addresses.prune()
+                self._release_condemned()
+                self.hub.flush_presence()
             except Exception:
                 log.exception("housekeeping error")
+
+    def _release_condemned(self) -> None:
+        """Condemned peers give up their nicks now, not when their socket closes."""
+        while True:
+            try:
+                peer = self._condemned.get_nowait()
+            except queue.Empty:
+                return
+            peer.leave_hub()
 
     def _check_timeouts(self) -> None:
         config = self.config
@@ -221,6 +255,19 @@ class ChatServer:
                 peer.kick(ErrorCode.PING_TIMEOUT, "ping timeout")
             elif silent > config.ping_interval and not peer.pinged:
                 peer.ping()
+
+
+def _refuse(sock: socket.socket, text: str) -> None:
+    """Tell a connection we will not serve why (best effort), and close it."""
+    try:
+        sock.send(last_words(ErrorCode.SERVER_FULL, text), socket.MSG_DONTWAIT)
+        sock.shutdown(socket.SHUT_WR)
+        # Whatever the client already sent is read first: closing with
+        # unread input would send RST, which can destroy the Error in flight.
+        sock.recv(65536, socket.MSG_DONTWAIT)
+    except OSError:
+        pass
+    sock.close()
 
 
 class _Acceptor(SelectorLoop):

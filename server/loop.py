@@ -94,10 +94,19 @@ class SelectorLoop:
             return False
         return True
 
+    def _before_select(self) -> None:
+        """Runs on the loop's thread before each `select` (a turn has ended)."""
+
+    def _after_select(self) -> None:
+        """Runs on the loop's thread as soon as `select` returns (a turn begins)."""
+
     def _run(self) -> None:
         try:
             while not self._stopping.is_set():
-                for key, _ in self._selector.select(timeout=1.0):
+                self._before_select()
+                ready = self._selector.select(timeout=1.0)
+                self._after_select()
+                for key, _ in ready:
                     if key.fileobj is self._waker.reader:
                         self._waker.drain()
                     else:

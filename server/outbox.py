@@ -7,8 +7,11 @@ the frames of one `recv`) the writes wait until the batch ends, so frames
 queued for one peer leave together: a fast talker costs one system call per
 recipient per batch, not per frame. What the kernel does not take waits for
 the `Flusher` thread, which watches such sockets with `selectors`. A slow
-reader therefore costs only its own buffer; when that passes its limit,
-`put` says so and the peer is dropped.
+reader therefore costs only its own buffer; when that passes its limit, or
+all backlogs together pass the `OutboxBudget`, the peer is dropped: the
+frame it was in the middle of receiving is completed, the rest of its
+backlog is thrown away, and its goodbye (Error SLOW_CONSUMER, Bye) is sent
+in its place (spec 5.7).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 
+from protocol.constants import FRAME_HEADER
 from server.loop import SelectorLoop
 
 log = logging.getLogger(__name__)
@@ -61,13 +65,75 @@ def batched() -> Iterator[None]:
             outbox.write()
 
 
+class OutboxBudget:
+    """The bound on all outboxes' backlogs together (spec 5.7).
+
+    Only bytes the kernel refused count (an outbox the flusher waits on):
+    frames waiting for the end of a batch leave microseconds later and are
+    not a client falling behind.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._used = 0
+        self._lock = threading.Lock()
+
+    @property
+    def used(self) -> int:
+        return self._used
+
+    def claim(self, size: int) -> bool:
+        """Count `size` more bytes; False (and nothing counted) if over the limit."""
+        with self._lock:
+            if self._used + size > self.limit:
+                return False
+            self._used += size
+            return True
+
+    def adjust(self, change: int) -> None:
+        """Count `change` bytes more (or fewer), whatever the limit."""
+        with self._lock:
+            self._used += change
+
+
+class Overflow(enum.Enum):
+    """Why an outbox gave up on its peer."""
+
+    OUTBOX = "its outbox is full"
+    TOTAL = "all outboxes together are full"
+
+
+def _rest_of_frame(data: bytes | memoryview, boundary: int, sent: int) -> int:
+    """How many bytes after `sent` finish the frame that was being sent.
+
+    Args:
+        data: frames, except for its first `boundary` bytes (the end of a
+            frame already partly sent).
+        boundary: where the first whole frame in `data` starts.
+        sent: how many bytes of `data` went out.
+    """
+    end = len(data)
+    pos = boundary
+    while pos < sent:
+        if pos + FRAME_HEADER.size > end:
+            return end - sent
+        (size,) = FRAME_HEADER.unpack_from(data, pos)
+        pos += FRAME_HEADER.size + size
+    return min(pos, end) - sent
+
+
 class Outbox:
     """A peer's outbound bytes, bounded.
 
     Args:
         sock: the peer's socket (blocking mode; sends use MSG_DONTWAIT).
-        limit: the most bytes that may wait; past it `put` returns False.
+        limit: a `put` that finds at least this many bytes waiting drops the
+            peer (so the most that waits is `limit` plus one answer: a single
+            UserList answer always fits).
         flusher: the thread that writes the bytes.
+        budget: the bound on every outbox together; None for none.
+        on_overflow: called (outside the lock) once the peer is dropped.
+        goodbye: frames sent instead of the backlog when the peer is dropped.
     """
 
     def __init__(
@@ -75,17 +141,26 @@ class Outbox:
         sock: socket.socket,
         limit: int,
         flusher: Flusher,
-        on_overflow: Callable[[], object] = lambda: None,
+        *,
+        budget: OutboxBudget | None = None,
+        on_overflow: Callable[[Overflow], object] = lambda _why: None,
+        goodbye: bytes = b"",
     ) -> None:
         self.sock = sock
         self._on_overflow = on_overflow
         self._limit = limit
         self._flusher = flusher
+        self._budget = budget
+        self._goodbye = goodbye
         self._lock = threading.Lock()
         # Frames waiting, as the producers made them: copying them into one
         # buffer would cost a copy per frame even when each leaves alone.
+        # The first `_head` bytes finish a frame already partly sent; every
+        # frame after them is whole.
         self._chunks: list[bytes | memoryview] = []
         self._size = 0
+        self._head = 0
+        self._counted = 0  # bytes of ours the budget counts
         self._stage = _Stage.IDLE
         self._finishing = False
         self._closed = False
@@ -95,43 +170,50 @@ class Outbox:
         return self._size
 
     def is_finishing(self) -> bool:
-        """True once `finish` or `abort` was called: nothing more will be sent."""
+        """True once `finish` or `abort` was called, or the peer was dropped."""
         return self._finishing
 
     def put(self, data: bytes | memoryview) -> bool:
-        """Queue `data` for sending; never blocks.
+        """Queue `data` (whole frames) for sending; never blocks.
 
         Returns:
-            False if the buffer would exceed its limit: the peer is too slow,
-            `on_overflow` has been called and the data dropped. True otherwise
-            (also once closing, when the data is silently discarded).
+            False if the peer was too slow: `on_overflow` has been called, the
+            backlog replaced by the goodbye frames and `data` dropped. True
+            otherwise (also once closing, when the data is silently discarded).
         """
         batch: list[Outbox] | None = getattr(_batch, "outboxes", None)
         with self._lock:
             if self._closed or self._finishing:
                 return True
-            if self._stage is _IDLE and batch is None:
+            stage = self._stage
+            if stage is _IDLE and batch is None:
                 # The common case, kept short: nothing waits, so send at once.
                 sent = self._try_send(data)
                 if sent == len(data):
                     return True
-                data = memoryview(data)[sent:]
-            overflow = self._size + len(data) > self._limit
-            if not overflow:
+                self._head = _rest_of_frame(data, 0, sent)
+                why = self._watch_rest(memoryview(data)[sent:])
+            elif self._size >= self._limit:
+                why = self._drop(Overflow.OUTBOX)
+            elif stage is _Stage.WATCHED:
+                why = self._claim(len(data))
+                if why is None:
+                    self._chunks.append(data)
+                    self._size += len(data)
+                    self._counted += len(data)
+                    return True
+            else:
                 self._chunks.append(data)
                 self._size += len(data)
-                if self._stage is not _IDLE:
-                    return True
-                if batch is not None:
+                if batch is not None and stage is _IDLE:
                     self._stage = _Stage.BATCHED
                     batch.append(self)
-                    return True
-                self._stage = _Stage.WATCHED
-        if overflow:
-            self._on_overflow()  # outside the lock: it aborts this outbox
-            return False
+                return True
+        # The flusher finishes what waits (the goodbye, if the peer was dropped).
+        if why is not None:
+            self._on_overflow(why)
         self._flusher.watch(self)
-        return True
+        return why is None
 
     def finish(self, last_words: bytes = b"") -> None:
         """Send `last_words` after what is queued, then shut our side down.
@@ -148,6 +230,7 @@ class Outbox:
                 self._size += len(last_words)
             self._finishing = True
             if self._stage is not _Stage.IDLE or self._send_pending():
+                self._sync_budget()
                 return
         self._flusher.watch(self)
 
@@ -180,6 +263,15 @@ class Outbox:
                 return
             if self._send_pending():
                 return
+            if self._finishing:
+                why = None
+                self._sync_budget()
+            else:
+                why = self._claim(self._size)
+                if why is None:
+                    self._counted = self._size
+        if why is not None:
+            self._on_overflow(why)
         self._flusher.watch(self)
 
     def flush(self) -> bool:
@@ -189,10 +281,60 @@ class Outbox:
             True when nothing is left; False to keep watching the socket.
         """
         with self._lock:
-            return self._closed or self._send_pending()
+            if self._closed:
+                return True
+            done = self._send_pending()
+            self._sync_budget()
+            return done
+
+    # --- with the lock held ---------------------------------------------------
+
+    def _watch_rest(self, rest: memoryview) -> Overflow | None:
+        """What the kernel did not take waits for the flusher, if the budget allows."""
+        self._chunks.append(rest)
+        self._size = len(rest)
+        self._stage = _Stage.WATCHED
+        why = self._claim(len(rest))
+        if why is None:
+            self._counted = len(rest)
+        return why
+
+    def _claim(self, size: int) -> Overflow | None:
+        """Count `size` more bytes against the budget, or drop the peer."""
+        if self._budget is None or self._budget.claim(size):
+            return None
+        return self._drop(Overflow.TOTAL)
+
+    def _drop(self, why: Overflow) -> Overflow:
+        """Too slow: finish the frame in progress, drop the rest, say goodbye.
+
+        The outbox is then finishing: its socket is shut for writing once the
+        goodbye is out (or cut off by the housekeeper after the close grace).
+        """
+        keep: list[bytes | memoryview] = []
+        if self._head:
+            keep.append(memoryview(self._chunks[0])[: self._head])
+        if self._goodbye:
+            keep.append(self._goodbye)
+        self._chunks = keep
+        self._size = sum(len(chunk) for chunk in keep)
+        self._finishing = True
+        if self._stage is _IDLE:
+            self._stage = _Stage.WATCHED
+        self._sync_budget()
+        return why
+
+    def _sync_budget(self) -> None:
+        """Make the budget count exactly our waiting bytes (none unless WATCHED)."""
+        if self._budget is None:
+            return
+        target = self._size if self._stage is _Stage.WATCHED else 0
+        if target != self._counted:
+            self._budget.adjust(target - self._counted)
+            self._counted = target
 
     def _send_pending(self) -> bool:
-        """Send what the kernel takes; True if nothing is left (lock held).
+        """Send what the kernel takes; True if nothing is left.
 
         Sets the stage: IDLE when done (shutting our side if finishing),
         WATCHED when the caller must hand the outbox to the flusher.
@@ -204,18 +346,21 @@ class Outbox:
             if sent == len(data):
                 chunks.clear()
                 self._size = 0
+                self._head = 0
             else:
+                self._head = _rest_of_frame(data, self._head, sent)
                 self._chunks = [memoryview(data)[sent:]]
                 self._size = len(data) - sent
                 self._stage = _Stage.WATCHED
                 return False
         self._stage = _Stage.IDLE
+        self._sync_budget()
         if self._finishing:
             self._shutdown(socket.SHUT_WR)
         return True
 
     def _try_send(self, data: bytes | memoryview) -> int:
-        """One non-blocking send (lock held); how many bytes the kernel took.
+        """One non-blocking send; how many bytes the kernel took.
 
         A dead peer counts as everything taken: its reader sees the socket
         shut down and cleans up.
@@ -232,6 +377,8 @@ class Outbox:
     def _discard(self) -> None:
         self._chunks.clear()
         self._size = 0
+        self._head = 0
+        self._sync_budget()
 
     def _shutdown(self, how: int) -> None:
         try:

@@ -5,6 +5,11 @@ calls `on_readable` when the socket has data, and `close` once that says the
 peer is finished. Other threads reach the peer only through `deliver`
 (non-blocking, via the outbox) and `kick` (last words, then our side of the
 socket is shut, so the client closes and the reader sees end-of-file).
+
+A peer that is condemned (kicked, or dropped as a slow consumer) stops
+costing at once: the rest of what it sent is neither decoded nor handled,
+and it leaves the hub right away (`on_condemned` has the housekeeper do it
+when the verdict comes from another thread), not when its socket closes.
 """
 
 from __future__ import annotations
@@ -15,16 +20,22 @@ import threading
 from collections.abc import Callable
 
 from protocol import (
+    CAP_SESSION,
     Bye,
     ChangeNick,
+    ChangePassword,
     Connection,
     Error,
     ErrorCode,
     Event,
     Hello,
+    Identify,
     ListUsers,
+    Logout,
+    Moderate,
     Ping,
     Pong,
+    Register,
     Rejected,
     RemoteProtocolError,
     Role,
@@ -35,19 +46,29 @@ from protocol import (
     encode_frame,
 )
 from server.config import ServerConfig
-from server.hub import Hub, Refusal
-from server.outbox import Flusher, Outbox, batched
-from server.ratelimit import TokenBucket
+from server.hub import Hub, Refusal, enabled_capabilities
+from server.outbox import Flusher, Outbox, OutboxBudget, Overflow, batched
+from server.ratelimit import RATE_JITTER, TokenBucket
+from server.sessions import Session
 
 log = logging.getLogger(__name__)
 
 RECV_SIZE = 65536
 
+SLOW_CONSUMER_REASON = "slow consumer"
+SLOW_CONSUMER_TEXT = "you did not read what the server sent fast enough"
 
-def last_words(code: ErrorCode | None, text: str) -> bytes:
-    """An Error (if `code`) followed by a Bye, ready to send as a goodbye."""
+
+def last_words(code: ErrorCode | None, text: str, reason: str | None = None) -> bytes:
+    """An Error (if `code`) followed by a Bye, ready to send as a goodbye.
+
+    Args:
+        code: the Error's code; None sends the Bye alone.
+        text: the Error's text, and the Bye's reason unless `reason` is given.
+        reason: the Bye's reason.
+    """
     parts = [] if code is None else [encode_frame(Error(code=code, text=text))]
-    parts.append(encode_frame(Bye(reason=text)))
+    parts.append(encode_frame(Bye(reason=text if reason is None else reason)))
     return b"".join(parts)
 
 
@@ -60,8 +81,12 @@ class Peer:
         hub: where requests go.
         config: limits and timeouts.
         flusher: finishes partial sends.
+        budget: the bound on all outboxes together.
         clock: monotonic seconds (injected for tests).
         on_closed: called from the reader thread once the peer is gone.
+        on_condemned: called once when the peer is kicked or dropped, from
+            whichever thread decided it; the peer must then `leave_hub` soon.
+        address_key: what the per-address limit counted it under.
     """
 
     def __init__(
@@ -72,18 +97,33 @@ class Peer:
         hub: Hub,
         config: ServerConfig,
         flusher: Flusher,
+        budget: OutboxBudget | None,
         clock: Callable[[], float],
         on_closed: Callable[[Peer], None],
+        on_condemned: Callable[[Peer], None],
+        address_key: str | None = None,
     ) -> None:
         self.nick: str | None = None
+        self.session: Session | None = None
         self.label = address
+        self.address_key = address_key
         self.sock = sock
         self._hub = hub
         self._config = config
         self._clock = clock
         self._on_closed = on_closed
+        self._on_condemned = on_condemned
         self._conn = Connection(Role.SERVER, max_frame_size=config.max_frame_size)
-        self.outbox = Outbox(sock, config.outbox_size, flusher, self._too_slow)
+        self.outbox = Outbox(
+            sock,
+            config.outbox_size,
+            flusher,
+            budget=budget,
+            on_overflow=self._too_slow,
+            goodbye=last_words(
+                ErrorCode.SLOW_CONSUMER, SLOW_CONSUMER_TEXT, SLOW_CONSUMER_REASON
+            ),
+        )
         # The hub calls this once per recipient per message: make it the
         # outbox's own method, with no extra call in between.
         self.deliver = self.outbox.put
@@ -92,10 +132,17 @@ class Peer:
         self.last_heard = now
         self.pinged = False
         self.finish_deadline: float | None = None
-        self._bucket = TokenBucket(config.rate_burst, config.rate_per_second, now)
+        self._bucket = TokenBucket(
+            config.rate_burst, config.effective_rate, now, RATE_JITTER
+        )
         self._over_limit = 0
+        self._waiting_hello: Hello | None = None
+        # A recv that filled the buffer left more behind: that data has been
+        # waiting at least as long as this one's (see `on_readable`).
+        self._backlog_since: float | None = None
         self._leave_reason: str | None = None
-        self._reason_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._condemned = False
         self._left = False
 
     @property
@@ -104,43 +151,61 @@ class Peer:
 
     # --- called from any thread ------------------------------------------
 
-    def _too_slow(self) -> None:
+    def _too_slow(self, why: Overflow) -> None:
         log.warning(
-            "slow consumer %s (%s) dropped: %d bytes waiting",
-            self.nick or "-",
-            self.label,
-            self.outbox.pending,
+            "slow consumer %s (%s) dropped: %s", self.nick or "-", self.label, why.value
         )
-        self._set_reason("slow consumer")
-        self.outbox.abort()
+        self._set_reason(SLOW_CONSUMER_REASON)
+        self._condemn()
 
-    def welcome(self, message: Welcome) -> None:
-        self.deliver(self._conn.send(message))
+    def welcome(self, message: Welcome, after: bytes) -> None:
+        self.deliver(self._conn.send(message) + after)
 
     def kick(self, code: ErrorCode | None, text: str) -> None:
-        """Say why (best effort) and close this connection."""
+        """Say why (best effort) and close this connection; never blocks."""
         self._set_reason(text)
-        self.finish_deadline = self._clock() + self._config.close_grace
         self.outbox.finish(last_words(code, text))
+        self._condemn()
 
     def ping(self) -> None:
         self.pinged = True
         self.deliver(encode_frame(Ping(payload=b"chinwag")))
 
-    # --- the reader thread (see server.readers) --------------------------------
+    def leave_hub(self) -> None:
+        """Give up the nick now and have the others told (any thread, once)."""
+        with self._state_lock:
+            if self._left:
+                return
+            self._left = True
+            reason = self._leave_reason or "connection closed"
+        self._hub.leave(self, reason)
+
+    def _condemn(self) -> None:
+        with self._state_lock:
+            if self._condemned:
+                return
+            self._condemned = True
+        self.finish_deadline = self._clock() + self._config.close_grace
+        self._on_condemned(self)
 
     def _set_reason(self, reason: str) -> None:
-        with self._reason_lock:
+        with self._state_lock:
             if self._leave_reason is None:
                 self._leave_reason = reason
 
-    def on_readable(self) -> bool:
+    # --- the reader thread (see server.readers) --------------------------------
+
+    def on_readable(self, caught_up: float) -> bool:
         """Handle what the socket has (reader thread); True once finished.
+
+        Args:
+            caught_up: when the reader last had nothing left to read; what
+                arrives now may have waited since then (see `server.readers`).
 
         Never raises: a protocol error or a bug kicks this peer only.
         """
         try:
-            return self._read_once()
+            return self._read_once(caught_up)
         except RemoteProtocolError as exc:
             log.warning(
                 "protocol error from %s (%s): %s", self.nick or "-", self.label, exc
@@ -153,10 +218,10 @@ class Peer:
             )
             self._set_reason("server error")
             self.kick(ErrorCode.INTERNAL_ERROR, "internal server error")
-        self._leave()
+        self.leave_hub()
         return False
 
-    def _read_once(self) -> bool:
+    def _read_once(self, caught_up: float) -> bool:
         try:
             data = self.sock.recv(RECV_SIZE, socket.MSG_DONTWAIT)
         except BlockingIOError:
@@ -170,30 +235,51 @@ class Peer:
                 self._conn.receive_eof()
             return True
         if self.outbox.is_finishing():
-            # Lingering after our last words: discard until the client closes.
-            # Closing with unread input would send RST, which can destroy the
-            # Error and Bye still in flight to it.
+            # Condemned: discard until the client closes. Closing with unread
+            # input would send RST, which can destroy the last words in flight.
             return False
-        self.last_heard = self._clock()
+        now = self._clock()
+        self.last_heard = now
         self.pinged = False
+        since = caught_up
+        if self._backlog_since is not None and self._backlog_since < since:
+            since = self._backlog_since
+        self._backlog_since = since if len(data) == RECV_SIZE else None
+        self._bucket.refill(now, now - since)
+        self._handle_chunk(data)
+        if self._said_bye():
+            return True
+        if self.outbox.is_finishing():
+            self.leave_hub()  # condemned: tell the others now, then linger
+        return False
+
+    def _handle_chunk(self, data: bytes) -> None:
+        """Handle every frame `data` completes, until one condemns the peer."""
         events = self._conn.receive_data(data)
         # A lone frame is written at once. When a chunk holds more, what
         # they cause is written once all are handled, so a burst leaves
         # as one send per recipient instead of one per frame.
         first = next(events, None)
-        if first is not None:
-            self._take(first)
-            with batched():
-                for event in events:
-                    self._take(event)
-        if self._conn.state is State.CLOSED:
-            return True
-        if self.outbox.is_finishing():
-            self._leave()  # kicked: tell the others now, then linger
-        return False
+        if first is None:
+            return
+        self._take(first)
+        if self._done():
+            return
+        with batched():
+            for event in events:
+                self._take(event)
+                if self._done():
+                    break  # the rest is not even decoded
+
+    def _done(self) -> bool:
+        """Condemned, or the client said Bye: nothing more it sent matters."""
+        return self.outbox.is_finishing() or self._conn.state is State.CLOSED
+
+    def _said_bye(self) -> bool:
+        return self._conn.state is State.CLOSED
 
     def _take(self, event: Event) -> None:
-        if not self.outbox.is_finishing() and self._admit(event):
+        if self._admit(event):
             self._handle(event)
 
     def _admit(self, event: Event) -> bool:
@@ -202,7 +288,8 @@ class Peer:
         A refused request with a ref is answered, so the client can tell its
         user which message did not go; others only on the first refusal.
         """
-        if self._bucket.take(self._clock()):
+        cost = self._hub.list_cost() if isinstance(event, ListUsers) else 1
+        if self._bucket.take(cost):
             self._over_limit = 0
             return True
         self._over_limit += 1
@@ -213,6 +300,7 @@ class Peer:
             )
         if self._over_limit >= self._config.flood_kick_after:
             log.warning("flood: %s (%s) kicked", self.nick or "-", self.label)
+            self._set_reason("flooding")
             self.kick(ErrorCode.RATE_LIMITED, "flooding")
         return False
 
@@ -225,11 +313,10 @@ class Peer:
                 log.info("refused %s: %s", self.label, refusal.text)
                 self.kick(None, refusal.text)
 
-    def _dispatch(self, event: Event) -> None:  # noqa: C901 - one arm per message type
+    def _dispatch(self, event: Event) -> None:  # noqa: C901, PLR0912 - one arm per message type
         match event:
-            case Hello():
-                nick = self._hub.join(self, event)
-                log.info("joined %s as %s (asked for %r)", self.label, nick, event.nick)
+            case Hello() | Identify():
+                self._handshake(event)
             case SendText():
                 self._hub.say(self, event)
             case SendDirect():
@@ -238,7 +325,13 @@ class Peer:
                 self._hub.list_users(self)
             case ChangeNick():
                 old = self._hub.change_nick(self, event)
-                log.info("nick change %s -> %s (%s)", old, self.nick, self.label)
+                if old is not None:
+                    log.info("nick change %s -> %s (%s)", old, self.nick, self.label)
+            case Register() | ChangePassword() | Logout() | Moderate():
+                # Capability `accounts` is not offered: refused as a server
+                # that does not know the type would (spec 4, 6).
+                text = f"{type(event).__name__} needs accounts, which this server does not offer"
+                self._send_error(ErrorCode.UNKNOWN_MESSAGE_TYPE, text, event.ref)
             case Ping():
                 self.deliver(self._conn.send(Pong(payload=event.payload)))
             case Pong():
@@ -258,22 +351,42 @@ class Peer:
                 )
                 self._send_error(event.code, event.reason, event.ref)
             case _:
-                # Server-only messages never get here: the state table refuses them.
-                msg = f"unhandled {event!r}"
+                # Server-only messages never get here: the state table refuses
+                # them. (Only the type is named: a message may hold a secret.)
+                msg = f"unhandled {type(event).__name__}"
                 raise AssertionError(msg)
+
+    def _handshake(self, event: Hello | Identify) -> None:
+        if isinstance(event, Hello):
+            caps = enabled_capabilities(event.version, event.capabilities)
+            if CAP_SESSION in caps:
+                self._waiting_hello = event  # Identify comes next (spec 12.2)
+                return
+            self._join(event, None)
+            return
+        hello = self._waiting_hello
+        if hello is None:  # the state table lets Identify through only after Hello
+            msg = "Identify without a Hello waiting for it"
+            raise AssertionError(msg)
+        self._waiting_hello = None
+        self._join(hello, event)
+
+    def _join(self, hello: Hello, identify: Identify | None) -> None:
+        joined = self._hub.join(self, hello, identify)
+        if joined.resumed:
+            log.info("resumed the session of %s on %s", joined.nick, self.label)
+        else:
+            log.info(
+                "joined %s as %s (asked for %r)", self.label, joined.nick, hello.nick
+            )
 
     def _send_error(self, code: ErrorCode, text: str, ref: int = 0) -> None:
         self.deliver(encode_frame(Error(code=code, text=text[:400], ref=ref)))
 
-    def _leave(self) -> None:
-        if not self._left:
-            self._left = True
-            self._hub.leave(self, self._leave_reason or "connection closed")
-
     def close(self) -> None:
         """Leave the hub and release the socket (reader thread, once)."""
         try:
-            self._leave()
+            self.leave_hub()
         finally:
             self.outbox.close()
             reason = self._leave_reason or "connection closed"

@@ -4,6 +4,12 @@ A thread per client would cost 16 KB of memory each before doing anything;
 a handful of selector threads serve thousands. Reads never block (sockets are
 read with MSG_DONTWAIT when the selector says they are readable) and each
 turn handles at most one `recv` per peer, so no client can hold a thread.
+
+Each reader also tells its peers how late it is (for the flood limit, see
+`server.ratelimit`): data read now may have waited since the reader last
+caught up, which is the start of its current turn minus the length of the
+turn before (data that arrived during that turn is read in this one). Time
+spent waiting in `select` does not count: nothing was waiting then.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import itertools
 import logging
 import selectors
+from collections.abc import Callable
 
 from server.loop import SelectorLoop
 from server.peer import Peer
@@ -19,12 +26,26 @@ log = logging.getLogger(__name__)
 
 
 class _Reader(SelectorLoop):
+    def __init__(self, name: str, clock: Callable[[], float]) -> None:
+        super().__init__(name)
+        self._clock = clock
+        self._turn_began = clock()
+        self._last_turn = 0.0
+        self._caught_up = self._turn_began
+
     def add(self, peer: Peer) -> None:
         self.call_soon(lambda: self._register(peer.sock, selectors.EVENT_READ, peer))
 
+    def _before_select(self) -> None:
+        self._last_turn = self._clock() - self._turn_began
+
+    def _after_select(self) -> None:
+        self._turn_began = self._clock()
+        self._caught_up = self._turn_began - self._last_turn
+
     def _ready(self, key: selectors.SelectorKey) -> None:
         peer: Peer = key.data
-        if peer.on_readable():
+        if peer.on_readable(self._caught_up):
             self._finish(peer)
 
     def _at_exit(self) -> None:
@@ -43,8 +64,8 @@ class _Reader(SelectorLoop):
 class ReaderPool:
     """Spreads peers over `count` reader threads."""
 
-    def __init__(self, count: int) -> None:
-        self._readers = [_Reader(f"reader-{index}") for index in range(count)]
+    def __init__(self, count: int, clock: Callable[[], float]) -> None:
+        self._readers = [_Reader(f"reader-{index}", clock) for index in range(count)]
         self._next = itertools.cycle(self._readers)
 
     def start(self) -> None:

@@ -106,9 +106,9 @@ def test_stalled_reader_is_dropped_while_others_keep_receiving(make_server, conn
     stalled = WireClient(server.address)
     stalled.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stalled.hello("stalled")
-    ann = connect("ann", target=server)
+    # The talker reads too (its own copies): only the stalled client lags.
     talker = connect("talker", target=server)
-    ann.drain(0.1)
+    talker.drain(0.1)
     text = "x" * 3000
     received = 0
     others: list[p.Event] = []
@@ -120,7 +120,7 @@ def test_stalled_reader_is_dropped_while_others_keep_receiving(make_server, conn
         if n % 20 == 19:
             # Everyone who reads keeps up while the stalled client backs up.
             while received < n + 1:
-                event = ann.next()
+                event = talker.next()
                 if isinstance(event, p.Delivered):
                     received += 1
                 else:
