@@ -11,15 +11,29 @@ import attrs
 from clients.core.commands import CommandError, validate_nick
 from clients.core.launch import Security, forget_host
 from clients.core.logfile import configure_logging, default_log_file
+from clients.core.settings import (
+    InvalidSetting,
+    load_settings,
+    parse_port,
+    validate_host,
+)
 
 
 @attrs.frozen
 class ClientOptions:
+    """The options after parsing: host and port fall back to the saved settings.
+
+    Attributes:
+        given: which of "host", "port" and "nick" were on the command line
+            (a connect dialog shows the others for the user to confirm).
+    """
+
     host: str
     port: int
     nick: str | None
     log_file: Path
     security: Security = Security()
+    given: frozenset[str] = frozenset()
 
 
 def client_version() -> str:
@@ -37,10 +51,10 @@ def client_parser(prog: str, description: str) -> argparse.ArgumentParser:
         "--version", action="version", version=f"%(prog)s: {client_version()}"
     )
     parser.add_argument(
-        "--host", default="127.0.0.1", help="server host (default: %(default)s)"
+        "--host", help="server host (default: the last one used, else 127.0.0.1)"
     )
     parser.add_argument(
-        "--port", type=int, default=9090, help="server port (default: %(default)s)"
+        "--port", help="server port (default: the last one used, else 9090)"
     )
     parser.add_argument("--nick", help="nickname (default: ask)")
     parser.add_argument(
@@ -85,8 +99,9 @@ def parse_client_args(
     args = parser.parse_args(argv)
     if args.forget_host:
         try:
-            print(forget_host(args.forget_host, args.port))  # noqa: T201
-        except ValueError as exc:
+            default_port = parse_port(args.port) if args.port else 9090
+            print(forget_host(args.forget_host, default_port))  # noqa: T201
+        except ValueError as exc:  # InvalidSetting is one too
             parser.error(f"--forget-host: {exc}")
         parser.exit(0)
     nick = None
@@ -95,8 +110,21 @@ def parse_client_args(
             nick = validate_nick(args.nick)
         except CommandError as exc:
             parser.error(f"--nick: {exc}")
-    if not 0 < args.port < 65536:
-        parser.error("--port must be between 1 and 65535")
+    given = frozenset(
+        name
+        for name, value in (("host", args.host), ("port", args.port), ("nick", nick))
+        if value is not None
+    )
+    saved = load_settings()
+    host, port = saved.host, saved.port
+    try:
+        if args.host is not None:
+            host = validate_host(args.host)
+        if args.port is not None:
+            port = parse_port(args.port)
+    except InvalidSetting as exc:
+        parser.error(str(exc))
+    args.host, args.port = host, port
     log_file = args.log_file or default_log_file(log_name)
     try:
         configure_logging(log_file)
@@ -110,4 +138,4 @@ def parse_client_args(
         login=args.login,
         program=parser.prog,
     )
-    return args, ClientOptions(args.host, args.port, nick, log_file, security)
+    return args, ClientOptions(host, port, nick, log_file, security, given)
