@@ -7,6 +7,7 @@ killed at the end, so options like focus-events never touch anyone else's.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -144,9 +145,9 @@ def _said(bob: HeadlessDriver, since: int) -> list[str]:
     ]
 
 
-def _output(screen: str) -> list[str]:
-    """The shell's output lines (not the command line echoed as typed)."""
-    return [row for row in screen.splitlines() if row.startswith("tui-exit=")]
+def _exit_codes(screen: str) -> list[str]:
+    """What `echo tui-exit=$?` printed (not the command line echoed as typed)."""
+    return re.findall(r"tui-exit=(\d+)", screen.replace("tui-exit=$?", ""))
 
 
 def _log_area(screen: str) -> str:
@@ -240,6 +241,7 @@ def test_a_signal_leaves_cleanly(tmux, server, bob, tmp_path, number):
     pid_file = tmp_path / "tui.pid"
     argv = _command(server, tmp_path / "tui.log", "--nick", "ann")
     target = _start(tmux, ["sh"])
+    tmux.wait_until(target, lambda screen: bool(screen.strip()))  # the prompt
     # `exec` keeps the pid the shell wrote: the TUI's own.
     line = f"sh -c {shlex.quote(f'echo $$ > {pid_file}; exec {shlex.join(argv)}')}"
     tmux("send-keys", "-t", target, "-l", f"{line}; echo tui-exit=$?")
@@ -251,8 +253,8 @@ def test_a_signal_leaves_cleanly(tmux, server, bob, tmp_path, number):
 
     os.kill(int(pid_file.read_text()), number)
 
-    screen = tmux.wait_until(target, lambda screen: bool(_output(screen)))
-    assert _output(screen) == ["tui-exit=0"]  # it exited; the signal did not kill it
+    screen = tmux.wait_until(target, lambda screen: bool(_exit_codes(screen)))
+    assert _exit_codes(screen) == ["0"]  # it exited; the signal did not kill it
     left = bob.wait_for(lambda e: isinstance(e, ev.Left) and e.nick == "ann")
     assert left.reason.startswith("quit")
     # Back to the shell, the terminal as it was.
