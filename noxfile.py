@@ -114,10 +114,30 @@ def package(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def fuzz(session: nox.Session) -> None:
-    """Coverage-guided fuzzing of the frame decoder with atheris, time-bounded."""
-    session.install("-e", ".", *_groups("fuzz"))
+    """Fuzz the frame decoder (atheris, time-bounded), then the live server.
+
+    The server fuzz is the state machine of tests/server/test_fuzz_server.py
+    with a bigger budget: CHINWAG_SERVER_FUZZ_EXAMPLES (default here 500)
+    and CHINWAG_SERVER_FUZZ_STEPS (50) override it.
+    """
+    session.install("-e", ".", *_groups("fuzz", "tests"))
     args = session.posargs or ["-max_total_time=60"]
     session.run("python", "tests/fuzz/fuzz_framing.py", *args)
+    session.run(
+        "pytest",
+        "-m",
+        "integration",
+        "tests/server/test_fuzz_server.py",
+        env={
+            "HYPOTHESIS_PROFILE": os.environ.get("HYPOTHESIS_PROFILE", "dev"),
+            "CHINWAG_SERVER_FUZZ_EXAMPLES": os.environ.get(
+                "CHINWAG_SERVER_FUZZ_EXAMPLES", "500"
+            ),
+            "CHINWAG_SERVER_FUZZ_STEPS": os.environ.get(
+                "CHINWAG_SERVER_FUZZ_STEPS", "50"
+            ),
+        },
+    )
 
 
 @nox.session(python=PYTHON, default=False)

@@ -60,6 +60,22 @@ def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
     return True
 
 
+def expect_alive(
+    client: WireClient, kind: type, timeout: float, skip: tuple[type, ...] = ()
+) -> p.Event:
+    """Like `WireClient.expect`, answering the server's pings meanwhile."""
+    deadline = time.monotonic() + timeout
+    while True:
+        event = client.next(max(0.001, deadline - time.monotonic()))
+        if isinstance(event, p.Ping):
+            client.send(p.Pong(payload=event.payload))
+        elif isinstance(event, kind):
+            return event
+        elif not isinstance(event, skip):
+            msg = f"expected {kind.__name__}, got {event!r}"
+            raise AssertionError(msg)
+
+
 def events_for(client: WireClient, seconds: float) -> list[p.Event]:
     """Everything `client` receives within `seconds` (it may close meanwhile)."""
     events: list[p.Event] = []

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 import protocol as p
+from protocol.constants import U16, U32
 from tests.wire import WireClient
 
 pytestmark = pytest.mark.integration
@@ -246,3 +247,83 @@ def test_ping_is_answered(connect):
     ann = connect("ann")
     ann.send(p.Ping(payload=b"abc"))
     assert ann.expect(p.Pong) == p.Pong(payload=b"abc")
+
+
+def test_changing_to_ones_own_nick_is_refused(connect):
+    ann = connect("ann")
+    ann.send(p.ChangeNick(ref=3, nick="ann"))
+    error = ann.expect(p.Error)
+    assert (error.code, error.text, error.ref) == (
+        p.ErrorCode.INVALID_NICK,
+        "you are already called ann",
+        3,
+    )
+
+
+def test_changing_to_the_same_nick_in_another_normal_form_is_refused(connect):
+    zoe = connect("Zoë")
+    zoe.send(p.ChangeNick(ref=4, nick="Zoe\u0308"))
+    assert zoe.expect(p.Error).text == "you are already called Zoë"
+
+
+def _raw_hello(nick: str) -> bytes:
+    raw = nick.encode()
+    body = (
+        bytes([p.MessageType.HELLO])
+        + U16.pack(1)
+        + U16.pack(1)
+        + b"t"
+        + U16.pack(len(raw))
+        + raw
+        + U16.pack(0)
+    )
+    return p.frame(body)
+
+
+@pytest.mark.parametrize("nick", ["", "x" * 65])
+def test_a_nick_field_out_of_its_wire_limits_is_invalid_field(connect, nick):
+    client = connect()
+    client.send_raw(_raw_hello(nick))
+    events = client.wait_closed()
+    assert [type(e) for e in events] == [p.Error, p.Bye]
+    assert events[0].code is p.ErrorCode.INVALID_FIELD
+
+
+def test_an_empty_nick_in_change_nick_is_refused_and_the_connection_stays(connect):
+    ann = connect("ann")
+    ann.send_raw(
+        p.frame(bytes([p.MessageType.CHANGE_NICK]) + U32.pack(6) + U16.pack(0))
+    )
+    error = ann.expect(p.Error)
+    assert (error.code, error.ref) == (p.ErrorCode.INVALID_FIELD, 6)
+    ann.send(p.Ping(payload=b"on"))
+    assert ann.expect(p.Pong).payload == b"on"
+
+
+def test_suffixes_go_on_the_nick_as_asked(connect):
+    assert connect().hello("nk").nick == "nk"
+    assert connect().hello("nk").nick == "nk_1"
+    assert connect().hello("nk_1").nick == "nk_1_1"
+    assert connect().hello("b0b").nick == "b0b"
+    assert connect().hello("Bob").nick == "Bob_1"  # looks like b0b
+
+
+def test_the_largest_legal_frame_passes_the_smallest_allowed_limit(
+    make_server, connect
+):
+    server = make_server(max_frame_size=17_033)
+    wide = "\U00020000"  # a CJK letter, four bytes in UTF-8
+    hello = p.Hello(
+        version=1,
+        client_name=wide * 64,
+        nick=wide * 64,
+        capabilities=tuple(wide * 64 for _ in range(64)),
+    )
+    assert len(p.encode_body(hello)) == 17_033
+    client = connect(target=server)
+    client.send(hello)
+    error = client.expect(p.Error)
+    assert error.code is p.ErrorCode.INVALID_NICK  # read whole, judged on content
+    big = connect(target=server)
+    big.send_raw(U32.pack(17_034))
+    assert big.wait_closed()[0].code is p.ErrorCode.FRAME_TOO_LARGE

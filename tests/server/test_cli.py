@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import time
 import pytest
 
 import protocol as p
+from server.__main__ import build_parser, config_from_args
 from tests.wire import WireClient
 
 pytestmark = pytest.mark.integration
@@ -130,4 +132,65 @@ def test_port_in_use_is_a_clear_error(cli_server, tmp_path):
     )
     assert result.returncode == 1
     assert "cannot listen" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_every_option_is_explained_in_its_group():
+    out = subprocess.run(
+        [sys.executable, "-m", "server", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "COLUMNS": "100"},
+    ).stdout
+    parser = build_parser()
+    groups = {
+        group.title: [a for a in group._group_actions if a.option_strings]
+        for group in parser._action_groups
+    }
+    assert {"network", "limits", "timeouts", "logging"} <= set(groups)
+    for action in parser._actions:
+        assert action.help, f"{action.option_strings} has no help text"
+    for title, actions in groups.items():
+        if title in {"network", "limits", "timeouts", "logging"}:
+            section = out.split(f"\n{title}:\n", 1)[1].split("\n\n", 1)[0]
+            for action in actions:
+                assert action.option_strings[-1] in section
+    assert "examples:" in out
+
+
+def test_options_reach_the_config():
+    args = build_parser().parse_args(
+        [
+            "--limit-loopback",
+            "--max-per-address", "3",
+            "--new-per-address", "4",
+            "--new-per-address-window", "5",
+            "--outbox-size", "300000",
+            "--outbox-total", "9000000",
+            "--flood-kick-after", "7",
+            "--close-grace", "1.5",
+        ]
+    )  # fmt: skip
+    config = config_from_args(args)
+    assert (
+        config.exempt_loopback,
+        config.max_per_address,
+        config.new_per_address,
+        config.new_per_address_window,
+        config.outbox_size,
+        config.outbox_total,
+        config.flood_kick_after,
+        config.close_grace,
+    ) == (False, 3, 4, 5.0, 300_000, 9_000_000, 7, 1.5)
+
+
+def test_max_frame_size_has_a_floor():
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "--max-frame-size", "17032"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "17033" in result.stderr
     assert "Traceback" not in result.stderr

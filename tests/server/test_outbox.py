@@ -108,13 +108,27 @@ def test_one_answer_fits_whatever_its_size(flusher, pair):
     assert dropped == [Overflow.OUTBOX]
 
 
-def test_dropped_peer_gets_whole_frames_then_its_goodbye(flusher, pair):
-    ours, theirs = _unread_pair(pair)
+@pytest.fixture(name="tcp_pair")
+def _tcp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A loopback TCP connection: unlike a socketpair, it takes partial frames."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        theirs = socket.create_connection(listener.getsockname())
+        ours, _ = listener.accept()
+    yield ours, theirs
+    ours.close()
+    theirs.close()
+
+
+def test_dropped_peer_gets_whole_frames_then_its_goodbye(flusher, tcp_pair):
+    ours, theirs = tcp_pair
+    # Only our side is small: a tiny receive window would make the kernel
+    # trickle the rest out slowly once the client reads again.
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     goodbye = p.encode_frame(p.Error(code=p.ErrorCode.SLOW_CONSUMER, text="slow"))
     goodbye += p.encode_frame(p.Bye(reason="slow consumer"))
     dropped: list[Overflow] = []
     outbox = Outbox(ours, 50_000, flusher, on_overflow=dropped.append, goodbye=goodbye)
-    frames = [_frame(7_001 + n, bytes([65 + n % 26])) for n in range(40)]
+    frames = [_frame(7_001 + n, bytes([65 + n % 26])) for n in range(80)]
     results = [outbox.put(f) for f in frames]
     assert False in results
     accepted = frames[: results.index(False)]
