@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 
 from clients.core.cli import client_parser, parse_client_args
-
-
-def _given(argv: list[str] | None) -> set[str]:
-    """Which of --host, --port and --nick are on the command line.
-
-    The shared parser fills in defaults, but a value the user did not give
-    must not override the saved settings, so look for them separately.
-    """
-    probe = argparse.ArgumentParser(add_help=False)
-    for name in ("host", "port", "nick"):
-        probe.add_argument(f"--{name}")
-    known, _ = probe.parse_known_args(argv)
-    return {name for name, value in vars(known).items() if value is not None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +17,6 @@ def main(argv: list[str] | None = None) -> int:
         help="colour scheme (default: follow the system)",
     )
     args, options = parse_client_args(parser, argv, "gui")
-    given = _given(argv)
 
     # Imported here so --help works without a display.
     import tkinter  # noqa: PLC0415
@@ -42,10 +27,13 @@ def main(argv: list[str] | None = None) -> int:
 
     ctk.set_appearance_mode(args.appearance)
     try:
+        # A host or port not on the command line is the saved one; the
+        # window reads the settings itself (the connect dialog shows them).
         window = ChatWindow(
-            host=options.host if "host" in given else None,
-            port=options.port if "port" in given else None,
+            host=options.host if "host" in options.given else None,
+            port=options.port if "port" in options.given else None,
             nick=options.nick,
+            security=options.security,
         )
     except tkinter.TclError as exc:
         print(f"chinwag-gui: cannot open a window: {exc}", file=sys.stderr)

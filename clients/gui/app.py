@@ -3,7 +3,9 @@
 Network events arrive through `QueueBridge` (a queue drained with `after` on
 the Tk thread); every typed line goes to the session core, whole (a
 Shift+Enter line break stays inside one message). Enter sends, Shift+Enter
-starts a new line, Ctrl+Enter also sends, Ctrl+A selects all.
+starts a new line, Ctrl+Enter also sends, Ctrl+A selects all. The session's
+questions (trust a certificate, a password) open modal dialogs; a connection
+that ends for good leaves its reason in a banner above the log.
 """
 
 from __future__ import annotations
@@ -20,22 +22,29 @@ import customtkinter as ctk
 
 from clients.core import events as ev
 from clients.core.client import ChatClient, TransportFactory
-from clients.core.formatting import (
-    DisplayLine,
-    LineKind,
-    address_label,
-    describe,
-    status_text,
-)
-from clients.core.session import ChatSession
+from clients.core.formatting import DisplayLine, LineKind, describe, status_text
+from clients.core.launch import Security, build_client
 from clients.core.settings import load_settings, save_settings
-from clients.core.transport import Transport, TransportEvent
+from clients.core.transport import TransportEvent
+from clients.gui.banner import AlertBanner
 from clients.gui.bridge import QueueBridge
 from clients.gui.chatlog import LINE_COLOURS, ChatLog, PendingArea
 from clients.gui.connect import ConnectChoice, ConnectDialog
+from clients.gui.dialogs import (
+    DESTROY_DELAY_MS,
+    ModalDialog,
+    PasswordDialog,
+    TrustDialog,
+)
 from clients.gui.keys import bind_select_all
 
-__all__ = ["LINE_COLOURS", "STATUS_COLOURS", "ChatPane", "ChatWindow"]
+__all__ = [
+    "LINE_COLOURS",
+    "PLAINTEXT_BADGE",
+    "STATUS_COLOURS",
+    "ChatPane",
+    "ChatWindow",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,24 +55,34 @@ STATUS_COLOURS = {
     ev.ConnectionStatus.RECONNECTING: ("#a35c00", "#ffc266"),
     ev.ConnectionStatus.DISCONNECTED: ("#b3261e", "#ff8a80"),
 }
+PLAINTEXT_BADGE = "⚠ not encrypted"
+"""Shown beside the status while connected without TLS (a symbol: not colour alone)."""
+BADGE_COLOURS = {
+    "fg_color": ("#e07b00", "#ffa726"),
+    "text_color": ("#ffffff", "#1a1a1a"),
+}
 
 
 class ChatPane(ctk.CTkFrame):  # type: ignore[misc]
-    """The chat log, the pending lines, the user list, the input and the status line."""
+    """The banner, the chat log, the pending lines, the user list, the input and
+    the status line."""
 
     def __init__(self, master: ChatWindow) -> None:
         super().__init__(master, fg_color="transparent")
         self.grid_columnconfigure(0, weight=1)
-        self.grid_rowconfigure(0, weight=1)
+        self.grid_rowconfigure(1, weight=1)
 
+        self.banner = AlertBanner(self, master.reconnect)
+        self.banner.grid(row=0, column=0, sticky="ew", padx=(8, 4), pady=(8, 0))
+        self.banner.grid_remove()  # shown when the connection ends for good
         self.display = ChatLog(self, master.open_link)
-        self.display.grid(row=0, column=0, sticky="nsew", padx=(8, 4), pady=(8, 0))
+        self.display.grid(row=1, column=0, sticky="nsew", padx=(8, 4), pady=(8, 0))
         self.pending = PendingArea(self)
-        self.pending.grid(row=1, column=0, sticky="ew", padx=(8, 4), pady=(2, 0))
+        self.pending.grid(row=2, column=0, sticky="ew", padx=(8, 4), pady=(2, 0))
         self.pending.grid_remove()  # shown while something is pending
 
         side = ctk.CTkFrame(self, width=170)
-        side.grid(row=0, column=1, rowspan=3, sticky="nsew", padx=(4, 8), pady=8)
+        side.grid(row=0, column=1, rowspan=4, sticky="nsew", padx=(4, 8), pady=8)
         side.grid_rowconfigure(1, weight=1)
         self.users_title = ctk.CTkLabel(side, text="Online", anchor="w")
         self.users_title.grid(row=0, column=0, sticky="ew", padx=8, pady=(6, 0))
@@ -72,7 +91,7 @@ class ChatPane(ctk.CTkFrame):  # type: ignore[misc]
         self.user_buttons: dict[str, ctk.CTkButton] = {}
 
         bottom = ctk.CTkFrame(self, fg_color="transparent")
-        bottom.grid(row=2, column=0, sticky="ew", padx=(8, 4), pady=(4, 4))
+        bottom.grid(row=3, column=0, sticky="ew", padx=(8, 4), pady=(4, 4))
         bottom.grid_columnconfigure(0, weight=1)
         self.input = ctk.CTkTextbox(bottom, height=64, wrap="word")
         self.input.grid(row=0, column=0, sticky="ew")
@@ -82,10 +101,21 @@ class ChatPane(ctk.CTkFrame):  # type: ignore[misc]
         )
         self.send_button.grid(row=0, column=1, sticky="ns", padx=(6, 0))
 
-        self.status = ctk.CTkLabel(self, text="", anchor="w")
-        self.status.grid(
-            row=3, column=0, columnspan=2, sticky="ew", padx=10, pady=(0, 6)
+        status_bar = ctk.CTkFrame(self, fg_color="transparent")
+        status_bar.grid(
+            row=4, column=0, columnspan=2, sticky="ew", padx=10, pady=(0, 6)
         )
+        self.status = ctk.CTkLabel(status_bar, text="", anchor="w")
+        self.status.pack(side="left")
+        self.badge = ctk.CTkLabel(
+            status_bar,
+            text=PLAINTEXT_BADGE,
+            corner_radius=6,
+            height=22,
+            **BADGE_COLOURS,
+        )
+        self.badge.pack(side="left", padx=(10, 0), ipadx=6)
+        self.badge.pack_forget()  # shown while connected without encryption
 
 
 class ChatWindow(ctk.CTk):  # type: ignore[misc]
@@ -95,7 +125,11 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
         host: server host; None takes the saved one.
         port: server port; None takes the saved one.
         nick: the nickname; None shows the connect dialog first.
-        transport_factory: how connections are made (tests may pass a fake).
+        security: TLS, certificate trust and login (`--plaintext`,
+            `--trust-new`, `--login`); None is for tests on a fake
+            transport: no encryption, no pins, no saved logins.
+        transport_factory: how connections are made (tests may pass a fake;
+            None: a real connection, with TLS as `security` says).
         settings_path: where settings are kept (default: the user's config
             directory).
         open_url: opens a clicked link (default: the web browser).
@@ -107,7 +141,8 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
         host: str | None = None,
         port: int | None = None,
         nick: str | None = None,
-        transport_factory: TransportFactory = Transport,
+        security: Security | None = Security(),  # noqa: B008 - frozen, shared safely
+        transport_factory: TransportFactory | None = None,
         settings_path: Path | None = None,
         open_url: Callable[[str], object] = webbrowser.open,
     ) -> None:
@@ -119,6 +154,7 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
         self._settings = load_settings(settings_path)
         self._host = host if host is not None else self._settings.host
         self._port = port if port is not None else self._settings.port
+        self._security = security
         self._factory = transport_factory
         self._open_url = open_url
         self._title = APP_TITLE
@@ -129,6 +165,8 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
         self.bridge = QueueBridge(self, self._on_transport_event, self._on_tick)
         self.pane = ChatPane(self)
         self.dialog: ConnectDialog | None = None
+        self.trust_dialog: TrustDialog | None = None
+        self.password_dialog: PasswordDialog | None = None
         self.protocol("WM_DELETE_WINDOW", self.close)
         self.bind("<FocusIn>", self._on_focus_in, add=True)
         self._bind_keys()
@@ -138,6 +176,7 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
                 host=self._host,
                 port=self._port,
                 nick=self._settings.nick,
+                login=None if security is None else security.login,
                 on_connect=self._connect_chosen,
                 on_cancel=self.close,
             )
@@ -151,6 +190,9 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
     def _connect_chosen(self, choice: ConnectChoice) -> None:
         """The connect dialog's answer: remember it, then connect."""
         self._host, self._port = choice.host, choice.port
+        if self._security is not None:
+            # --plaintext and --trust-new stay as the command line said.
+            self._security = attrs.evolve(self._security, login=choice.login)
         self._settings = attrs.evolve(
             self._settings, host=choice.host, port=choice.port, nick=choice.nick
         )
@@ -162,21 +204,28 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
 
     def start_chat(self, nick: str) -> None:
         if self.dialog is not None:
-            self.dialog.destroy()
-            self.dialog = None
+            dialog, self.dialog = self.dialog, None
+            # Not destroyed at once: its clicked Connect button still has a
+            # redraw scheduled (see `dialogs.DESTROY_DELAY_MS`).
+            dialog.place_forget()
+            self.after(DESTROY_DELAY_MS, dialog.destroy)
         self.pane.pack(fill="both", expand=True)
         self.pane.input.focus_set()
-        server = address_label(self._host, self._port)
-        session = ChatSession(nick=nick, server=server)
-        self.client = ChatClient(
-            session,
+        self.client = build_client(
             self._host,
             self._port,
+            nick,
             self.bridge.put,
+            security=self._security,
             transport_factory=self._factory,
         )
         self._show(self.client.start())
         self.bridge.start()
+
+    def reconnect(self) -> None:
+        """The banner's Reconnect button: as if /reconnect were typed."""
+        if self.client is not None and not self.closed:
+            self._show(self.client.submit("/reconnect").events)
 
     def close(self) -> None:
         """Leave cleanly and end the main loop; `destroy` comes after it."""
@@ -184,6 +233,10 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
             return
         self.closed = True
         self.bridge.stop()
+        for dialog in (self.trust_dialog, self.password_dialog):
+            if dialog is not None:
+                dialog.finish()  # unanswered: nothing more is sent anyway
+        self.trust_dialog = self.password_dialog = None
         if self.client is not None:
             self.client.close("leaving")
         self.quit()
@@ -334,33 +387,99 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
 
     def _show(self, events: list[ev.UiEvent]) -> None:
         for event in events:
-            match event:
-                case ev.RosterChanged(nicks=nicks):
-                    self._show_users(nicks)
-                case ev.ConnectionChanged():
-                    colours = STATUS_COLOURS[event.status]
-                    self.pane.status.configure(
-                        text=status_text(event), text_color=colours
-                    )
-                    self._title = f"{APP_TITLE} · {event.nick} @ {event.server}"
-                    self._refresh_title()
-                case ev.Pending() | ev.PendingDone():
-                    self.pane.pending.update_line(event)
-                case ev.ClearRequested():
-                    self.pane.display.clear()
-                case ev.ExitRequested():
-                    self.close()
-                case ev.ChatLine() if not event.is_own and (
-                    event.is_direct or event.mentions_me
-                ):
-                    self._attend()
+            self._react(event)
+            if isinstance(event, ev.TrustQuestion):
+                continue  # the dialog shows it; the log gets the outcome
             line = describe(event)
             if line is not None:
                 self.pane.display.write(line)
 
+    def _react(self, event: ev.UiEvent) -> None:
+        """What an event does besides its line in the log."""
+        match event:
+            case ev.RosterChanged(nicks=nicks):
+                self._show_users(nicks)
+            case ev.ConnectionChanged():
+                self._show_status(event)
+            case ev.TrustQuestion():
+                self._ask_trust(event)
+            case ev.PasswordRequest():
+                self._ask_password(event)
+            case ev.Pending() | ev.PendingDone():
+                self.pane.pending.update_line(event)
+            case ev.ClearRequested():
+                self.pane.display.clear()
+            case ev.ExitRequested():
+                self.close()
+            case ev.ChatLine() if not event.is_own and (
+                event.is_direct or event.mentions_me
+            ):
+                self._attend()
+
     def chat_text(self) -> str:
         """Everything in the chat log (for tests and accessibility tools)."""
         return self.pane.display.text()
+
+    def _show_status(self, event: ev.ConnectionChanged) -> None:
+        pane = self.pane
+        pane.status.configure(
+            text=status_text(event), text_color=STATUS_COLOURS[event.status]
+        )
+        plaintext = (
+            event.status is ev.ConnectionStatus.CONNECTED and not event.encrypted
+        )
+        if plaintext and not pane.badge.winfo_manager():
+            pane.badge.pack(side="left", padx=(10, 0), ipadx=6)
+        elif not plaintext:
+            pane.badge.pack_forget()
+        if event.status is ev.ConnectionStatus.DISCONNECTED and event.detail:
+            pane.banner.show("Not connected", event.detail)
+        elif event.status is not ev.ConnectionStatus.DISCONNECTED:
+            pane.banner.hide()
+        self._title = f"{APP_TITLE} · {event.nick} @ {event.server}"
+        self._refresh_title()
+
+    # --- the session's questions -----------------------------------------------------
+
+    def _ask_trust(self, question: ev.TrustQuestion) -> None:
+        if self.closed:
+            return
+        if self.trust_dialog is not None:
+            self.trust_dialog.finish()  # the session asks anew; the old one is void
+        self.trust_dialog = TrustDialog(self, question, self._answer_trust)
+
+    def _answer_trust(self, yes: bool) -> None:
+        self.trust_dialog = None
+        self._regrab()
+        if self.client is not None and not self.closed:
+            self._show(self.client.answer_trust(yes))
+
+    def _ask_password(self, request: ev.PasswordRequest) -> None:
+        if self.closed:
+            return
+        if self.password_dialog is not None:
+            self.password_dialog.finish()  # replaced: only the newest is answered
+        self.password_dialog = PasswordDialog(
+            self,
+            request,
+            lambda password, repeat: self._answer_password(request, password, repeat),
+        )
+
+    def _answer_password(
+        self, request: ev.PasswordRequest, password: str | None, repeat: str | None
+    ) -> None:
+        self.password_dialog = None
+        self._regrab()
+        if self.client is not None and not self.closed:
+            self._show(self.client.answer_password(request.id, password, repeat))
+
+    def _regrab(self) -> None:
+        """A dialog was answered: input goes to the other one, else to the chat."""
+        waiting: ModalDialog | None = self.trust_dialog or self.password_dialog
+        if waiting is not None and waiting.is_shown():
+            waiting.grab()
+        else:
+            self.pane.input.focus_set()
 
     def _show_users(self, nicks: tuple[str, ...]) -> None:
         buttons = self.pane.user_buttons

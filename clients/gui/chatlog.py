@@ -14,6 +14,7 @@ import tkinter
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import customtkinter as ctk
 
 from clients.core import events as ev
@@ -105,6 +106,9 @@ class ChatLog(_StyledBox):
         """Add `line` (and its further lines) at the end; follow it if already at the end."""
         following = self.yview()[1] >= 0.999
         kind = line.kind.value
+        first, *rest = line.text.splitlines() or [""]
+        if rest:  # a line break inside one entry still gets the continuation mark
+            line = attrs.evolve(line, text=first, more=(*rest, *line.more))
         self.configure(state="normal")
         if line.time:
             self.insert("end", f"{line.time} ", ("time", "row"))

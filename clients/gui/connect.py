@@ -1,9 +1,11 @@
-"""`ConnectDialog`: server, port and nickname, checked before connecting.
+"""`ConnectDialog`: server, port, nickname and whether to log in, checked first.
 
 Shown at start when no nickname came on the command line, filled in from
 the saved settings. Every field is checked by the core's rules
 (`validate_host`, `parse_port`, `validate_nick`) and a mistake is shown
 under its field; nothing is sent anywhere until all three are right.
+"Log in to my account" makes the session log in to the nickname's account
+(it asks for the password unless a login token is saved).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class ConnectChoice:
     host: str
     port: int
     nick: str
+    login: bool = False
 
 
 class _Field:
@@ -73,6 +76,8 @@ class ConnectDialog(ctk.CTkFrame):  # type: ignore[misc]
     Args:
         master: the window.
         host, port, nick: the values to start from.
+        login: whether "Log in to my account" starts ticked; None leaves the
+            box out (a client without accounts, as in tests on a fake).
         on_connect: called with the checked choice.
         on_cancel: called by Cancel and Escape.
     """
@@ -84,6 +89,7 @@ class ConnectDialog(ctk.CTkFrame):  # type: ignore[misc]
         host: str,
         port: int,
         nick: str,
+        login: bool | None = False,
         on_connect: Callable[[ConnectChoice], None],
         on_cancel: Callable[[], None],
     ) -> None:
@@ -97,6 +103,12 @@ class ConnectDialog(ctk.CTkFrame):  # type: ignore[misc]
         self.host = _Field(form, 0, "Server", host, 240)
         self.port = _Field(form, 2, "Port", str(port), 90)
         self.nick = _Field(form, 4, "Nickname", nick, 240)
+        self.login: ctk.CTkCheckBox | None = None
+        if login is not None:
+            self.login = ctk.CTkCheckBox(form, text="Log in to my account")
+            self.login.grid(row=6, column=1, sticky="w", pady=(8, 0))
+            if login:
+                self.login.select()
         buttons = ctk.CTkFrame(self, fg_color="transparent")
         buttons.pack(padx=24, pady=(12, 20), fill="x")
         self.connect_button = ctk.CTkButton(
@@ -140,4 +152,5 @@ class ConnectDialog(ctk.CTkFrame):  # type: ignore[misc]
             wrong = (self.host, host), (self.port, port), (self.nick, nick)
             next(field for field, value in wrong if value is None).entry.focus_set()
             return
-        self._on_connect(ConnectChoice(host, port, nick))
+        login = self.login is not None and bool(self.login.get())
+        self._on_connect(ConnectChoice(host, port, nick, login))

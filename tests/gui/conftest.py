@@ -4,11 +4,27 @@ import os
 import time
 from collections.abc import Callable, Iterator
 
+import attrs
 import pytest
 
+from clients.core.launch import Security
 from clients.core.testing import FakeTransport, HeadlessDriver
+from clients.core.tls import TlsInfo
+from clients.core.transport import Connected
 from clients.gui.app import ChatWindow
+from protocol import (
+    CAP_ACCOUNTS,
+    AccountStatus,
+    ChangePassword,
+    Identify,
+    Message,
+    Register,
+    SessionToken,
+    Welcome,
+)
 from server import ChatServer, ServerConfig
+
+ACCOUNT_TOKEN = b"account-login-token-0123456789ab"
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -22,9 +38,21 @@ def _display() -> None:
 
 @pytest.fixture(autouse=True)
 def _own_config_home(tmp_path, monkeypatch) -> None:
-    # Settings (and the real command's) go to a temporary directory, never
-    # to the user's own config.
+    # Settings, pinned certificates and login tokens (the real command's
+    # too) go to a temporary directory, never to the user's own.
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
+def plaintext(tmp_path, **options) -> Security:
+    """What a test window uses against our (plaintext) server: files in tmp_path."""
+    return Security(
+        plaintext=True,
+        program="chinwag-gui",
+        known_servers=tmp_path / "known_servers",
+        tokens=tmp_path / "tokens.json",
+        **options,
+    )
 
 
 @pytest.fixture(name="server")
@@ -34,10 +62,12 @@ def _server() -> Iterator[ChatServer]:
 
 
 @pytest.fixture(name="make_window")
-def _make_window() -> Iterator[Callable[..., ChatWindow]]:
+def _make_window(tmp_path) -> Iterator[Callable[..., ChatWindow]]:
+    """Windows closed after the test; by default plaintext, files in tmp_path."""
     windows: list[ChatWindow] = []
 
     def make(**kwargs) -> ChatWindow:
+        kwargs.setdefault("security", plaintext(tmp_path))
         window = ChatWindow(**kwargs)
         windows.append(window)
         window.update()
@@ -64,6 +94,19 @@ def pump(
         time.sleep(0.01)
 
 
+def press(widget, sequence: str) -> None:
+    """A key pressed in `widget` (a Tk or customtkinter widget).
+
+    Tk hands a generated key event to whichever window has the focus, and
+    on Xvfb no window manager gives it out: take it first.
+    """
+    inner = getattr(widget, "_entry", None) or getattr(widget, "_textbox", widget)
+    inner.focus_force()
+    inner.update()
+    inner.event_generate(sequence)
+    inner.update()
+
+
 @pytest.fixture(name="peer")
 def _peer_factory(server: ChatServer) -> Iterator[Callable[..., HeadlessDriver]]:
     """A headless second client on `server`, closed after the test."""
@@ -81,21 +124,89 @@ def _peer_factory(server: ChatServer) -> Iterator[Callable[..., HeadlessDriver]]
         driver.close()
 
 
+class PlayedServer(FakeTransport):
+    """`FakeTransport` that can show a TLS certificate and offer accounts.
+
+    Args:
+        tls: what the "handshake" showed (None: plaintext).
+        accounts: enable the accounts capability: a password in Identify
+            logs in (the SessionToken names the account), Register and
+            ChangePassword succeed.
+    """
+
+    def __init__(
+        self, sink, *, users=(), tls: TlsInfo | None = None, accounts=False
+    ) -> None:
+        self._events = sink
+        self.tls = tls
+        self.accounts = accounts
+        super().__init__(sink, users=users)
+
+    def start(self) -> None:
+        self._events(Connected(self.id, tls=self.tls))
+
+    def send(self, data: bytes) -> None:
+        seen = len(self.received)
+        super().send(data)
+        for message in self.received[seen:]:
+            if isinstance(message, Register | ChangePassword) and self.accounts:
+                self.deliver(
+                    AccountStatus(
+                        ref=message.ref, account=self.nick, token=ACCOUNT_TOKEN
+                    )
+                )
+
+    def deliver(self, *messages: Message) -> None:
+        super().deliver(*(self._as_configured(m) for m in messages))
+
+    def _as_configured(self, message: Message) -> Message:
+        if isinstance(message, Welcome) and self.accounts:
+            caps = tuple(sorted({*message.capabilities, CAP_ACCOUNTS}))
+            return attrs.evolve(message, capabilities=caps)
+        if isinstance(message, SessionToken) and self.accounts and self.logged_in:
+            return attrs.evolve(message, account=self.nick, token=ACCOUNT_TOKEN)
+        return message
+
+    @property
+    def logged_in(self) -> bool:
+        return any(
+            isinstance(m, Identify)
+            and (m.password is not None or m.token == ACCOUNT_TOKEN)
+            for m in self.received
+        )
+
+
 class FakeServer:
     """The fake transports a window made, newest last: the test plays the server."""
 
-    def __init__(self, users: tuple[str, ...]) -> None:
-        self.transports: list[FakeTransport] = []
-        self._make = FakeTransport.factory(users=users)
+    def __init__(
+        self,
+        users: tuple[str, ...] = (),
+        *,
+        tls: TlsInfo | None = None,
+        accounts: bool = False,
+    ) -> None:
+        self.transports: list[PlayedServer] = []
+        self.addresses: list[tuple[str, int]] = []
+        self.users = users
+        self.tls = tls
+        self.accounts = accounts
 
-    def factory(self, host: str, port: int, sink) -> FakeTransport:
-        transport = self._make(host, port, sink)
+    def factory(self, host: str, port: int, sink) -> PlayedServer:
+        self.addresses.append((host, port))
+        transport = PlayedServer(
+            sink, users=self.users, tls=self.tls, accounts=self.accounts
+        )
         self.transports.append(transport)
         return transport
 
     @property
-    def current(self) -> FakeTransport:
+    def current(self) -> PlayedServer:
         return self.transports[-1]
+
+    def sent(self) -> list[Message]:
+        """Everything every connection received from the client, in order."""
+        return [m for t in self.transports for m in t.received]
 
 
 @pytest.fixture(name="fake_window")
@@ -108,6 +219,7 @@ def _fake_window(
         nick: str = "ann", users: tuple[str, ...] = ("bob",), **kwargs
     ) -> tuple[ChatWindow, FakeServer]:
         fake = FakeServer(users)
+        kwargs.setdefault("security", None)
         window = make_window(
             host="127.0.0.1",
             port=9,

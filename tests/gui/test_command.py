@@ -20,7 +20,8 @@ def test_the_real_command_joins_and_leaves_cleanly(server, peer, tmp_path):
     bob = peer()
     command = shutil.which("chinwag-gui")
     argv = [command] if command else [sys.executable, "-m", "clients.gui"]
-    options = ["--host", host, "--port", str(port), "--nick", "zed"]
+    # Our test server speaks no TLS yet.
+    options = ["--host", host, "--port", str(port), "--nick", "zed", "--plaintext"]
     options += ["--log-file", str(tmp_path / "gui.log")]
     with subprocess.Popen(
         [*argv, *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -52,7 +53,8 @@ def test_the_real_command_takes_the_saved_server_when_none_is_given(
     bob = peer()
     command = shutil.which("chinwag-gui")
     argv = [command] if command else [sys.executable, "-m", "clients.gui"]
-    options = ["--nick", "zed", "--log-file", str(tmp_path / "gui.log")]
+    options = ["--nick", "zed", "--plaintext"]
+    options += ["--log-file", str(tmp_path / "gui.log")]
     with subprocess.Popen(
         [*argv, *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as proc:

@@ -7,9 +7,9 @@ import logging
 import pytest
 
 from clients.core.settings import ClientSettings, load_settings, save_settings
-from clients.gui.__main__ import _given
 from clients.gui.app import ChatWindow
-from tests.gui.conftest import FakeServer, pump
+from protocol import Identify
+from tests.gui.conftest import FakeServer, plaintext, pump
 
 pytestmark = pytest.mark.gui
 
@@ -161,14 +161,50 @@ def test_against_a_real_server_a_taken_nick_is_suffixed(make_window, server, pee
     assert "bob is taken; you are bob_1" in window.chat_text()
 
 
-@pytest.mark.parametrize(
-    ("argv", "given"),
-    [
-        ([], set()),
-        (["--nick", "ann"], {"nick"}),
-        (["--host", "127.0.0.1", "--port=9090"], {"host", "port"}),
-        (["--appearance", "dark", "--log-file", "x.log"], set()),
-    ],
-)
-def test_which_options_came_on_the_command_line(argv, given):
-    assert _given(argv) == given
+def test_log_in_to_my_account_asks_for_the_password_before_connecting(
+    make_window, tmp_path
+):
+    fake = FakeServer(accounts=True)
+    window = make_window(
+        transport_factory=fake.factory,
+        settings_path=tmp_path / "s.toml",
+        security=plaintext(tmp_path, trust_new=True),
+    )
+    box = window.dialog.login
+    assert box is not None
+    assert box.cget("text") == "Log in to my account"
+    assert not box.get()
+    _fill(window, nick="ann")
+    box.select()
+    window.dialog.connect_button.invoke()
+    pump(window, lambda: window.password_dialog is not None)
+    assert fake.transports == []  # the password first
+    # The box changed only the login; the command line's options stay.
+    assert window._security == plaintext(tmp_path, trust_new=True, login=True)
+    password = window.password_dialog
+    password.entry.insert(0, "a long secret")
+    password.ok_button.invoke()
+    pump(window, lambda: "· ann · connected" in _status(window))
+    identify = next(m for m in fake.sent() if isinstance(m, Identify))
+    assert identify.password == "a long secret"
+    assert "a long secret" not in window.chat_text()
+
+
+def test_unticked_it_connects_as_a_guest(make_window, tmp_path):
+    fake = FakeServer(accounts=True)
+    window = make_window(
+        transport_factory=fake.factory,
+        settings_path=tmp_path / "s.toml",
+        security=plaintext(tmp_path),
+    )
+    _fill(window, nick="ann")
+    window.dialog.connect_button.invoke()
+    pump(window, lambda: "· ann · connected" in _status(window))
+    assert window.password_dialog is None
+    identify = next(m for m in fake.sent() if isinstance(m, Identify))
+    assert identify.password is None
+
+
+def test_without_accounts_there_is_no_login_box(make_window, tmp_path):
+    window = make_window(settings_path=tmp_path / "s.toml", security=None)
+    assert window.dialog.login is None
