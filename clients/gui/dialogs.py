@@ -62,8 +62,9 @@ class ModalDialog(ctk.CTkToplevel):  # type: ignore[misc]
 
     def present(self, focus: Any) -> None:
         """Centre over the window, take the input, focus `focus`."""
-        self.update_idletasks()
         master = self.master
+        master.update_idletasks()  # at start-up the window may not be placed yet
+        self.update_idletasks()
         width, height = self.winfo_reqwidth(), self.winfo_reqheight()
         x = master.winfo_rootx() + max(0, (master.winfo_width() - width) // 2)
         y = master.winfo_rooty() + max(0, (master.winfo_height() - height) // 3)

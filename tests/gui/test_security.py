@@ -111,6 +111,7 @@ def test_a_first_seen_certificate_is_asked_about_and_trusting_it_pins_it(
     assert font.measure("1111") == font.measure("WWWW")  # monospace
     assert fake.sent() == []  # nothing until answered
     assert "connecting" in _status(window)
+    assert "Type yes or no" not in window.chat_text()
 
     dialog.trust_button.invoke()
     pump(window, lambda: _status(window).endswith("· ann · connected"))
@@ -144,6 +145,19 @@ def test_not_trusting_the_certificate_sends_nothing_and_says_so(
     assert "you did not trust the server's certificate" in window.chat_text()
     assert window.pane.banner.is_shown()
     assert "you did not trust" in window.pane.banner.text()
+    assert fake.sent() == []
+    assert fake.current.closed
+    assert KnownServers(tmp_path / "known_servers").pinned(HOST, PORT) is None
+
+
+def test_closing_the_window_while_asked_sends_nothing(make_window, tmp_path):
+    fake = FakeServer(tls=SELF_SIGNED)
+    window = _tls_window(make_window, tmp_path, fake)
+    dialog = _asked_trust(window)
+    window.close()
+    window.update()
+    assert window.trust_dialog is None
+    assert not dialog.winfo_ismapped()
     assert fake.sent() == []
     assert fake.current.closed
     assert KnownServers(tmp_path / "known_servers").pinned(HOST, PORT) is None
