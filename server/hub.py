@@ -9,6 +9,8 @@ Join and leave notices are gathered and sent every few tens of milliseconds
 (`flush_presence`), so a thousand clients arriving at once cost each
 recipient a few writes, not a thousand. Any other broadcast sends the
 gathered notices first, so nobody hears from a user before hearing it joined.
+Likewise the messages of one burst (a reader's batch) reach each recipient
+as one write; anything else the hub sends goes after them, in order.
 
 The user list is kept sorted as people come and go, and its encoded
 `UserList` frames are cached per chunk of 200 nicks: a `ListUsers` is one
@@ -54,7 +56,7 @@ from protocol import (
     normalize_nick,
 )
 from protocol.constants import MIN_PROTOCOL_VERSION
-from server.outbox import batched
+from server.outbox import batched, in_batch
 from server.refusal import Refusal
 from server.sessions import LoginCheck, NoAccounts, Session, SessionRegistry
 
@@ -90,6 +92,10 @@ class Member(Protocol):
     nick: str | None
     label: str
     session: Session | None
+
+    @property
+    def left(self) -> bool:
+        """True once the member has given up its place (it may not join then)."""
 
     def deliver(self, data: bytes) -> object:
         """Queue an encoded frame; must never block."""
@@ -146,6 +152,8 @@ class Hub:
         self.sessions = SessionRegistry(clock)
         self._ids = itertools.count(1)
         self._presence: list[tuple[Member, bytes]] = []
+        # Broadcasts said inside a reader's batch: (sender, frame, sender's frame).
+        self._queued: list[tuple[Member, bytes, bytes]] = []
         # Members registered since the last flush → how many pending notices
         # predate them (those are not news to them: their user list has it).
         self._newcomers: dict[int, int] = {}
@@ -182,6 +190,11 @@ class Hub:
         if identify is not None and identify.password is not None:
             account = self._accounts.login(hello.nick, identify.password)
         with self._lock:
+            if member.left:
+                # Condemned (a timeout, say) while its Hello was on its way:
+                # registering it now would leave a ghost that never leaves.
+                raise Refusal(ErrorCode.UNEXPECTED_MESSAGE, "closing", fatal=True)
+            self._flush_queued()  # what was said before it joined is not for it
             session, token = self._find_session(identify)
             displaced = self._live_holder(session)
             if displaced is not None:
@@ -226,6 +239,7 @@ class Hub:
             nick = self._registered_nick(member)
             if nick is None:
                 return
+            self._flush_queued()  # what it said before it left goes out first
             self._remove(nick_key(nick))
             self._presence.append(
                 (member, encode_frame(UserLeft(nick=nick, reason=reason)))
@@ -234,6 +248,11 @@ class Hub:
     def say(self, member: Member, request: SendText) -> None:
         """Broadcast to everyone online; the sender's copy carries its ref.
 
+        Inside a reader's batch (a `recv` that held several frames) the
+        message is queued and the whole batch goes to each recipient as one
+        write at its end (`flush_broadcasts`): a burst costs a write per
+        recipient, not one per message and recipient.
+
         Ignored if `member` is no longer registered (it was kicked, or its
         session resumed elsewhere, while this request was on its way).
         """
@@ -241,7 +260,8 @@ class Hub:
             sender = self._registered_nick(member)
             if sender is None:
                 return
-            self._send_presence()
+            if self._presence:
+                self._send_pending()  # nobody hears from a nick before its join
             message = Delivered(
                 id=next(self._ids),
                 timestamp_ms=self._now_ms(),
@@ -254,9 +274,13 @@ class Hub:
                 if request.ref
                 else shared
             )
+            self._delivered(member, request.ref)
+            if in_batch():
+                self._queued.append((member, shared, own))
+                return
+            self._flush_queued()  # another reader's batch goes first
             for other in self._members.values():
                 other.deliver(own if other is member else shared)
-            self._delivered(member, request.ref)
 
     def direct(self, member: Member, request: SendDirect) -> None:
         """Deliver to one nick and confirm to the sender.
@@ -268,7 +292,7 @@ class Hub:
             sender = self._registered_nick(member)
             if sender is None:
                 return
-            self._send_presence()
+            self._send_pending()
             target = self._members.get(nick_key(request.target))
             if target is None or target.nick is None:
                 text = f"no such user: {request.target}"
@@ -298,7 +322,7 @@ class Hub:
         with self._lock:
             if self._registered_nick(member) is None:
                 return
-            self._send_presence()
+            self._send_pending()
             member.deliver(self._user_list())
 
     def change_nick(self, member: Member, request: ChangeNick) -> str | None:
@@ -326,7 +350,7 @@ class Hub:
             if holder is not None and holder is not member:
                 text = f"the nickname {new} is taken"
                 raise Refusal(ErrorCode.NICK_IN_USE, text, request.ref)
-            self._send_presence()
+            self._send_pending()
             member.nick = new
             if old_key == new_key:
                 self._stale(bisect.bisect_left(self._order, old_key), 0)
@@ -341,7 +365,16 @@ class Hub:
     def flush_presence(self) -> None:
         """Send the join and leave notices gathered since the last call."""
         with self._lock:
-            self._send_presence()
+            self._send_pending()
+
+    def has_queued(self) -> bool:
+        """Whether batched messages wait (a hint: read without the lock)."""
+        return bool(self._queued)
+
+    def flush_broadcasts(self) -> None:
+        """Send the messages queued by this thread's batch (at its end)."""
+        with self._lock:
+            self._flush_queued()
 
     @staticmethod
     def _capabilities(hello: Hello, identify: Identify | None) -> tuple[str, ...]:
@@ -428,7 +461,9 @@ class Hub:
         after = len(self._order)
         before = after - change
         size = self._chunk
-        first = min(index // size, max(0, before - 1) // size, max(0, after - 1) // size)
+        first = min(
+            index // size, max(0, before - 1) // size, max(0, after - 1) // size
+        )
         del self._chunks[first:]
         self._answer = None
 
@@ -450,6 +485,26 @@ class Hub:
     def _nicks_of(self, keys: list[str]) -> list[str]:
         members = self._members
         return [nick for key in keys if (nick := members[key].nick) is not None]
+
+    def _send_pending(self) -> None:
+        """Queued messages, then gathered notices: everything in hub order."""
+        self._flush_queued()
+        self._send_presence()
+
+    def _flush_queued(self) -> None:
+        """Each member gets the queued messages in one write; senders their own copies."""
+        if not self._queued:
+            return
+        queued, self._queued = self._queued, []
+        senders = {id(sender) for sender, _, _ in queued}
+        everything = b"".join(shared for _, shared, _ in queued)
+        for member in self._members.values():
+            if id(member) not in senders:
+                member.deliver(everything)
+                continue
+            member.deliver(
+                b"".join(own if s is member else shared for s, shared, own in queued)
+            )
 
     def _send_presence(self) -> None:
         """Everyone gets the pending notices, bar those about themselves."""

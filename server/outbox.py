@@ -122,6 +122,11 @@ def _rest_of_frame(data: bytes | memoryview, boundary: int, sent: int) -> int:
     return min(pos, end) - sent
 
 
+def in_batch() -> bool:
+    """True inside `batched()` on this thread."""
+    return getattr(_batch, "outboxes", None) is not None
+
+
 class Outbox:
     """A peer's outbound bytes, bounded.
 

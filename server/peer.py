@@ -149,6 +149,11 @@ class Peer:
     def joined(self) -> bool:
         return self.nick is not None
 
+    @property
+    def left(self) -> bool:
+        """True once `leave_hub` ran: the hub will not register this peer again."""
+        return self._left
+
     # --- called from any thread ------------------------------------------
 
     def _too_slow(self, why: Overflow) -> None:
@@ -172,7 +177,11 @@ class Peer:
         self.deliver(encode_frame(Ping(payload=b"chinwag")))
 
     def leave_hub(self) -> None:
-        """Give up the nick now and have the others told (any thread, once)."""
+        """Give up the nick now and have the others told (any thread, once).
+
+        `left` turns true before the hub is called, so a join racing with
+        this either registers first (and is undone here) or is refused.
+        """
         with self._state_lock:
             if self._left:
                 return
@@ -266,10 +275,13 @@ class Peer:
         if self._done():
             return
         with batched():
-            for event in events:
-                self._take(event)
-                if self._done():
-                    break  # the rest is not even decoded
+            try:
+                for event in events:
+                    self._take(event)
+                    if self._done():
+                        break  # the rest is not even decoded
+            finally:
+                self._hub.flush_broadcasts()
 
     def _done(self) -> bool:
         """Condemned, or the client said Bye: nothing more it sent matters."""
@@ -333,7 +345,7 @@ class Peer:
                 text = f"{type(event).__name__} needs accounts, which this server does not offer"
                 self._send_error(ErrorCode.UNKNOWN_MESSAGE_TYPE, text, event.ref)
             case Ping():
-                self.deliver(self._conn.send(Pong(payload=event.payload)))
+                self._reply(self._conn.send(Pong(payload=event.payload)))
             case Pong():
                 pass
             case Bye():
@@ -381,7 +393,17 @@ class Peer:
             )
 
     def _send_error(self, code: ErrorCode, text: str, ref: int = 0) -> None:
-        self.deliver(encode_frame(Error(code=code, text=text[:400], ref=ref)))
+        self._reply(encode_frame(Error(code=code, text=text[:400], ref=ref)))
+
+    def _reply(self, data: bytes) -> None:
+        """Answer directly, after the messages this batch queued in the hub.
+
+        Requests are answered in the order they came (spec 5.1): a SendText
+        queued by the hub must not be overtaken by the Error for the next one.
+        """
+        if self._hub.has_queued():
+            self._hub.flush_broadcasts()
+        self.deliver(data)
 
     def close(self) -> None:
         """Leave the hub and release the socket (reader thread, once)."""

@@ -6,11 +6,13 @@ import contextlib
 import itertools
 
 import attrs
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import protocol as p
 from server.hub import RESUMED_REASON, Hub, Refusal
+from server.outbox import batched
 from server.sessions import Session
 from tests.server.helpers import frames_in
 
@@ -24,6 +26,7 @@ class FakeMember:
         self.session: Session | None = None
         self.sent: list[bytes] = []
         self.kicked: list[str] = []
+        self.left = False
 
     def deliver(self, data: bytes) -> bool:
         self.sent.append(data)
@@ -147,6 +150,15 @@ def test_suffixes_follow_the_spec():
     assert _join(hub, base).nick == "y" * 29 + "_10"
 
 
+def test_a_member_that_already_left_cannot_join():
+    hub = _hub()
+    member = FakeMember()
+    member.left = True  # condemned by the housekeeper while its Hello was read
+    with pytest.raises(Refusal):
+        hub.join(member, p.Hello(version=1, client_name="t", nick="ghost"))
+    assert hub.nicks() == []
+
+
 def test_resuming_a_live_session_takes_its_place_silently():
     hub = _hub()
     watcher = _join(hub, "watcher")
@@ -169,3 +181,30 @@ def test_resuming_a_live_session_takes_its_place_silently():
     hub.flush_presence()
     assert watcher.received() == []
     assert hub.nicks() == ["ann", "watcher"]
+
+
+def test_a_batch_of_messages_reaches_each_recipient_in_one_write_in_order():
+    hub = _hub()
+    ann, bob, cat = (_join(hub, n) for n in ("ann", "bob", "cat"))
+    hub.flush_presence()
+    for member in (ann, bob, cat):
+        member.sent.clear()
+    with batched():
+        hub.say(ann, p.SendText(ref=1, text="one"))
+        hub.say(ann, p.SendText(ref=2, text="two"))
+        hub.say(bob, p.SendText(ref=0, text="three"))
+        assert bob.sent == []  # queued until the batch ends
+        late = _join(hub, "late")  # joins in between: gets none of the above
+        hub.direct(ann, p.SendDirect(ref=3, target="bob", text="psst"))
+        hub.say(ann, p.SendText(ref=4, text="four"))
+        hub.flush_broadcasts()
+    # One write for the first three; then the join notice; then "four".
+    first = [m.text for m in frames_in(cat.sent[0]) if isinstance(m, p.Delivered)]
+    assert first == ["one", "two", "three"]
+    texts = [m.text for m in bob.received() if isinstance(m, p.Delivered)]
+    assert texts == ["one", "two", "three", "psst", "four"]
+    own = [(m.text, m.ref) for m in ann.received() if isinstance(m, p.Delivered)]
+    assert own == [("one", 1), ("two", 2), ("three", 0), ("psst", 3), ("four", 4)]
+    assert [m.text for m in late.received() if isinstance(m, p.Delivered)] == [
+        "four"
+    ]
