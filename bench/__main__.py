@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import scenarios
+from bench.abuse import abuse
 from bench.floor import send_floor_us
 
 
@@ -48,7 +49,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--output", type=Path, default=Path("bench/results/results.jsonl")
     )
+    abuse_options = parser.add_argument_group(
+        "abuse", "healthy clients chatting while flooders and ListUsers spammers run"
+    )
+    abuse_options.add_argument(
+        "--abuse", action="store_true", help="run the abuse scenario instead"
+    )
+    abuse_options.add_argument(
+        "--healthy", type=int, default=50, help="chatting clients"
+    )
+    abuse_options.add_argument(
+        "--flooders", type=int, default=50, help="flooding clients"
+    )
+    abuse_options.add_argument(
+        "--spammers", type=int, default=500, help="clients sending ListUsers bursts"
+    )
+    abuse_options.add_argument(
+        "--abuse-seconds", type=float, default=10.0, help="seconds per phase"
+    )
     args = parser.parse_args(argv)
+    if args.abuse:
+        return _run_abuse(args)
 
     _raise_fd_limit(4 * max(int(n) for n in args.clients.split(",")) + 256)
     rows: list[dict[str, Any]] = []
@@ -111,6 +132,37 @@ def main(argv: list[str] | None = None) -> int:
             f"  N={row['clients']} S={row['senders']} fixed-rate: {ratio:.1f}x the floor"
         )
     print(f"\n{os.cpu_count()} cores; results appended to {args.output}")
+    return 0
+
+
+def _run_abuse(args: argparse.Namespace) -> int:
+    _raise_fd_limit(4 * (args.healthy + args.flooders * 21 + args.spammers) + 256)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        row = abuse(
+            Path(tmp),
+            healthy=args.healthy,
+            flooders=args.flooders,
+            spammers=args.spammers,
+            seconds=args.abuse_seconds,
+        )
+    row["cores"] = os.cpu_count()
+    with args.output.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(row) + "\n")
+    print(json.dumps(row), file=sys.stderr)
+    print(
+        f"abuse: {row['healthy']} healthy clients (1 message/s each), "
+        f"{row['flooders']} flooders, {row['spammers']} ListUsers spammers, "
+        f"{row['seconds']:g} s per phase\n"
+        f"  healthy p99 without abusers: {row['baseline_p99_ms']} ms\n"
+        f"  healthy p99 with abusers:    {row['abuse_p99_ms']} ms "
+        f"(ratio {row['ratio']}, goal <= 2)\n"
+        f"  healthy clients refused (RATE_LIMITED): {row['healthy_rate_limited']}, "
+        f"dropped: {row['healthy_dropped']} (goal 0)\n"
+        f"  flooders kicked: {row['flood_kicks']}, reconnections: "
+        f"{row['flood_reconnects']}; spammers dropped: {row['spammers_dropped']}; "
+        f"server CPU during abuse: {row['server_cpu_share']:.0%} of one core"
+    )
     return 0
 
 

@@ -14,22 +14,37 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class ServerProcess:
-    """`python -m server` on 127.0.0.1 with limits opened up for load.
+    """`python -m server` on 127.0.0.1, by default with limits opened up for load.
 
     Args:
         workdir: where the server writes its log.
         outbox_size: the per-client buffer before a slow client is dropped.
+        open_limits: lift the flood limit, the idle timeouts and the client
+            cap (the fan-out runs); False keeps the server's defaults (abuse).
+        extra: more command-line options.
     """
 
-    def __init__(self, workdir: Path, *, outbox_size: int = 1024 * 1024) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        outbox_size: int = 1024 * 1024,
+        open_limits: bool = True,
+        extra: list[str] | None = None,
+    ) -> None:
         command = [
             sys.executable, "-m", "server", "--port", "0",
             "--log-file", str(workdir / "bench-server.log"),
-            "--max-clients", "10000",
-            "--rate-burst", "1000000000", "--rate", "1000000000",
-            "--ping-interval", "600", "--idle-timeout", "1200",
-            "--outbox-size", str(outbox_size),
         ]  # fmt: skip
+        if open_limits:
+            command += [
+                "--max-clients", "10000",
+                "--rate-burst", "1000000000", "--rate", "1000000000",
+                "--ping-interval", "600", "--idle-timeout", "1200",
+                "--outbox-size", str(outbox_size),
+                "--outbox-total", str(outbox_size * 10000),
+            ]  # fmt: skip
+        command += extra or []
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         match = re.search(r"listening on ([\d.]+):(\d+)", line)

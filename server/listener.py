@@ -20,7 +20,7 @@ from server.addresses import AddressLimiter
 from server.config import ServerConfig
 from server.hub import Hub
 from server.loop import SelectorLoop
-from server.outbox import Flusher, OutboxBudget
+from server.outbox import Flusher, OutboxBudget, batched
 from server.peer import Peer, last_words
 from server.readers import ReaderPool
 
@@ -222,7 +222,8 @@ class ChatServer:
                     next_prune = now + PRUNE_INTERVAL
                     self._addresses.prune()
                 self._release_condemned()
-                self.hub.flush_presence()
+                with batched():  # the writes happen once the hub is released
+                    self.hub.flush_presence()
             except Exception:
                 log.exception("housekeeping error")
 

@@ -263,17 +263,15 @@ class Peer:
         return False
 
     def _handle_chunk(self, data: bytes) -> None:
-        """Handle every frame `data` completes, until one condemns the peer."""
+        """Handle every frame `data` completes, until one condemns the peer.
+
+        Everything they cause is written when the chunk is handled: the hub
+        only queues under its lock, and the system calls happen after it is
+        released, so a reader never holds the hub while it writes to
+        hundreds of sockets (nor anyone else waiting for it). A burst leaves
+        as one send per recipient instead of one per frame.
+        """
         events = self._conn.receive_data(data)
-        # A lone frame is written at once. When a chunk holds more, what
-        # they cause is written once all are handled, so a burst leaves
-        # as one send per recipient instead of one per frame.
-        first = next(events, None)
-        if first is None:
-            return
-        self._take(first)
-        if self._done():
-            return
         with batched():
             try:
                 for event in events:

@@ -205,6 +205,4 @@ def test_a_batch_of_messages_reaches_each_recipient_in_one_write_in_order():
     assert texts == ["one", "two", "three", "psst", "four"]
     own = [(m.text, m.ref) for m in ann.received() if isinstance(m, p.Delivered)]
     assert own == [("one", 1), ("two", 2), ("three", 0), ("psst", 3), ("four", 4)]
-    assert [m.text for m in late.received() if isinstance(m, p.Delivered)] == [
-        "four"
-    ]
+    assert [m.text for m in late.received() if isinstance(m, p.Delivered)] == ["four"]
