@@ -73,7 +73,7 @@ class _Headless:
         return self.client.answer_password(request.id, password, password)
 
     def _trust(self, question: ev.TrustQuestion) -> list[ev.UiEvent]:
-        print(question.text, file=sys.stderr, flush=True)
+        print(f"{question.text} Type yes or no.", file=sys.stderr, flush=True)
         answer = ""
         if sys.stdin.isatty():
             try:

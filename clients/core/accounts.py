@@ -15,6 +15,7 @@ import attrs
 
 from clients.core import events as ev
 from protocol import ChangePassword, Register
+from protocol.constants import MAX_PASSWORD_CHARS
 
 MIN_PASSWORD_CHARS = 8
 """The server refuses shorter new passwords (spec 12.3); say so before sending."""
@@ -43,6 +44,7 @@ class Answered:
     events: list[ev.UiEvent]
     login_password: str | None = None
     request: Register | ChangePassword | None = None
+    cancelled_login: bool = False
 
 
 class AccountFlow:
@@ -75,7 +77,18 @@ class AccountFlow:
         self._open = None
         if password is None:
             self._current = ""
-            return Answered([ev.Notice("cancelled; no password was sent")])
+            return Answered(
+                [ev.Notice("cancelled; no password was sent")],
+                cancelled_login=purpose is Purpose.LOGIN,
+            )
+        if not password or len(password) > MAX_PASSWORD_CHARS:
+            problem = (
+                "the password is empty"
+                if not password
+                else f"a password has at most {MAX_PASSWORD_CHARS} characters"
+            )
+            again = self.ask(purpose, f"{problem.capitalize()}. Try again")
+            return Answered([ev.Notice(problem, ev.NoticeLevel.ERROR), again])
         if purpose is Purpose.LOGIN:
             return Answered([], login_password=password)
         if purpose is Purpose.CURRENT:

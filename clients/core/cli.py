@@ -130,8 +130,6 @@ def parse_client_args(
         configure_logging(log_file)
     except OSError as exc:
         parser.error(f"cannot write the log file {log_file}: {exc}")
-    if args.login and nick is None:
-        parser.error("--login needs --nick: the account to log in to")
     security = Security(
         plaintext=args.plaintext,
         trust_new=args.trust_new,

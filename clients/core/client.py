@@ -94,6 +94,10 @@ class ChatClient:
         """The user answered a `PasswordRequest` (None: cancelled)."""
         return self._apply(self.session.answer_password(request_id, password, repeat))
 
+    def reconnect(self) -> list[ev.UiEvent]:
+        """Connect again now (a Reconnect button; /reconnect does the same)."""
+        return self._apply(self.session.reconnect())
+
     def answer_trust(self, yes: bool) -> list[ev.UiEvent]:
         """The user answered a `TrustQuestion`."""
         return self._apply(self.session.answer_trust(yes))

@@ -124,9 +124,8 @@ def _connection(event: ev.ConnectionChanged) -> DisplayLine | None:
                 text = f"connection lost ({event.detail}); reconnecting in {event.retry_in} s"
             return DisplayLine(LineKind.ERROR, text)
         case ev.ConnectionStatus.DISCONNECTED:
-            return DisplayLine(
-                LineKind.ERROR, f"disconnected: {event.detail or 'closed'}"
-            )
+            first, more = split_lines(f"disconnected: {event.detail or 'closed'}")
+            return DisplayLine(LineKind.ERROR, first, more=more)
 
 
 def describe(event: ev.UiEvent) -> DisplayLine | None:  # noqa: PLR0911 - one arm per event

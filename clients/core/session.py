@@ -86,7 +86,7 @@ _LOGIN = (
     ErrorCode.ACCOUNT_REQUIRED,
     ErrorCode.NOT_PERMITTED,
 )
-_AGAIN = "type /reconnect to try again"
+_AGAIN = "Type /reconnect to try again."
 
 
 @attrs.define
@@ -299,6 +299,15 @@ class ChatSession:
         """The user's answer to a `PasswordRequest` (None: cancelled)."""
         answered = self._flow.answer(request_id, password, repeat)
         out = Output(events=list(answered.events))
+        if answered.cancelled_login and self._conn is None:
+            self.status = ev.ConnectionStatus.DISCONNECTED
+            self._retry_at = None
+            out.events.append(
+                self._status_event(
+                    detail="no password given, so not logged in.\nType /login to try again, or /reconnect to join as a guest."
+                )
+            )
+            return out
         if answered.login_password is not None:
             self._login_password = answered.login_password
             self._token = b""
@@ -1007,7 +1016,7 @@ class ChatSession:
         if self._fatal is not None:
             self.status = ev.ConnectionStatus.DISCONNECTED
             self._retry_at = None
-            out.events.append(self._status_event(detail=f"{self._fatal}; {_AGAIN}"))
+            out.events.append(self._status_event(detail=f"{self._fatal}\n{_AGAIN}"))
             return
         delay = self._backoff.delay(self._attempt, self._rng)
         self._attempt += 1

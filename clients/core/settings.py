@@ -105,11 +105,15 @@ class ClientSettings:
         host: the server host last connected to.
         port: the server port last connected to.
         nick: the nickname last chosen ("" = none yet).
+        login: log in to the nick's account (the connect dialog's checkbox).
     """
 
     host: str = attrs.field(default="127.0.0.1", validator=_check_host)
     port: int = attrs.field(default=9090, validator=_check_port)
     nick: str = attrs.field(default="", validator=_check_nick)
+    login: bool = attrs.field(
+        default=False, validator=attrs.validators.instance_of(bool)
+    )
 
 
 attrs.resolve_types(ClientSettings)  # field.type: the class, not its name

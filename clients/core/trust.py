@@ -364,7 +364,7 @@ def first_use_question(host: str, port: int, fingerprint: str) -> str:
         f"  {fingerprint}\n"
         "Compare it with the fingerprint the server's operator gave you (the server "
         "prints it when it starts).\n"
-        "Trust this server and remember its certificate? Type yes or no."
+        "Trust this server and remember its certificate?"
     )
 
 

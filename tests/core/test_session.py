@@ -396,7 +396,7 @@ def test_reconnect_command_connects_again_even_after_a_final_error():
     out = rig.session.closed("unknown host (Name or service not known)", fatal=True)
     assert rig.session.status is ev.ConnectionStatus.DISCONNECTED
     (status,) = [e for e in out.events if isinstance(e, ev.ConnectionChanged)]
-    assert "type /reconnect" in status.detail
+    assert "Type /reconnect" in status.detail
     rig.clock.advance(600)
     assert not rig.session.tick().connect
     out = rig.session.submit("/reconnect")
@@ -459,7 +459,7 @@ def test_invalid_nick_at_handshake_stops_retrying():
     out = rig.session.closed("the server closed the connection")
     (status,) = [e for e in out.events if isinstance(e, ev.ConnectionChanged)]
     assert status.status is ev.ConnectionStatus.DISCONNECTED
-    assert status.detail == "bad nick; type /reconnect to try again"
+    assert status.detail == "bad nick\nType /reconnect to try again."
     rig.clock.advance(100)
     assert not rig.session.tick().connect
 

@@ -195,3 +195,22 @@ def test_account_commands_need_a_server_with_accounts(tmp_path):
     rig.sent(rig.say(p.Welcome(version=1, nick="ann", server_name="t")))
     out = rig.session.submit("/register")
     assert not out.accepted
+
+
+def test_cancelling_the_login_password_ends_disconnected_and_says_how_on(tmp_path):
+    rig = Rig(tmp_path, login=True)
+    question = _question(rig.session.start())
+    out = rig.session.answer_password(question.id, None)
+    assert not out.connect
+    assert rig.session.status is ev.ConnectionStatus.DISCONNECTED
+    (status,) = [e for e in out.events if isinstance(e, ev.ConnectionChanged)]
+    assert "/login" in status.detail
+
+
+@pytest.mark.parametrize("password", ["", "x" * 257])
+def test_an_empty_or_over_long_password_is_asked_again(tmp_path, password):
+    rig = Rig(tmp_path, login=True)
+    question = _question(rig.session.start())
+    out = rig.session.answer_password(question.id, password)
+    assert not out.connect
+    assert _question(out).id != question.id

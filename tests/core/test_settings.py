@@ -77,6 +77,7 @@ def test_save_then_load_and_the_file_is_plain_toml(tmp_path):
         "host": "::1",
         "port": 1,
         "nick": "ann",
+        "login": False,
     }
     assert [p.name for p in path.parent.iterdir()] == ["settings.toml"]
 

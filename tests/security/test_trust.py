@@ -201,7 +201,7 @@ def test_the_first_use_question():
     assert "chat.example.org:9090" in text
     assert f"  {A}\n" in text
     assert "SHA-256" in text
-    assert text.endswith("Type yes or no.")
+    assert text.endswith("remember its certificate?")
 
 
 def test_the_changed_certificate_warning():
