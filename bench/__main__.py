@@ -67,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     abuse_options.add_argument(
         "--abuse-seconds", type=float, default=10.0, help="seconds per phase"
     )
+    abuse_options.add_argument(
+        "--flood-reconnects",
+        type=int,
+        default=20,
+        help="times each kicked flooder connects again (2 s apart)",
+    )
     args = parser.parse_args(argv)
     if args.abuse:
         return _run_abuse(args)
@@ -145,6 +151,7 @@ def _run_abuse(args: argparse.Namespace) -> int:
             flooders=args.flooders,
             spammers=args.spammers,
             seconds=args.abuse_seconds,
+            reconnects=args.flood_reconnects,
         )
     row["cores"] = os.cpu_count()
     with args.output.open("a", encoding="utf-8") as out:
@@ -152,7 +159,8 @@ def _run_abuse(args: argparse.Namespace) -> int:
     print(json.dumps(row), file=sys.stderr)
     print(
         f"abuse: {row['healthy']} healthy clients (1 message/s each), "
-        f"{row['flooders']} flooders, {row['spammers']} ListUsers spammers, "
+        f"{row['flooders']} flooders (up to {row['flood_reconnects_allowed']} "
+        f"reconnections each), {row['spammers']} ListUsers spammers, "
         f"{row['seconds']:g} s per phase\n"
         f"  healthy p99 without abusers: {row['baseline_p99_ms']} ms\n"
         f"  healthy p99 with abusers:    {row['abuse_p99_ms']} ms "

@@ -341,6 +341,7 @@ def abuse(
             "healthy_messages": before.messages_sent + run.totals.messages_sent,
             "flood_kicks": abusers["flood_kicks"],
             "flood_reconnects": abusers["flood_reconnects"],
+            "flood_reconnects_allowed": reconnects,
             "spammers_dropped": abusers["spammers_dropped"],
             "server_cpu_share": round(cpu / seconds, 2),
         }

@@ -265,13 +265,21 @@ class Peer:
     def _handle_chunk(self, data: bytes) -> None:
         """Handle every frame `data` completes, until one condemns the peer.
 
-        Everything they cause is written when the chunk is handled: the hub
-        only queues under its lock, and the system calls happen after it is
-        released, so a reader never holds the hub while it writes to
-        hundreds of sockets (nor anyone else waiting for it). A burst leaves
-        as one send per recipient instead of one per frame.
+        The first frame is handled at once: its broadcast is written to each
+        recipient straight away, the cheapest path for ordinary chat (one
+        frame per chunk). When a chunk holds more, the rest is one batch: the hub only queues under
+        its lock, and each recipient gets the batch's messages as one write
+        after the lock is released. A burst (a fast talker, a flooder's
+        admitted frames) then costs one send per recipient, not one per frame,
+        and nobody waits on the hub while those sends happen.
         """
         events = self._conn.receive_data(data)
+        first = next(events, None)
+        if first is None:
+            return
+        self._take(first)
+        if self._done():
+            return
         with batched():
             try:
                 for event in events:
@@ -279,7 +287,8 @@ class Peer:
                     if self._done():
                         break  # the rest is not even decoded
             finally:
-                self._hub.flush_broadcasts()
+                if self._hub.has_queued():
+                    self._hub.flush_broadcasts()
 
     def _done(self) -> bool:
         """Condemned, or the client said Bye: nothing more it sent matters."""
