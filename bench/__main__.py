@@ -68,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
         "--abuse-seconds", type=float, default=10.0, help="seconds per phase"
     )
     abuse_options.add_argument(
+        "--chat-interval",
+        type=float,
+        default=5.0,
+        help="seconds between two messages of one healthy client",
+    )
+    abuse_options.add_argument(
         "--flood-reconnects",
         type=int,
         default=20,
@@ -152,13 +158,15 @@ def _run_abuse(args: argparse.Namespace) -> int:
             spammers=args.spammers,
             seconds=args.abuse_seconds,
             reconnects=args.flood_reconnects,
+            chat_interval=args.chat_interval,
         )
     row["cores"] = os.cpu_count()
     with args.output.open("a", encoding="utf-8") as out:
         out.write(json.dumps(row) + "\n")
     print(json.dumps(row), file=sys.stderr)
     print(
-        f"abuse: {row['healthy']} healthy clients (1 message/s each), "
+        f"abuse: {row['healthy']} healthy clients (a message every "
+        f"{row['chat_interval']:g} s each), "
         f"{row['flooders']} flooders (up to {row['flood_reconnects_allowed']} "
         f"reconnections each), {row['spammers']} ListUsers spammers, "
         f"{row['seconds']:g} s per phase\n"

@@ -293,7 +293,7 @@ def abuse(
     flooders: int = 50,
     spammers: int = 500,
     seconds: float = 10.0,
-    chat_interval: float = 1.0,
+    chat_interval: float = 5.0,
     reconnects: int = MAX_RECONNECTS,
 ) -> dict[str, Any]:
     """Healthy p99 with and without abusers, and healthy clients refused or dropped."""
@@ -333,6 +333,7 @@ def abuse(
             "flooders": flooders,
             "spammers": spammers,
             "seconds": seconds,
+            "chat_interval": chat_interval,
             "baseline_p99_ms": round(baseline, 2),
             "abuse_p99_ms": round(loaded, 2),
             "ratio": round(loaded / baseline, 2) if baseline else None,

@@ -30,7 +30,8 @@ to the terminal; message texts are never logged.
 EPILOG = """\
 limits in short:
   Each client may send --rate-burst frames at once, then --rate per second;
-  --flood-kick-after frames over that in a row end its connection. A client
+  --flood-kick-after frames over that in a row end its connection, and its
+  address may not connect for --flood-cooldown seconds. A client
   that falls --outbox-size bytes behind in reading is dropped, and so is the
   one whose backlog would take all clients together past --outbox-total.
   One address may hold --max-per-address connections and open
@@ -75,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=defaults.port,
         help="TCP port to listen on; 0 picks a free one",
+    )
+    network.add_argument(
+        "--reader-threads",
+        metavar="N",
+        type=int,
+        default=defaults.reader_threads,
+        help="threads reading client sockets, each serving many",
     )
     network.add_argument(
         "--name",
@@ -143,6 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=defaults.flood_kick_after,
         help="frames over the rate in a row that end a connection",
+    )
+    limits.add_argument(
+        "--flood-cooldown",
+        metavar="SECONDS",
+        type=float,
+        default=defaults.flood_cooldown,
+        help="time an address may not connect after being kicked for flooding "
+        "(0: none)",
     )
     limits.add_argument(
         "--max-frame-size",
@@ -214,6 +230,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         port=args.port,
         server_name=args.name,
         motd=args.motd,
+        reader_threads=args.reader_threads,
         max_clients=args.max_clients,
         max_per_address=args.max_per_address,
         new_per_address=args.new_per_address,
@@ -222,6 +239,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         rate_burst=args.rate_burst,
         rate_per_second=args.rate,
         flood_kick_after=args.flood_kick_after,
+        flood_cooldown=args.flood_cooldown,
         max_frame_size=args.max_frame_size,
         outbox_size=args.outbox_size,
         outbox_total=args.outbox_total,

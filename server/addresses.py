@@ -1,7 +1,9 @@
 """Per-address connection limits (spec 5.7): so one host cannot take every slot.
 
 Two limits per address: connections held at once, and new connections per
-sliding window. IPv6 addresses are counted per /64 (one host usually has a
+sliding window. And a cooldown: an address whose connection was kicked for
+flooding may not connect again for a while, so a flooder cannot come back
+at once with a fresh burst allowance (a full token bucket) each time. IPv6 addresses are counted per /64 (one host usually has a
 whole /64 to pick from), IPv4-mapped IPv6 addresses as the IPv4 address.
 Loopback addresses may be exempt. Thread-safe: the acceptor admits, readers
 release.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import ipaddress
+import math
 import threading
 from collections.abc import Callable
 
@@ -73,6 +76,7 @@ class AddressLimiter:
         self._lock = threading.Lock()
         self._open: collections.Counter[str] = collections.Counter()
         self._recent: dict[str, collections.deque[float]] = {}
+        self._cooldown: dict[str, float] = {}  # address -> refused until
 
     def admit(self, host: str) -> Admission:
         """Count a new connection from `host`, or say which limit it breaks."""
@@ -84,6 +88,13 @@ class AddressLimiter:
             return Admission(None)
         now = self._clock()
         with self._lock:
+            until = self._cooldown.get(key, 0.0)
+            if until > now:
+                return Admission(
+                    None,
+                    "a connection from your address was disconnected for flooding; "
+                    f"try again in {math.ceil(until - now)} seconds",
+                )
             if self._open[key] >= self._max_concurrent:
                 return Admission(
                     None,
@@ -103,6 +114,15 @@ class AddressLimiter:
             self._open[key] += 1
         return Admission(key)
 
+    def penalize(self, key: str | None, seconds: float) -> None:
+        """Refuse new connections from `key` for `seconds` (it was flooding)."""
+        if key is None or seconds <= 0:
+            return
+        with self._lock:
+            self._cooldown[key] = max(
+                self._cooldown.get(key, 0.0), self._clock() + seconds
+            )
+
     def release(self, key: str | None) -> None:
         """A connection admitted under `key` has ended."""
         if key is None:
@@ -114,8 +134,11 @@ class AddressLimiter:
 
     def prune(self) -> None:
         """Forget addresses with nothing open and nothing recent (bounds memory)."""
-        limit = self._clock() - self._window
+        now = self._clock()
+        limit = now - self._window
         with self._lock:
+            for key in [k for k, until in self._cooldown.items() if until <= now]:
+                del self._cooldown[key]
             for key in [k for k, r in self._recent.items() if not r or r[-1] <= limit]:
                 if key not in self._open:
                     del self._recent[key]

@@ -22,8 +22,10 @@ class ServerConfig:
         max_per_address: connections one address may hold at once.
         new_per_address / new_per_address_window: connections one address
             may open per window of that many seconds.
-        exempt_loopback: the two per-address limits do not apply to
-            loopback addresses (127.0.0.0/8, ::1).
+        exempt_loopback: the per-address limits do not apply to loopback
+            addresses (127.0.0.0/8, ::1).
+        flood_cooldown: seconds an address may not connect after one of its
+            connections was kicked for flooding (0: no cooldown).
         max_frame_size: largest frame body accepted from a client; never
             below the largest frame a valid client sends (spec section 2).
         outbox_size: bytes a client may fall behind before it is dropped.
@@ -48,6 +50,7 @@ class ServerConfig:
     new_per_address: int = attrs.field(default=30, validator=gt(0))
     new_per_address_window: float = attrs.field(default=60.0, validator=gt(0))
     exempt_loopback: bool = attrs.field(default=True, validator=instance_of(bool))
+    flood_cooldown: float = attrs.field(default=60.0, validator=ge(0))
     max_frame_size: int = attrs.field(default=DEFAULT_MAX_FRAME_SIZE)
     outbox_size: int = attrs.field(default=256 * 1024, validator=ge(4096))
     outbox_total: int = attrs.field(default=64 * 1024 * 1024)

@@ -198,12 +198,16 @@ class ChatServer:
             clock=self._clock,
             on_closed=self._forget,
             on_condemned=self._condemned.put,
+            on_flood=self._flooded,
             address_key=admission.key,
         )
         with self._peers_lock:
             self._peers.add(peer)
         log.info("connected %s", label)
         self._readers.add(peer)
+
+    def _flooded(self, peer: Peer) -> None:
+        self._addresses.penalize(peer.address_key, self.config.flood_cooldown)
 
     def _forget(self, peer: Peer) -> None:
         with self._peers_lock:

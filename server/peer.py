@@ -45,6 +45,7 @@ from protocol import (
     Welcome,
     encode_frame,
 )
+from protocol.constants import FRAME_HEADER
 from server.config import ServerConfig
 from server.hub import Hub, Refusal, enabled_capabilities
 from server.outbox import Flusher, Outbox, OutboxBudget, Overflow, batched
@@ -72,6 +73,18 @@ def last_words(code: ErrorCode | None, text: str, reason: str | None = None) -> 
     return b"".join(parts)
 
 
+def _one_frame(data: bytes) -> bool:
+    """Whether `data` looks like exactly one frame.
+
+    A guess that only picks a path (both handle any chunk correctly): a
+    chunk that continues a frame begun in an earlier one reads as a header.
+    """
+    if len(data) < FRAME_HEADER.size:
+        return True
+    size: int = FRAME_HEADER.unpack_from(data)[0]
+    return FRAME_HEADER.size + size >= len(data)
+
+
 class Peer:
     """One connected client.
 
@@ -86,6 +99,7 @@ class Peer:
         on_closed: called from the reader thread once the peer is gone.
         on_condemned: called once when the peer is kicked or dropped, from
             whichever thread decided it; the peer must then `leave_hub` soon.
+        on_flood: called when the peer is kicked for flooding.
         address_key: what the per-address limit counted it under.
     """
 
@@ -101,6 +115,7 @@ class Peer:
         clock: Callable[[], float],
         on_closed: Callable[[Peer], None],
         on_condemned: Callable[[Peer], None],
+        on_flood: Callable[[Peer], None] = lambda _peer: None,
         address_key: str | None = None,
     ) -> None:
         self.nick: str | None = None
@@ -113,6 +128,7 @@ class Peer:
         self._clock = clock
         self._on_closed = on_closed
         self._on_condemned = on_condemned
+        self._on_flood = on_flood
         self._conn = Connection(Role.SERVER, max_frame_size=config.max_frame_size)
         self.outbox = Outbox(
             sock,
@@ -265,20 +281,20 @@ class Peer:
     def _handle_chunk(self, data: bytes) -> None:
         """Handle every frame `data` completes, until one condemns the peer.
 
-        The first frame is handled at once: its broadcast is written to each
-        recipient straight away, the cheapest path for ordinary chat (one
-        frame per chunk). When a chunk holds more, the rest is one batch: the hub only queues under
-        its lock, and each recipient gets the batch's messages as one write
-        after the lock is released. A burst (a fast talker, a flooder's
-        admitted frames) then costs one send per recipient, not one per frame,
-        and nobody waits on the hub while those sends happen.
+        A chunk that is one frame (ordinary chat) is handled at once: its
+        broadcast is written to each recipient straight away, the cheapest
+        path. A chunk of several frames is one batch: the hub only queues
+        under its lock, and each recipient gets the batch's messages as one
+        write after the lock is released. A burst (a fast talker, a
+        flooder's admitted frames) then costs one send per recipient, not
+        one per frame, and nobody waits on the hub while those sends happen.
         """
         events = self._conn.receive_data(data)
-        first = next(events, None)
-        if first is None:
-            return
-        self._take(first)
-        if self._done():
+        if _one_frame(data):
+            for event in events:
+                self._take(event)
+                if self._done():
+                    return
             return
         with batched():
             try:
@@ -321,6 +337,7 @@ class Peer:
             log.warning("flood: %s (%s) kicked", self.nick or "-", self.label)
             self._set_reason("flooding")
             self.kick(ErrorCode.RATE_LIMITED, "flooding")
+            self._on_flood(self)
         return False
 
     def _handle(self, event: Event) -> None:

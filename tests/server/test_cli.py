@@ -169,6 +169,8 @@ def test_options_reach_the_config():
             "--outbox-size", "300000",
             "--outbox-total", "9000000",
             "--flood-kick-after", "7",
+            "--flood-cooldown", "0",
+            "--reader-threads", "3",
             "--close-grace", "1.5",
         ]
     )  # fmt: skip
@@ -181,8 +183,10 @@ def test_options_reach_the_config():
         config.outbox_size,
         config.outbox_total,
         config.flood_kick_after,
+        config.flood_cooldown,
+        config.reader_threads,
         config.close_grace,
-    ) == (False, 3, 4, 5.0, 300_000, 9_000_000, 7, 1.5)
+    ) == (False, 3, 4, 5.0, 300_000, 9_000_000, 7, 0.0, 3, 1.5)
 
 
 def test_max_frame_size_has_a_floor():

@@ -177,6 +177,36 @@ def test_per_address_limits_refuse_saying_which(make_server, connect):
     assert "3 per 60 seconds" in events[0].text
 
 
+def test_a_flooders_address_must_wait_before_it_comes_back(make_server, connect):
+    server = make_server(
+        exempt_loopback=False,
+        rate_burst=3,
+        rate_per_second=0.01,
+        flood_kick_after=3,
+        flood_cooldown=1.0,
+    )
+    flooder = connect("flooder", target=server)
+    flooder.send_raw(
+        b"".join(p.frame(p.encode_body(p.SendText(text="x"))) for _ in range(10))
+    )
+    assert flooder.wait_closed()[-1] == p.Bye(reason="flooding")
+    events = connect(target=server).wait_closed()
+    assert events[0].code is p.ErrorCode.SERVER_FULL
+    assert "flooding" in events[0].text
+    # A fresh burst allowance only once the cooldown is over.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        client = connect(target=server)
+        try:
+            client.next(0.2)  # refused: told at once, before any Hello
+        except TimeoutError:
+            break  # admitted: nothing comes until Hello
+        except EOFError:
+            pass
+        time.sleep(0.1)
+    assert client.hello("back").nick == "back"
+
+
 def test_loopback_is_exempt_by_default(make_server, connect):
     server = make_server(max_per_address=2, new_per_address=2)
     clients = [connect(f"c{i}", target=server) for i in range(5)]
