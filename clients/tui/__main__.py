@@ -13,7 +13,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from clients.tui.app import ChatApp  # noqa: PLC0415 - keep --help fast
 
-    ChatApp(host=options.host, port=options.port, nick=options.nick).run()
+    ChatApp(
+        host=options.host,
+        port=options.port,
+        nick=options.nick,
+        security=options.security,
+    ).run()
     return 0
 
 

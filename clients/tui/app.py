@@ -2,7 +2,9 @@
 
 Every line typed goes to the session core; transport threads reach the app
 only through `post_message` (thread-safe), and `on_transport_message` feeds
-the event to the core on Textual's own loop.
+the event to the core on Textual's own loop. The session's questions (trust
+a certificate, give a password) are modal screens; a connection that ends
+for good leaves its reason in a bar above the log.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import signal
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec
 
+import attrs
 from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
@@ -32,16 +35,26 @@ from clients.core.formatting import (
     split_lines,
     status_text,
 )
-from clients.core.session import ChatSession
-from clients.core.transport import Transport, TransportEvent
+from clients.core.launch import Security, build_client
+from clients.core.transport import TransportEvent
 from clients.tui.chat_log import ChatLog, LogEntry
 from clients.tui.messages import TransportMessage
-from clients.tui.screens import NickScreen, PasteScreen
-from clients.tui.widgets import ChatInput, PendingArea, normalize_breaks
+from clients.tui.screens import (
+    NickChoice,
+    NickScreen,
+    PasswordAnswer,
+    PasswordScreen,
+    PasteScreen,
+    TrustScreen,
+)
+from clients.tui.widgets import AlertBanner, ChatInput, PendingArea, normalize_breaks
 
 TICK_SECONDS = 0.25
 LEAVE_REASON = "leaving"
 _TOAST_CHARS = 200
+NOT_ENCRYPTED_MARK = "⚠ "
+"""Before the status of a plaintext connection (warning colour too, but
+colour alone is lost on monochrome terminals and to many colour-blind users)."""
 # SIGTERM (kill, shutdown) and SIGHUP (terminal closed) end the app the way
 # Ctrl+C does: Bye to the server, terminal restored.
 _EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -83,7 +96,11 @@ class ChatApp(App[None]):
         host: server host.
         port: server port.
         nick: the nickname; None shows the nickname prompt first.
-        transport_factory: how connections are made (tests pass a fake).
+        security: TLS, certificate trust and login (`--plaintext`,
+            `--trust-new`, `--login`); None is for tests on a fake
+            transport: no encryption, no pins, no saved logins.
+        transport_factory: how connections are made (tests pass a fake;
+            None: a real connection, with TLS as `security` says).
     """
 
     CSS_PATH = "chat.tcss"
@@ -95,6 +112,7 @@ class ChatApp(App[None]):
     BINDINGS = [  # noqa: RUF012 - Textual's API
         Binding("ctrl+c", "leave", "Quit", priority=True),
         Binding("ctrl+q", "leave", "Quit", priority=True, show=False),
+        Binding("escape", "hide_banner", "Hide the alert"),
     ]
 
     def __init__(
@@ -103,14 +121,18 @@ class ChatApp(App[None]):
         host: str = "127.0.0.1",
         port: int = 9090,
         nick: str | None = None,
-        transport_factory: TransportFactory = Transport,
+        security: Security | None = Security(),  # noqa: B008 - frozen, shared safely
+        transport_factory: TransportFactory | None = None,
     ) -> None:
         super().__init__()
         self._host = host
         self._port = port
         self._nick = nick
+        self._security = security
         self._factory = transport_factory
         self.client: ChatClient | None = None
+        self.trust_screen: TrustScreen | None = None
+        self.password_screen: PasswordScreen | None = None
         self._leaving = False
         self._signals: list[signal.Signals] = []
 
@@ -119,6 +141,7 @@ class ChatApp(App[None]):
         return address_label(self._host, self._port)
 
     def compose(self) -> ComposeResult:
+        yield AlertBanner(id="banner")
         with Horizontal(id="body"):
             yield ChatLog(id="log")
             yield UserList(id="users")
@@ -153,13 +176,20 @@ class ChatApp(App[None]):
     def message_input(self) -> ChatInput:
         return self.screen_stack[0].query_one("#input", ChatInput)
 
+    @property
+    def banner(self) -> AlertBanner:
+        return self.screen_stack[0].query_one("#banner", AlertBanner)
+
     def on_mount(self) -> None:
         self.user_list.border_title = "Online"
         self.chat_log.border_title = "Chat"
         self.message_input.focus()
         self._catch_signals()
         if self._nick is None:
-            self.push_screen(NickScreen(self.server_label), self._nick_chosen)
+            login = None if self._security is None else self._security.login
+            self.push_screen(
+                NickScreen(self.server_label, login=login), self._nick_chosen
+            )
         else:
             self._start(self._nick)
 
@@ -183,20 +213,27 @@ class ChatApp(App[None]):
             log.exception("error while leaving on %s", number.name)
             self.exit()
 
-    def _nick_chosen(self, nick: str | None) -> None:
-        if nick is None:
+    def _nick_chosen(self, choice: NickChoice | None) -> None:
+        if choice is None:
             self.exit()
             return
+        if self._security is not None:
+            # --plaintext and --trust-new stay as the command line said.
+            self._security = attrs.evolve(self._security, login=choice.login)
         self.message_input.focus()
-        self._start(nick)
+        self._start(choice.nick)
 
     def _start(self, nick: str) -> None:
-        session = ChatSession(nick=nick, server=self.server_label)
-        self.client = ChatClient(
-            session, self._host, self._port, self._sink, transport_factory=self._factory
+        self.client = build_client(
+            self._host,
+            self._port,
+            nick,
+            self._sink,
+            security=self._security,
+            transport_factory=self._factory,
         )
-        self._show(self.client.start())
         self.set_interval(TICK_SECONDS, self._tick)
+        self._show(self.client.start())
 
     def _sink(self, event: TransportEvent) -> None:
         # Called on a transport thread: post_message is the thread-safe way in.
@@ -283,6 +320,27 @@ class ChatApp(App[None]):
             DisplayLine(LineKind.ERROR, "internal error; details are in the log file")
         )
 
+    def check_action(
+        self,
+        action: str,
+        parameters: tuple[object, ...],  # noqa: ARG002 - Textual's signature
+    ) -> bool | None:
+        if action == "hide_banner":
+            # Only while it is shown: Escape is free otherwise, and the
+            # footer shows the key only when it does something.
+            if not self.screen_stack:
+                return False
+            banners = self.screen_stack[0].query("#banner").results(AlertBanner)
+            return any(banner.display for banner in banners)
+        return True
+
+    def action_hide_banner(self) -> None:
+        self.banner.hide()
+        self.refresh_bindings()
+
+    def on_alert_banner_hidden(self) -> None:
+        self.refresh_bindings()
+
     def action_leave(self) -> None:
         self._leaving = True
         if self.client is not None:
@@ -303,33 +361,51 @@ class ChatApp(App[None]):
 
     def _show(self, events: list[ev.UiEvent]) -> None:
         for event in events:
-            for_you = False
-            match event:
-                case ev.RosterChanged(nicks=nicks):
-                    users = self.user_list
-                    users.clear_options()
-                    users.add_options(nicks)
-                    users.border_title = f"Online ({len(nicks)})"
-                case ev.ConnectionChanged():
-                    self._show_status(event)
-                case ev.ClearRequested():
-                    self.chat_log.clear()
-                case ev.ExitRequested():
-                    self.exit()
-                case ev.Pending() | ev.PendingDone():
-                    self.pending_area.show_event(event)
-                case ev.ChatLine() if not event.is_own and (
-                    event.is_direct or event.mentions_me
-                ):
-                    for_you = True
+            for_you = self._react(event)
+            if isinstance(event, ev.TrustQuestion):
+                continue  # the screen shows it; the log gets the outcome
             line = describe(event)
             if line is not None:
-                self._write(line, for_you=for_you)
+                # What the client itself says (a warning, /help) is read
+                # from its first line; chat follows the newest row.
+                self._write(
+                    line, for_you=for_you, from_start=not isinstance(event, ev.ChatLine)
+                )
             if for_you and isinstance(event, ev.ChatLine):
                 self._alert(event)
 
-    def _write(self, line: DisplayLine, *, for_you: bool = False) -> None:
-        self.chat_log.add(LogEntry(line, for_you))
+    def _react(self, event: ev.UiEvent) -> bool:
+        """What `event` does besides its line in the log.
+
+        Returns:
+            True for a chat line meant for the user (a DM or a mention).
+        """
+        match event:
+            case ev.RosterChanged(nicks=nicks):
+                users = self.user_list
+                users.clear_options()
+                users.add_options(nicks)
+                users.border_title = f"Online ({len(nicks)})"
+            case ev.ConnectionChanged():
+                self._show_status(event)
+            case ev.ClearRequested():
+                self.chat_log.clear()
+            case ev.ExitRequested():
+                self.exit()
+            case ev.Pending() | ev.PendingDone():
+                self.pending_area.show_event(event)
+            case ev.TrustQuestion():
+                self._ask_trust(event)
+            case ev.PasswordRequest():
+                self._ask_password(event)
+            case ev.ChatLine():
+                return not event.is_own and (event.is_direct or event.mentions_me)
+        return False
+
+    def _write(
+        self, line: DisplayLine, *, for_you: bool = False, from_start: bool = False
+    ) -> None:
+        self.chat_log.add(LogEntry(line, for_you), from_start=from_start)
 
     def _alert(self, line: ev.ChatLine) -> None:
         """A private message or a mention the user may not see: bell and toast.
@@ -355,11 +431,69 @@ class ChatApp(App[None]):
 
     def _show_status(self, event: ev.ConnectionChanged) -> None:
         status = self.status_bar
-        status.update(Text(status_text(event)))
-        status.set_class(event.status is ev.ConnectionStatus.CONNECTED, "connected")
+        plaintext = (
+            event.status is ev.ConnectionStatus.CONNECTED and not event.encrypted
+        )
+        text = status_text(event)
+        status.update(Text(NOT_ENCRYPTED_MARK + text if plaintext else text))
+        status.set_class(
+            event.status is ev.ConnectionStatus.CONNECTED and not plaintext,
+            "connected",
+        )
+        status.set_class(plaintext, "plaintext")
         status.set_class(
             event.status
             in (ev.ConnectionStatus.RECONNECTING, ev.ConnectionStatus.DISCONNECTED),
             "trouble",
         )
+        ended = event.status is ev.ConnectionStatus.DISCONNECTED
+        # Nobody is online for a client that stopped connecting: the log
+        # takes the user list's columns, for the reason to be read whole.
+        self.screen_stack[0].set_class(ended, "ended")
+        if ended and event.detail:
+            self.banner.show("Not connected", event.detail)
+        elif not ended:
+            self.banner.hide()
+        self.refresh_bindings()
         self.sub_title = f"{event.nick} @ {event.server}"
+
+    # --- the session's questions -----------------------------------------------------
+
+    def _ask_trust(self, question: ev.TrustQuestion) -> None:
+        screen = self.trust_screen
+        if screen is not None and screen in self.screen_stack:
+            screen.ask(question)  # the session asks anew: one screen, one answer
+            return
+        screen = self.trust_screen = TrustScreen(question)
+        self.push_screen(screen, functools.partial(self._answer_trust, screen))
+
+    @guarded
+    def _answer_trust(self, screen: TrustScreen, yes: bool | None) -> None:
+        if self.trust_screen is screen:
+            self.trust_screen = None
+        self.message_input.focus()
+        if self.client is not None and not self._leaving:
+            self._show(self.client.answer_trust(bool(yes)))
+
+    def _ask_password(self, request: ev.PasswordRequest) -> None:
+        screen = self.password_screen
+        if screen is not None and screen in self.screen_stack:
+            screen.ask(request)  # replaced: only the newest question is answered
+            return
+        screen = self.password_screen = PasswordScreen(request)
+        self.push_screen(screen, functools.partial(self._answer_password, screen))
+
+    @guarded
+    def _answer_password(
+        self, screen: PasswordScreen, answer: PasswordAnswer | None
+    ) -> None:
+        if self.password_screen is screen:
+            self.password_screen = None
+        self.message_input.focus()
+        if answer is None or self.client is None or self._leaving:
+            return
+        self._show(
+            self.client.answer_password(
+                answer.request_id, answer.password, answer.repeat
+            )
+        )

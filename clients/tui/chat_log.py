@@ -8,9 +8,11 @@ typing always reaches the input line.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 
 import attrs
+from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 from textual.events import Resize
@@ -36,6 +38,9 @@ WRAP_INDENT = 2
 """Indent of the wrapped rows of a line without a time stamp."""
 MAX_ENTRIES = 2000
 """Lines kept; older ones are dropped (and never re-wrapped again)."""
+_WORD = re.compile(r"\S+")
+_BREAK_AFTER = frozenset(":/-_.,;?&=#")
+"""Where a word too wide for a row may be broken (see `_break_long_words`)."""
 
 
 @attrs.frozen
@@ -77,12 +82,46 @@ def _wrap(
 ) -> list[Strip]:
     room = max(1, width - len(indent))
     body.expand_tabs()
+    body = _break_long_words(body, room)
     pieces = list(body.wrap(console, room, overflow="fold")) or [Text()]
     strips = []
     for number, piece in enumerate(pieces):
         row = (head.copy() if number == 0 else Text(indent)) + piece
         strips.append(Strip(list(row.render(console)), row.cell_len))
     return strips
+
+
+def _break_long_words(body: Text, room: int) -> Text:
+    """`body` with a row break in every word wider than `room` cells.
+
+    Rich folds such a word at the last cell that fits, cutting a byte of
+    a fingerprint (`E8:E|7:E6`) or a piece of a link in two. Breaking
+    after punctuation (`:`, `/`, `-`...) instead keeps each piece whole,
+    so a fingerprint can be compared and a link read. Only the rows
+    change: no character is added or lost.
+    """
+    plain = body.plain
+    offsets: list[int] = []
+    for word in _WORD.finditer(plain):
+        if cell_len(word.group()) <= room:
+            continue
+        start = word.start()
+        used = 0
+        last_break = -1
+        for index in range(word.start(), word.end()):
+            width = cell_len(plain[index])
+            if used + width > room and index > start:
+                cut = last_break if last_break > start else index
+                offsets.append(cut)
+                start = cut
+                used = cell_len(plain[cut:index])
+                last_break = -1
+            used += width
+            if plain[index] in _BREAK_AFTER:
+                last_break = index + 1
+    if not offsets:
+        return body
+    return Text("\n").join(body.divide(offsets))
 
 
 class ChatLog(ScrollView, can_focus=False):
@@ -108,6 +147,9 @@ class ChatLog(ScrollView, can_focus=False):
         self._width = 0
         self._follow = True
         self._unseen = 0
+        self._rest_below = False
+        self._anchor: LogEntry | None = None
+        """The newest entry, when it is to be read from its first row."""
 
     # --- what tests and the app read -----------------------------------------------
 
@@ -132,7 +174,15 @@ class ChatLog(ScrollView, can_focus=False):
 
     # --- changing it ----------------------------------------------------------------
 
-    def add(self, entry: LogEntry) -> None:
+    def add(self, entry: LogEntry, *, from_start: bool = False) -> None:
+        """Append `entry`; the view follows it if it was at the end.
+
+        Args:
+            from_start: when the entry is taller than the view, show its
+                first row rather than its last (a long warning or /help
+                is read from the top; the rest is a scroll away, and the
+                border says so).
+        """
         self._entries.append(entry)
         if self._width:
             rows = render_entry(entry, self._width, self.app.console)
@@ -147,7 +197,8 @@ class ChatLog(ScrollView, can_focus=False):
             del self._rows[:dropped]
         self._resized()
         if self._follow:
-            self._to_end()
+            self._anchor = entry if from_start else None
+            self._settle()
         else:
             if dropped:
                 self.scroll_to(y=max(0, self.scroll_y - dropped), animate=False)
@@ -165,13 +216,16 @@ class ChatLog(ScrollView, can_focus=False):
 
     def jump_to_end(self) -> None:
         """Back to the newest line, following again."""
+        self._anchor = None
         self._to_end()
         self._follow = True
         self._unseen = 0
+        self._rest_below = False
         self._show_unseen()
 
     def page(self, direction: int) -> None:
         """Scroll one page up (-1) or down (+1), as the user asked."""
+        self._anchor = None
         if direction < 0:
             self.scroll_page_up(animate=False)
         else:
@@ -183,7 +237,7 @@ class ChatLog(ScrollView, can_focus=False):
         width = self.scrollable_content_region.width
         if width <= 0 or width == self._width:
             if self._follow:
-                self._to_end()
+                self._settle()
             return
         top = self._entry_at(round(self.scroll_y))
         self._width = width
@@ -197,7 +251,7 @@ class ChatLog(ScrollView, can_focus=False):
             self._heights.append(len(rows))
         self._resized()
         if self._follow:
-            self._to_end()
+            self._settle()
         else:
             # Keep the line that was at the top of the view there.
             self.scroll_to(y=sum(list(self._heights)[:top]), animate=False, force=True)
@@ -208,8 +262,9 @@ class ChatLog(ScrollView, can_focus=False):
         # Whatever moved the view (wheel, keys, a resize), being at the end
         # means following; anywhere else means the user is reading back.
         self._follow = new_value >= self.max_scroll_y
-        if self._follow and self._unseen:
+        if self._follow and (self._unseen or self._rest_below):
             self._unseen = 0
+            self._rest_below = False
             self._show_unseen()
 
     def render_line(self, y: int) -> Strip:
@@ -226,6 +281,20 @@ class ChatLog(ScrollView, can_focus=False):
     def _resized(self) -> None:
         self.virtual_size = Size(self._width, len(self._rows))
 
+    def _settle(self) -> None:
+        """Follow the end; but an anchored entry taller than the view is
+        shown from its first row, the border saying there is more below."""
+        anchor = self._anchor
+        rendered = len(self._heights) == len(self._entries) > 0
+        if rendered and anchor is not None and self._entries[-1] is anchor:
+            height = self._heights[-1]
+            if height > self.scrollable_content_region.height > 0:
+                self.scroll_to(y=len(self._rows) - height, animate=False, force=True)
+                self._rest_below = True
+                self._show_unseen()
+                return
+        self._to_end()
+
     def _to_end(self) -> None:
         # Immediately, never after the next refresh: a deferred scroll would
         # land after the user had scrolled away and pull them back down.
@@ -241,7 +310,9 @@ class ChatLog(ScrollView, can_focus=False):
 
     def _show_unseen(self) -> None:
         if not self._unseen:
-            self.border_subtitle = ""
+            self.border_subtitle = (
+                "↓ more below · End to jump" if self._rest_below else ""
+            )
             return
         noun = "message" if self._unseen == 1 else "messages"
         text = f"↓ {self._unseen} new {noun} below · End to jump"

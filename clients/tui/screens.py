@@ -1,30 +1,60 @@
-"""The modal screens: the nickname prompt and the long-paste preview."""
+"""The modal screens: the nickname prompt, the long-paste preview, and the
+session's questions (trust a certificate, give a password).
+
+The words of the questions come from the session core; these screens only
+ask and hand the answer back. A password goes from its masked field to the
+answer and the field is emptied at once: it is never shown, logged or kept.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import attrs
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, TextArea
+from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
 
+from clients.core import events as ev
 from clients.core.commands import CommandError, validate_nick
+from clients.core.formatting import sanitize
+from clients.core.trust import normalize_fingerprint
 from protocol import MAX_NICK_CHARS
+from protocol.constants import MAX_PASSWORD_CHARS
+
+_FINGERPRINT_BYTES_PER_ROW = 16
 
 
-class NickScreen(ModalScreen[str | None]):
+@attrs.frozen
+class NickChoice:
+    """What the nickname prompt decided: the nick, and whether to log in."""
+
+    nick: str
+    login: bool = False
+
+
+class NickScreen(ModalScreen[NickChoice | None]):
     """Asks for a nickname, checked by the server's rules before connecting.
 
     The box takes any length: a nickname that is too long is refused with
     the reason, whole and editable, never cut short without a word.
+
+    Args:
+        server: shown in the prompt.
+        login: whether "Log in to my account" starts ticked; None leaves
+            the box out (no account store: tests on a fake transport).
     """
 
     BINDINGS = [Binding("escape", "cancel", "Quit")]  # noqa: RUF012 - Textual's API
 
-    def __init__(self, server: str) -> None:
+    def __init__(self, server: str, *, login: bool | None = None) -> None:
         super().__init__()
         self._server = server
+        self._login = login
 
     def compose(self) -> ComposeResult:
         with Vertical(id="nick-box"):
@@ -34,6 +64,10 @@ class NickScreen(ModalScreen[str | None]):
             )
             yield Input(placeholder="your nickname", id="nick-input")
             yield Label("", id="nick-error")
+            if self._login is not None:
+                yield Checkbox(
+                    "Log in to my account", value=self._login, id="nick-login"
+                )
             with Horizontal(id="nick-buttons"):
                 yield Button("Quit", id="cancel")
                 yield Button("Connect", variant="primary", id="connect")
@@ -50,7 +84,9 @@ class NickScreen(ModalScreen[str | None]):
         except CommandError as exc:
             self.query_one("#nick-error", Label).update(str(exc))
             return
-        self.dismiss(nick)
+        boxes = self.query("#nick-login").results(Checkbox)
+        login = any(box.value for box in boxes)
+        self.dismiss(NickChoice(nick, login))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
@@ -97,3 +133,217 @@ class PasteScreen(ModalScreen[str | None]):
     @on(Button.Pressed, "#paste-cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+# --- certificates ---------------------------------------------------------------
+
+
+def fingerprint_rows(fingerprint: str) -> list[str]:
+    """A SHA-256 fingerprint as two rows of 16 bytes (47 columns each).
+
+    Whole at any width from 47 columns up, and easier to compare by eye
+    than one 95-column line that a terminal would cut or wrap anywhere.
+    """
+    try:
+        parts = normalize_fingerprint(fingerprint).split(":")
+    except ValueError:
+        return [sanitize(fingerprint)]
+    step = _FINGERPRINT_BYTES_PER_ROW
+    return [":".join(parts[i : i + step]) for i in range(0, len(parts), step)]
+
+
+class ScrollIfNeeded(VerticalScroll):
+    """Scrolls (and takes the focus, for the keys) only when its content
+    does not fit: in a small terminal nothing is cut, it scrolls."""
+
+    def allow_focus(self) -> bool:
+        return self.max_scroll_y > 0
+
+
+def _is_fingerprint(line: str) -> bool:
+    try:
+        normalize_fingerprint(line)
+    except ValueError:
+        return False
+    return True
+
+
+class TrustScreen(ModalScreen[bool]):
+    """Whether to trust a server's certificate: the core's question, two buttons.
+
+    "Don't connect" has the focus and Escape means it too, so no key pressed
+    by habit (Enter, Escape) ever trusts a certificate: trusting takes Tab
+    to the other button, or a click.
+
+    Args:
+        question: what the session asked; `ask` replaces it.
+    """
+
+    BINDINGS = [  # noqa: RUF012 - Textual's API
+        Binding("escape", "refuse", "Don't connect"),
+        Binding("left,right", "switch", "Choose", show=False),
+    ]
+
+    def __init__(self, question: ev.TrustQuestion) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="trust-box"):
+            yield Label("⚠ Is this the right server?", id="trust-title")
+            with ScrollIfNeeded(id="trust-body"):
+                yield from self._question_widgets()
+            with Horizontal(id="trust-buttons"):
+                yield Button("Don't connect", id="trust-refuse")
+                yield Button("Trust and connect", variant="warning", id="trust-accept")
+
+    def _question_widgets(self) -> Iterator[Static]:
+        shown = False
+        for line in self.question.text.splitlines():
+            if _is_fingerprint(line):
+                shown = True
+                yield self._fingerprint(line)
+            elif line.strip():
+                yield Static(Text(sanitize(line.strip())), classes="trust-text")
+        if not shown:  # the core's words changed: still show the fingerprint
+            yield self._fingerprint(self.question.fingerprint)
+
+    @staticmethod
+    def _fingerprint(fingerprint: str) -> Static:
+        return Static(
+            Text("\n".join(fingerprint_rows(fingerprint)), overflow="fold"),
+            classes="trust-fingerprint",
+        )
+
+    def on_mount(self) -> None:
+        self.query_one("#trust-refuse", Button).focus()
+
+    def ask(self, question: ev.TrustQuestion) -> None:
+        """Ask `question` instead of the one on screen (the session asks anew)."""
+        self.question = question
+        body = self.query_one("#trust-body", ScrollIfNeeded)
+        body.remove_children()
+        body.mount_all(list(self._question_widgets()))
+        self.query_one("#trust-refuse", Button).focus()
+
+    def text(self) -> str:
+        """Every line of the question as shown (for tests and screen readers)."""
+        return "\n".join(
+            str(widget.render()) for widget in self.query("#trust-body Static")
+        )
+
+    def action_switch(self) -> None:
+        self.focus_next(Button)
+
+    @on(Button.Pressed, "#trust-accept")
+    def action_trust(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#trust-refuse")
+    def action_refuse(self) -> None:
+        self.dismiss(False)
+
+
+# --- passwords ----------------------------------------------------------------------
+
+
+@attrs.frozen
+class PasswordAnswer:
+    """The answer to one `PasswordRequest`; None for the password: cancelled.
+
+    The password fields stay out of `repr`, so no log line or traceback
+    can ever print them.
+    """
+
+    request_id: int
+    password: str | None = attrs.field(repr=False)
+    repeat: str | None = attrs.field(default=None, repr=False)
+
+
+class PasswordScreen(ModalScreen[PasswordAnswer]):
+    """A masked password field (two for a new password), OK and Cancel.
+
+    Enter in the first field goes on to an empty second one, else it is OK;
+    Escape is Cancel. The fields are emptied as soon as they are read.
+
+    Args:
+        request: what the session asked; `ask` replaces it.
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]  # noqa: RUF012 - Textual's API
+
+    def __init__(self, request: ev.PasswordRequest) -> None:
+        super().__init__()
+        self.request = request
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="password-box"):
+            yield Label(Text(self.request.prompt), id="password-prompt")
+            with Horizontal(classes="password-row"):
+                yield Label("Password", classes="password-label")
+                yield Input(password=True, id="password")
+            with Horizontal(classes="password-row", id="repeat-row"):
+                yield Label("Repeat", classes="password-label")
+                yield Input(password=True, id="repeat")
+            yield Label("", id="password-error")
+            with Horizontal(id="password-buttons"):
+                yield Button("Cancel", id="password-cancel")
+                yield Button("OK", variant="primary", id="password-ok")
+
+    def on_mount(self) -> None:
+        self._show_request()
+
+    def ask(self, request: ev.PasswordRequest) -> None:
+        """Ask `request` instead (the session asks anew): fields emptied."""
+        self.request = request
+        self._forget()
+        self._show_request()
+
+    def _show_request(self) -> None:
+        self.query_one("#password-prompt", Label).update(Text(self.request.prompt))
+        self.query_one("#repeat-row").display = self.request.confirm
+        self._complain("")
+        self._field("#password").focus()
+
+    def _field(self, selector: str) -> Input:
+        return self.query_one(selector, Input)
+
+    def _complain(self, problem: str) -> None:
+        error = self.query_one("#password-error", Label)
+        error.update(f"⚠ {problem}" if problem else "")
+        error.display = bool(problem)
+
+    @on(Input.Submitted, "#password")
+    def _next(self) -> None:
+        repeat = self._field("#repeat")
+        if self.request.confirm and not repeat.value:
+            repeat.focus()
+        else:
+            self.action_ok()
+
+    @on(Input.Submitted, "#repeat")
+    @on(Button.Pressed, "#password-ok")
+    def action_ok(self) -> None:
+        """OK and Enter: hand the password over (the session judges it)."""
+        password = self._field("#password").value
+        if not password:
+            self._complain("enter the password")
+            self._field("#password").focus()
+            return
+        if len(password) > MAX_PASSWORD_CHARS:
+            self._complain(f"a password has at most {MAX_PASSWORD_CHARS} characters")
+            self._field("#password").focus()
+            return
+        repeat = self._field("#repeat").value if self.request.confirm else None
+        self._forget()
+        self.dismiss(PasswordAnswer(self.request.id, password, repeat))
+
+    @on(Button.Pressed, "#password-cancel")
+    def action_cancel(self) -> None:
+        self._forget()
+        self.dismiss(PasswordAnswer(self.request.id, None))
+
+    def _forget(self) -> None:
+        """Empty the fields: the text leaves the widgets as soon as it is read."""
+        for selector in ("#password", "#repeat"):
+            self._field(selector).value = ""

@@ -1,4 +1,5 @@
-"""The input line and the pending area. Textual widgets; no chat logic here.
+"""The input line, the pending area and the alert banner. Textual widgets; no
+chat logic here.
 
 What a line means is the session core's business: `ChatInput` hands the
 whole text to the callbacks it was given and shows what they return.
@@ -11,10 +12,11 @@ from typing import Protocol
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import Static, TextArea
 
 from clients.core import events as ev
-from clients.core.formatting import pending_text
+from clients.core.formatting import pending_text, split_lines
 
 PASTE_PREVIEW_LINES = 5
 PASTE_PREVIEW_CHARS = 1000
@@ -233,3 +235,62 @@ class PendingArea(Static):
             rows.append(f"\n… and {extra} more waiting")
         self.update(rows)
         self.display = bool(self._pending)
+
+
+BANNER_LINES = 2
+"""A reason of up to this many lines is shown whole in the banner; a longer
+one (the changed-certificate warning) by its first line, the whole of it
+being in the chat log, scrolled to its start."""
+
+
+class AlertBanner(Static):
+    """Why the client stopped connecting, in a bar above the chat log.
+
+    A connection that ended for good does not retry, so its reason must not
+    scroll away as one more log line: it stays here until the client
+    connects again or the user hides it (Escape, or a click). The words
+    come from the session core. It is short on purpose: at 80x24 the log
+    below it must still have the room to show a long warning whole.
+    """
+
+    DEFAULT_CSS = """
+    AlertBanner {
+        height: auto;
+        padding: 0 1;
+        background: $error-muted;
+        color: $text-error;
+        display: none;
+    }
+    """
+
+    class Hidden(Message):
+        """The user hid the banner."""
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__("", id=id)
+        self._text = ""
+
+    @property
+    def text(self) -> str:
+        """What the banner says (for tests and screen readers); empty when hidden."""
+        return self._text if self.display else ""
+
+    def show(self, heading: str, reason: str) -> None:
+        """Show `heading` (after a warning sign: not colour alone) and `reason`."""
+        first, more = split_lines(reason)
+        lines = [first, *more]
+        if len(lines) > BANNER_LINES:
+            lines = [first, "The whole message is in the chat log. Esc hides this bar."]
+        self._text = "\n".join([f"⚠ {heading}: {lines[0]}", *lines[1:]])
+        shown = Text(overflow="fold", end="")
+        shown.append(f"⚠ {heading}: ", style="bold")
+        shown.append("\n".join(lines))
+        self.update(shown)
+        self.display = True
+
+    def hide(self) -> None:
+        self.display = False
+
+    def on_click(self) -> None:
+        self.hide()
+        self.post_message(self.Hidden())

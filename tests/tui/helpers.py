@@ -1,15 +1,55 @@
-"""Reading a running ChatApp the way a user would: text on screen."""
+"""Reading a running ChatApp the way a user would (text on screen), and a
+fake transport that plays a TLS server with accounts."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+import attrs
 from textual._xterm_parser import XTermParser
 from textual.pilot import Pilot
 from textual.widgets import OptionList, Static
 
+from clients.core.launch import Security
+from clients.core.testing import FakeTransport
+from clients.core.tls import TlsInfo
+from clients.core.transport import Connected, TransportEvent
 from clients.tui.app import ChatApp
+from protocol import (
+    CAP_ACCOUNTS,
+    AccountStatus,
+    ChangePassword,
+    Identify,
+    Message,
+    Register,
+    SessionToken,
+    Welcome,
+)
+
+ACCOUNT_TOKEN = b"account-login-token-0123456789ab"
+
+
+def plaintext(tmp_path: Path, **options: bool) -> Security:
+    """Security for a test against our plaintext server: its files in tmp_path."""
+    return Security(
+        plaintext=True,
+        program="chinwag-tui",
+        known_servers=tmp_path / "known_servers",
+        tokens=tmp_path / "tokens.json",
+        **options,
+    )
+
+
+def secure(tmp_path: Path, **options: bool) -> Security:
+    """TLS (as `PlayedServer` plays it), pins and tokens in tmp_path."""
+    return Security(
+        program="chinwag-tui",
+        known_servers=tmp_path / "known_servers",
+        tokens=tmp_path / "tokens.json",
+        **options,
+    )
 
 
 def log_lines(app: ChatApp) -> list[str]:
@@ -82,3 +122,93 @@ def feed_terminal(app: ChatApp, data: str) -> None:
     parser = XTermParser()
     for message in [*parser.feed(data), *parser.feed("")]:
         app.post_message(message)
+
+
+class PlayedServer(FakeTransport):
+    """`FakeTransport` that can show a TLS certificate and offer accounts.
+
+    Args:
+        tls: what the "handshake" showed (None: plaintext).
+        accounts: enable the accounts capability: a password in Identify
+            logs in (the SessionToken names the account), Register and
+            ChangePassword succeed.
+    """
+
+    def __init__(
+        self,
+        sink: Callable[[TransportEvent], object],
+        *,
+        users: tuple[str, ...] = (),
+        tls: TlsInfo | None = None,
+        accounts: bool = False,
+    ) -> None:
+        self._events = sink
+        self.tls = tls
+        self.accounts = accounts
+        super().__init__(sink, users=users)
+
+    def start(self) -> None:
+        self._events(Connected(self.id, tls=self.tls))
+
+    def send(self, data: bytes) -> None:
+        seen = len(self.received)
+        super().send(data)
+        for message in self.received[seen:]:
+            if isinstance(message, Register | ChangePassword) and self.accounts:
+                self.deliver(
+                    AccountStatus(
+                        ref=message.ref, account=self.nick, token=ACCOUNT_TOKEN
+                    )
+                )
+
+    def deliver(self, *messages: Message) -> None:
+        super().deliver(*(self._as_configured(m) for m in messages))
+
+    def _as_configured(self, message: Message) -> Message:
+        if isinstance(message, Welcome) and self.accounts:
+            caps = tuple(sorted({*message.capabilities, CAP_ACCOUNTS}))
+            return attrs.evolve(message, capabilities=caps)
+        if isinstance(message, SessionToken) and self.accounts and self.logged_in:
+            return attrs.evolve(message, account=self.nick, token=ACCOUNT_TOKEN)
+        return message
+
+    @property
+    def logged_in(self) -> bool:
+        return any(
+            isinstance(m, Identify)
+            and (m.password is not None or m.token == ACCOUNT_TOKEN)
+            for m in self.received
+        )
+
+
+class FakeServer:
+    """The fake transports an app made, newest last: the test plays the server."""
+
+    def __init__(
+        self,
+        users: tuple[str, ...] = (),
+        *,
+        tls: TlsInfo | None = None,
+        accounts: bool = False,
+    ) -> None:
+        self.transports: list[PlayedServer] = []
+        self.users = users
+        self.tls = tls
+        self.accounts = accounts
+
+    def factory(
+        self, _host: str, _port: int, sink: Callable[[TransportEvent], object]
+    ) -> PlayedServer:
+        transport = PlayedServer(
+            sink, users=self.users, tls=self.tls, accounts=self.accounts
+        )
+        self.transports.append(transport)
+        return transport
+
+    @property
+    def current(self) -> PlayedServer:
+        return self.transports[-1]
+
+    def sent(self) -> list[Message]:
+        """Everything every connection received from the client, in order."""
+        return [m for t in self.transports for m in t.received]

@@ -14,6 +14,7 @@ from tests.tui.helpers import (
     log_lines,
     log_styles,
     pending_rows,
+    plaintext,
     status,
     type_line,
     until,
@@ -31,17 +32,23 @@ def _server():
         yield server
 
 
-def _app(server: ChatServer, nick: str | None) -> ChatApp:
-    host, port = server.address
-    return ChatApp(host=host, port=port, nick=nick)
+@pytest.fixture(name="make_app")
+def _make_app(server, tmp_path):
+    """An app for `server` (plaintext until the server speaks TLS)."""
+
+    def make(nick: str | None) -> ChatApp:
+        host, port = server.address
+        return ChatApp(host=host, port=port, nick=nick, security=plaintext(tmp_path))
+
+    return make
 
 
 def _has(app: ChatApp, text: str) -> bool:
     return any(text in line for line in log_lines(app))
 
 
-async def test_broadcast_and_dm_between_two_apps(server):
-    ann, bob = _app(server, "ann"), _app(server, "bob")
+async def test_broadcast_and_dm_between_two_apps(server, make_app):
+    ann, bob = make_app("ann"), make_app("bob")
     async with ann.run_test(size=SIZE) as pa, bob.run_test(size=SIZE) as pb:
         await until(
             pa, lambda: "connected" in status(ann) and users(ann) == ["ann", "bob"]
@@ -76,8 +83,8 @@ async def test_broadcast_and_dm_between_two_apps(server):
         assert rows[i + 1] == CONTINUATION + "21:21 <ann> post the admin password"
 
 
-async def test_users_help_and_clear(server):
-    ann, bob = _app(server, "ann"), _app(server, "bob")
+async def test_users_help_and_clear(server, make_app):
+    ann, bob = make_app("ann"), make_app("bob")
     async with ann.run_test(size=SIZE) as pa, bob.run_test(size=SIZE):
         await until(pa, lambda: users(ann) == ["ann", "bob"])
         await type_line(pa, "/users")
@@ -91,11 +98,13 @@ async def test_users_help_and_clear(server):
         assert input_value(ann) == "/nope"  # a refused line stays to be fixed
 
 
-async def test_user_list_follows_joins_and_leaves_and_clicking_addresses(server):
-    ann = _app(server, "ann")
+async def test_user_list_follows_joins_and_leaves_and_clicking_addresses(
+    server, make_app
+):
+    ann = make_app("ann")
     async with ann.run_test(size=SIZE) as pa:
         await until(pa, lambda: users(ann) == ["ann"])
-        bob = _app(server, "bob")
+        bob = make_app("bob")
         async with bob.run_test(size=SIZE):
             await until(pa, lambda: users(ann) == ["ann", "bob"])
             await pa.click("#users", offset=(3, 2))
@@ -105,8 +114,8 @@ async def test_user_list_follows_joins_and_leaves_and_clicking_addresses(server)
         await until(pa, lambda: _has(ann, "bob left (quit: leaving)"))
 
 
-async def test_tab_completion_and_history(server):
-    ann, bob = _app(server, "ann"), _app(server, "bobby")
+async def test_tab_completion_and_history(server, make_app):
+    ann, bob = make_app("ann"), make_app("bobby")
     async with ann.run_test(size=SIZE) as pa, bob.run_test(size=SIZE):
         await until(pa, lambda: users(ann) == ["ann", "bobby"])
         await pa.press(*"hi @bo", "tab")
@@ -121,9 +130,9 @@ async def test_tab_completion_and_history(server):
         assert input_value(ann) == ""
 
 
-async def test_nick_prompt_validates_and_a_taken_nick_gets_a_suffix(server):
-    first = _app(server, "ann")
-    second = _app(server, None)
+async def test_nick_prompt_validates_and_a_taken_nick_gets_a_suffix(server, make_app):
+    first = make_app("ann")
+    second = make_app(None)
     async with first.run_test(size=SIZE) as pf, second.run_test(size=SIZE) as ps:
         await until(pf, lambda: "connected" in status(first))
         await ps.press(*"a b", "enter")
@@ -135,16 +144,16 @@ async def test_nick_prompt_validates_and_a_taken_nick_gets_a_suffix(server):
         assert _has(second, "ann is taken; you are ann_1")
 
 
-async def test_nick_prompt_cancel_quits(server):
-    app = _app(server, None)
+async def test_nick_prompt_cancel_quits(server, make_app):
+    app = make_app(None)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("escape")
         await until(pilot, lambda: app.return_code is not None or not app.is_running)
 
 
-async def test_reconnects_when_the_server_comes_back(server):
-    host, port = server.address
-    app = ChatApp(host=host, port=port, nick="ann")
+async def test_reconnects_when_the_server_comes_back(server, make_app):
+    _, port = server.address
+    app = make_app("ann")
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "connected" in status(app))
         server.stop()
@@ -160,8 +169,8 @@ async def test_reconnects_when_the_server_comes_back(server):
             await until(pilot, lambda: pending_rows(app) == [])
 
 
-async def test_quit_command_closes_the_app(server):
-    ann, bob = _app(server, "ann"), _app(server, "bob")
+async def test_quit_command_closes_the_app(server, make_app):
+    ann, bob = make_app("ann"), make_app("bob")
     async with ann.run_test(size=SIZE) as pa, bob.run_test(size=SIZE) as pb:
         await until(pa, lambda: users(ann) == ["ann", "bob"])
         await type_line(pb, "/quit bye all")

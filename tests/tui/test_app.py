@@ -19,7 +19,11 @@ SIZE = (80, 24)
 
 
 def _app() -> ChatApp:
-    return ChatApp(nick="ann", transport_factory=FakeTransport.factory(users=("bob",)))
+    return ChatApp(
+        nick="ann",
+        security=None,
+        transport_factory=FakeTransport.factory(users=("bob",)),
+    )
 
 
 def _toasts(app: ChatApp) -> list[tuple[str, str]]:

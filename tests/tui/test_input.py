@@ -28,7 +28,11 @@ SIZE = (80, 24)
 
 
 def _app(*, nick: str | None = "ann") -> ChatApp:
-    return ChatApp(nick=nick, transport_factory=FakeTransport.factory(users=("bob",)))
+    return ChatApp(
+        nick=nick,
+        security=None,
+        transport_factory=FakeTransport.factory(users=("bob",)),
+    )
 
 
 async def _connected(pilot, app: ChatApp) -> FakeTransport:
@@ -251,6 +255,7 @@ async def test_a_sent_line_is_pending_until_the_server_echoes_it():
 async def test_a_line_typed_while_disconnected_waits_for_the_connection():
     app = ChatApp(
         nick="ann",
+        security=None,
         transport_factory=FakeTransport.factory(users=("bob",), auto_welcome=False),
     )
     async with app.run_test(size=SIZE) as pilot:

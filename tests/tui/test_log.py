@@ -29,7 +29,11 @@ TIME = re.compile(r"^\d\d:\d\d ")
 
 
 def _app() -> ChatApp:
-    return ChatApp(nick="ann", transport_factory=FakeTransport.factory(users=("bob",)))
+    return ChatApp(
+        nick="ann",
+        security=None,
+        transport_factory=FakeTransport.factory(users=("bob",)),
+    )
 
 
 async def _connected(pilot, app: ChatApp) -> FakeTransport:

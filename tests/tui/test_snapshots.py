@@ -14,7 +14,11 @@ from textual import events
 
 import protocol as p
 from clients.core.testing import FakeTransport
+from clients.core.tls import TlsInfo
+from clients.core.trust import KnownServers
 from clients.tui.app import ChatApp
+from clients.tui.screens import PasswordScreen, TrustScreen
+from tests.tui.helpers import FakeServer, plaintext, secure, status, until
 
 pytestmark = pytest.mark.tui
 
@@ -36,9 +40,12 @@ def _still(app: ChatApp) -> None:
         widget.cursor_blink = False  # type: ignore[attr-defined]
 
 
-def test_nick_prompt(snap_compare):
+def test_nick_prompt(snap_compare, tmp_path):
     app = ChatApp(
-        host="127.0.0.1", port=9090, transport_factory=FakeTransport.factory()
+        host="127.0.0.1",
+        port=9090,
+        security=plaintext(tmp_path),
+        transport_factory=FakeTransport.factory(),
     )
 
     async def before(pilot):
@@ -54,6 +61,7 @@ def test_main_screen_with_a_conversation(snap_compare):
         host="127.0.0.1",
         port=9090,
         nick="ann",
+        security=None,
         transport_factory=FakeTransport.factory(users=("bob", "cat")),
     )
 
@@ -100,6 +108,7 @@ def test_narrow_terminal_scrolled_up_with_new_lines_below(snap_compare):
         host="127.0.0.1",
         port=9090,
         nick="ann",
+        security=None,
         transport_factory=FakeTransport.factory(users=("bob",)),
     )
 
@@ -136,6 +145,7 @@ def test_narrow_terminal_with_a_long_line(snap_compare):
         host="127.0.0.1",
         port=9090,
         nick="ann",
+        security=None,
         transport_factory=FakeTransport.factory(users=("bob",)),
     )
 
@@ -161,6 +171,7 @@ def test_long_paste_preview(snap_compare):
         host="127.0.0.1",
         port=9090,
         nick="ann",
+        security=None,
         transport_factory=FakeTransport.factory(users=("bob",)),
     )
 
@@ -172,6 +183,70 @@ def test_long_paste_preview(snap_compare):
         )
         await pilot.pause()
         _still(app)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+FINGERPRINT = ":".join(f"{byte:02X}" for byte in range(32))
+OTHER = ":".join(f"{255 - byte:02X}" for byte in range(32))
+SELF_SIGNED = TlsInfo(fingerprint=FINGERPRINT, verified=False, version="TLSv1.3")
+
+
+def test_trust_question(snap_compare, tmp_path):
+    fake = FakeServer(tls=SELF_SIGNED)
+    app = ChatApp(
+        host="127.0.0.1",
+        port=9090,
+        nick="ann",
+        security=secure(tmp_path),
+        transport_factory=fake.factory,
+    )
+
+    async def before(pilot):
+        await until(pilot, lambda: isinstance(app.screen, TrustScreen))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+def test_password_question_masks_what_is_typed(snap_compare, tmp_path):
+    fake = FakeServer(accounts=True)
+    app = ChatApp(
+        host="127.0.0.1",
+        port=9090,
+        nick="ann",
+        security=plaintext(tmp_path),
+        transport_factory=fake.factory,
+    )
+
+    async def before(pilot):
+        await until(pilot, lambda: "connected" in status(app))
+        app.message_input.set_text("/register")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, PasswordScreen))
+        _still(app)
+        await pilot.press(*"hunter22", "enter")
+        await pilot.press(*"hunter2")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+def test_changed_certificate_warning(snap_compare, tmp_path):
+    KnownServers(tmp_path / "known_servers").pin("127.0.0.1", 9090, OTHER)
+    fake = FakeServer(tls=SELF_SIGNED)
+    app = ChatApp(
+        host="127.0.0.1",
+        port=9090,
+        nick="ann",
+        security=secure(tmp_path),
+        transport_factory=fake.factory,
+    )
+
+    async def before(pilot):
+        _still(app)
+        await until(pilot, lambda: "disconnected" in status(app))
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=before)

@@ -102,7 +102,10 @@ def _bob(server: ChatServer) -> Iterator[HeadlessDriver]:
     bob.close()
 
 
-def _command(server: ChatServer, log_file: Path, *extra: str) -> list[str]:
+def _command(
+    server: ChatServer, log_file: Path, *extra: str, tls: bool = False
+) -> list[str]:
+    """The real command for `server`; plaintext unless `tls` (the test server's)."""
     host, port = server.address
     command = shutil.which("chinwag-tui")
     argv = [command] if command else [sys.executable, "-m", "clients.tui"]
@@ -114,6 +117,7 @@ def _command(server: ChatServer, log_file: Path, *extra: str) -> list[str]:
         str(port),
         "--log-file",
         str(log_file),
+        *([] if tls else ["--plaintext"]),
         *extra,
     ]
 
