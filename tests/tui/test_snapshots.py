@@ -36,8 +36,10 @@ def _utc(monkeypatch):
 
 
 def _still(app: ChatApp) -> None:
-    for widget in app.query("Input, TextArea"):
-        widget.cursor_blink = False  # type: ignore[attr-defined]
+    """No blinking cursor on any screen (a modal's or the one under it)."""
+    for screen in app.screen_stack:
+        for widget in screen.query("Input, TextArea"):
+            widget.cursor_blink = False  # type: ignore[attr-defined]
 
 
 def test_nick_prompt(snap_compare, tmp_path):
@@ -205,6 +207,7 @@ def test_trust_question(snap_compare, tmp_path):
 
     async def before(pilot):
         await until(pilot, lambda: isinstance(app.screen, TrustScreen))
+        _still(app)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=before)
@@ -229,6 +232,9 @@ def test_password_question_masks_what_is_typed(snap_compare, tmp_path):
         await pilot.press(*"hunter22", "enter")
         await pilot.press(*"hunter2")
         await pilot.pause()
+        assert "hunter2" not in "".join(  # masked: what the picture shows
+            strip.text for strip in app.screen._compositor.render_strips()
+        )
 
     assert snap_compare(app, terminal_size=SIZE, run_before=before)
 
