@@ -141,6 +141,19 @@ def _start(tmux: Tmux, argv: list[str], size: tuple[int, int] = (80, 24)) -> str
     return session
 
 
+def _wait_ended(tmux: Tmux, target: str, timeout: float = 10.0) -> None:
+    """Until the command in `target` has exited (its session is gone)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            tmux("has-session", "-t", target)
+        except subprocess.CalledProcessError:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still running; screen:\n{tmux.screen(target)}")
+        time.sleep(0.1)
+
+
 def _said(bob: HeadlessDriver, since: int) -> list[str]:
     return [
         e.text
@@ -316,3 +329,28 @@ def test_in_a_background_window_a_dm_rings_and_shows_a_toast(
         assert "bob: psst" in screen
     finally:
         outer.kill()
+
+
+def test_a_password_is_masked_on_screen_and_kept_out_of_the_log_file(
+    tmux, server, tmp_path
+):
+    secret = "s3cret-for-the-terminal"
+    log_file = tmp_path / "tui.log"
+    argv = _command(server, log_file, "--nick", "ann", "--login")
+    target = _start(tmux, argv)
+    tmux.wait_screen(target, "Password for ann on")
+    assert "connecting" in tmux.screen(target)  # asked before connecting
+    tmux("send-keys", "-t", target, "-l", secret)
+    screen = tmux.wait_screen(target, "•" * len(secret))
+    assert secret not in screen
+    tmux("send-keys", "-t", target, "Enter")
+    # The test server has no accounts: it says so, and the password is
+    # nowhere to be seen.
+    screen = tmux.wait_screen(target, "this server has no accounts")
+    assert secret not in screen
+    assert "•" not in screen  # the password screen is gone
+    tmux("send-keys", "-t", target, "C-c")
+    _wait_ended(tmux, target)
+    text = log_file.read_text("utf-8")
+    assert "ann" in text  # the log was written...
+    assert secret not in text  # ...without the password
