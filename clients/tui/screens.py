@@ -27,6 +27,9 @@ from protocol import MAX_NICK_CHARS
 from protocol.constants import MAX_PASSWORD_CHARS
 
 _FINGERPRINT_BYTES_PER_ROW = 16
+_TRUST_FRAME_ROWS = 7
+"""Rows of the certificate question that are not the question: its frame
+(2), title (2) and buttons (3)."""
 
 
 @attrs.frozen
@@ -216,7 +219,16 @@ class TrustScreen(ModalScreen[bool]):
         )
 
     def on_mount(self) -> None:
+        self._fit()
         self.query_one("#trust-refuse", Button).focus()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """The question scrolls rather than push the buttons off the screen."""
+        room = self.size.height - _TRUST_FRAME_ROWS
+        self.query_one("#trust-body").styles.max_height = max(3, room)
 
     def ask(self, question: ev.TrustQuestion) -> None:
         """Ask `question` instead of the one on screen (the session asks anew)."""
@@ -277,7 +289,7 @@ class PasswordScreen(ModalScreen[PasswordAnswer]):
         self.request = request
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="password-box"):
+        with ScrollIfNeeded(id="password-box"):
             yield Label(Text(self.request.prompt), id="password-prompt")
             with Horizontal(classes="password-row"):
                 yield Label("Password", classes="password-label")

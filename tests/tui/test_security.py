@@ -178,6 +178,25 @@ async def test_the_dont_connect_button_refuses(tmp_path):
         assert _pinned(tmp_path) == FINGERPRINT
 
 
+async def test_in_a_small_terminal_the_question_scrolls_and_the_buttons_stay(
+    tmp_path,
+):
+    fake = FakeServer(tls=SELF_SIGNED)
+    app = _tls_app(tmp_path, fake)
+    async with app.run_test(size=(60, 16)) as pilot:
+        screen = await _asked_trust(pilot, app)
+        shown = _screen(app)
+        assert "Don't connect" in shown
+        assert "Trust and connect" in shown
+        assert "Trust this server and remember" not in shown  # below the fold
+        body = screen.query_one("#trust-body")
+        assert body.allow_focus()  # it scrolls, by keys too
+        body.scroll_end(animate=False)
+        await pilot.pause()
+        assert "Trust this server and remember" in _screen(app)
+        assert "Don't connect" in _screen(app)
+
+
 async def test_quitting_while_asked_sends_nothing(tmp_path):
     fake = FakeServer(tls=SELF_SIGNED)
     app = _tls_app(tmp_path, fake)
