@@ -13,6 +13,8 @@ import pytest
 from textual.color import Color
 from textual.widgets import Button, Checkbox, Input
 
+from clients.core.accounts import Purpose
+from clients.core.events import TrustQuestion
 from clients.core.formatting import CONTINUATION
 from clients.core.secrets import FileSecretStore, server_key
 from clients.core.tls import TlsInfo
@@ -289,12 +291,34 @@ async def test_the_bar_hides_with_escape_and_when_connecting_again(tmp_path):
         await pilot.press("escape")
         await until(pilot, lambda: app.banner.display)
         assert "Not connected" in app.banner.text
-        assert "esc" in _screen(app).lower()  # the footer says how to hide it
+        assert "esc" in screen_lines(app)[-1]  # the footer says how to hide it
         await pilot.press("escape")
         await pilot.pause()
         assert not app.banner.display
         assert app.banner.text == ""
         assert "you did not trust" in log_text(app)  # the log keeps it
+        assert "esc" not in screen_lines(app)[-1]  # Escape is free again
+
+        await type_line(pilot, "/reconnect")
+        await _asked_trust(pilot, app)
+        await pilot.press("escape")
+        await until(pilot, lambda: app.banner.display)
+        await pilot.click("#banner")  # a click hides it too
+        await pilot.pause()
+        assert not app.banner.display
+
+
+async def test_a_new_question_replaces_the_one_on_screen(tmp_path):
+    fake = FakeServer(tls=SELF_SIGNED)
+    app = _tls_app(tmp_path, fake)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _asked_trust(pilot, app)
+        assert FINGERPRINT[:47] in screen.text()
+        app._show([TrustQuestion(text=f"Again:\n  {OTHER}", fingerprint=OTHER)])
+        await pilot.pause()
+        assert app.screen is screen  # one screen, one answer
+        assert screen.text() == f"Again:\n{OTHER[:47]}\n{OTHER[48:]}"
+        assert screen.focused is screen.query_one("#trust-refuse", Button)
 
 
 # --- passwords -----------------------------------------------------------------------
@@ -402,6 +426,30 @@ async def test_cancelling_a_password_sends_nothing(accounts_app, caplog, how):
         assert len(fake.sent()) == before
         assert not any(isinstance(m, ChangePassword | Register) for m in fake.sent())
         _never_kept(app, caplog, SECRET)
+
+
+async def test_a_new_password_request_replaces_the_one_on_screen(accounts_app):
+    app, fake = accounts_app
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "· ann · connected" in status(app))
+        await type_line(pilot, "/register")
+        screen = await _asked_password(pilot, app)
+        await _type_masked(pilot, app, SECRET)
+        assert app.client is not None
+        # The session asks anew (a newer question voids the open one).
+        request = app.client.session._flow.ask(Purpose.CURRENT, "Your current one")
+        app._show([request])
+        await pilot.pause()
+        assert app.screen is screen
+        assert screen.query_one("#password", Input).value == ""  # emptied
+        repeat = screen.query_one("#repeat", Input)
+        assert repeat.parent is not None
+        assert not repeat.parent.display
+        assert "Your current one" in _screen(app)
+        await _type_masked(pilot, app, OTHER_SECRET)
+        await pilot.press("enter")  # answers the new one: on to the new password
+        await until(pilot, lambda: "Choose your new password" in _screen(app))
+        assert not any(isinstance(m, Register) for m in fake.sent())
 
 
 async def test_an_empty_password_is_not_sent(accounts_app):
