@@ -16,6 +16,8 @@ from protocol.constants import MIN_MAX_FRAME_SIZE
 from server.config import ServerConfig
 from server.listener import ChatServer
 from server.logs import DEFAULT_LOG_FILE, configure_logging
+from server.paths import default_data_dir
+from server.tls import TlsError
 
 log = logging.getLogger("server")
 
@@ -95,6 +97,41 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TEXT",
         default=defaults.motd,
         help="message of the day shown to clients as they join",
+    )
+
+    security = parser.add_argument_group("security")
+    security.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help=f"where the self-signed certificate and the database live (default: {default_data_dir()})",
+    )
+    security.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        type=Path,
+        default=None,
+        help="certificate chain to serve (e.g. Let's Encrypt's fullchain.pem) instead of the self-signed one; SIGHUP reloads it",
+    )
+    security.add_argument(
+        "--tls-key",
+        metavar="FILE",
+        type=Path,
+        default=None,
+        help="the private key of --tls-cert (e.g. privkey.pem)",
+    )
+    security.add_argument(
+        "--tls-name",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="a host name or address the self-signed certificate should also name (repeatable)",
+    )
+    security.add_argument(
+        "--allow-plaintext",
+        action="store_true",
+        help="accept unencrypted clients from other machines too (loopback always may)",
     )
 
     limits = parser.add_argument_group("limits")
@@ -247,6 +284,11 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         ping_interval=args.ping_interval,
         idle_timeout=args.idle_timeout,
         close_grace=args.close_grace,
+        data_dir=args.data_dir,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_names=tuple(args.tls_name),
+        allow_plaintext=args.allow_plaintext,
     )
 
 
@@ -260,6 +302,11 @@ def _raise_fd_limit(wanted: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_list = sys.argv[1:] if argv is None else argv
+    if args_list[:1] == ["admin"]:
+        from server import admin  # noqa: PLC0415 - only for this subcommand
+
+        return admin.main(args_list[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -282,8 +329,17 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     server = ChatServer(config)
+
+    def on_hangup(_signum: int, _frame: FrameType | None) -> None:
+        log.info("received SIGHUP: %s", server.reload_tls())
+
+    signal.signal(signal.SIGHUP, on_hangup)
     try:
         server.start()
+    except TlsError as exc:
+        log.error("cannot set up TLS: %s", exc)
+        print(f"chinwag-server: cannot set up TLS: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", config.host, config.port, exc)
         print(
@@ -294,6 +350,13 @@ def main(argv: list[str] | None = None) -> int:
     host, port = server.address
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     print(f"Chinwag server listening on {where} (log: {args.log_file})", flush=True)
+    if server.fingerprint is not None:
+        print(
+            f"TLS certificate {server.certificate}\n"
+            f"SHA-256 fingerprint {server.fingerprint}\n"
+            "Give users this fingerprint: their client shows it on first connection.",
+            flush=True,
+        )
     try:
         while not stop.wait(0.5):
             pass

@@ -14,21 +14,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from platformdirs import PlatformDirs
-
 from server.accounts import Account, Accounts, Refused, ban_message
+from server.paths import default_data_dir
 from server.store import Role, SqliteStore, StoreError
 
 PASSWORD_VARIABLE = "CHINWAG_PASSWORD"  # noqa: S105 - a variable's name
-
-
-def default_data_dir() -> Path:
-    """Where the server keeps its database and certificate by default.
-
-    The user data directory (`~/.local/share/chinwag/server` on Linux,
-    following `XDG_DATA_HOME`).
-    """
-    return Path(PlatformDirs("chinwag", appauthor=False).user_data_dir) / "server"
 
 
 def build_parser(prog: str = "chinwag-server admin") -> argparse.ArgumentParser:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import attrs
-from attrs.validators import ge, gt, instance_of, le
+from attrs.validators import ge, gt, instance_of, le, optional
 
 from protocol import DEFAULT_MAX_FRAME_SIZE, Limits
 from protocol.constants import MIN_MAX_FRAME_SIZE
@@ -41,6 +43,15 @@ class ServerConfig:
         housekeeping_interval: how often timeouts are checked.
         reader_threads: threads reading client sockets (each serves many).
         close_grace: seconds a closing connection has to flush its last words.
+        tls: serve TLS on the port (beside plaintext, told apart by the
+            first byte, spec'd in docs/server.md).
+        data_dir: where the self-signed certificate (and the database) live;
+            None: the user data directory (`server.admin.default_data_dir`).
+        tls_cert / tls_key: a certificate chain and its key to use instead
+            of the self-signed one (a Let's Encrypt pair, say).
+        tls_names: extra names for the self-signed certificate.
+        allow_plaintext: accept plaintext from other machines too (by
+            default only loopback may skip TLS).
     """
 
     host: str = attrs.field(default="127.0.0.1", validator=instance_of(str))
@@ -65,6 +76,26 @@ class ServerConfig:
     housekeeping_interval: float = attrs.field(default=0.25, validator=gt(0))
     reader_threads: int = attrs.field(default=2, validator=[gt(0), le(64)])
     close_grace: float = attrs.field(default=2.0, validator=gt(0))
+    tls: bool = attrs.field(default=True, validator=instance_of(bool))
+    data_dir: Path | None = attrs.field(
+        default=None, validator=optional(instance_of(Path))
+    )
+    tls_cert: Path | None = attrs.field(
+        default=None, validator=optional(instance_of(Path))
+    )
+    tls_key: Path | None = attrs.field(
+        default=None, validator=optional(instance_of(Path))
+    )
+    tls_names: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    allow_plaintext: bool = attrs.field(default=False, validator=instance_of(bool))
+
+    @tls_key.validator
+    def _cert_and_key(
+        self, _attr: attrs.Attribute[Path | None], value: Path | None
+    ) -> None:
+        if (self.tls_cert is None) != (value is None):
+            msg = "give both a TLS certificate and its key, or neither"
+            raise ValueError(msg)
 
     @max_frame_size.validator
     def _frame_size_in_range(self, _attr: attrs.Attribute[int], value: int) -> None:

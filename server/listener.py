@@ -7,13 +7,16 @@ and a few readers, each serving many clients through `selectors`.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import queue
 import selectors
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from protocol import ErrorCode, encode_frame
 from server.addresses import AddressLimiter
@@ -21,8 +24,15 @@ from server.config import ServerConfig
 from server.hub import Hub
 from server.loop import SelectorLoop
 from server.outbox import Flusher, OutboxBudget, batched
+from server.paths import default_data_dir
 from server.peer import Peer, last_words
 from server.readers import ReaderPool
+from server.tls import (
+    ReloadableContext,
+    ReloadFailed,
+    default_certificate_names,
+    ensure_certificate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +93,8 @@ class ChatServer:
         self._peers: set[Peer] = set()
         self._peers_lock = threading.Lock()
         self._listener: socket.socket | None = None
+        self._tls: ReloadableContext | None = None
+        self._cert_file: Path | None = None
         self._housekeeper = threading.Thread(
             target=self._housekeep, name="housekeeper", daemon=True
         )
@@ -101,7 +113,14 @@ class ChatServer:
             return len(self._peers)
 
     def start(self) -> None:
-        """Bind, listen and start the server's threads; returns at once."""
+        """Bind, listen and start the server's threads; returns at once.
+
+        Raises:
+            OSError: the address cannot be bound.
+            TlsError: the certificate or key cannot be made or read.
+        """
+        if self.config.tls:
+            self._start_tls()
         family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
         self._listener = socket.create_server(
             (self.config.host, self.config.port),
@@ -116,6 +135,28 @@ class ChatServer:
         self._housekeeper.start()
         host, port = self.address
         log.info("server started on %s:%d", host, port)
+
+    def _start_tls(self) -> None:
+        config = self.config
+        if config.tls_cert is not None and config.tls_key is not None:
+            cert, key = config.tls_cert, config.tls_key
+        else:
+            paths = ensure_certificate(
+                config.data_dir or default_data_dir(),
+                default_certificate_names(config.tls_names),
+            )
+            if paths.missing_names:
+                log.warning(
+                    "the certificate does not name %s; make a new one by removing %s",
+                    ", ".join(paths.missing_names),
+                    paths.cert_file,
+                )
+            cert, key = paths.cert_file, paths.key_file
+        self._tls = ReloadableContext(cert, key)
+        self._cert_file = cert
+        log.info(
+            "TLS certificate %s, SHA-256 fingerprint %s", cert, self._tls.fingerprint
+        )
 
     def stop(self, timeout: float = 1.5) -> None:
         """Say Bye to everyone, close every socket and join every thread."""
@@ -191,6 +232,8 @@ class ChatServer:
         peer = Peer(
             sock,
             label,
+            tls_context=None if self._tls is None else self._current_tls_context,
+            plaintext_allowed=self.config.allow_plaintext or _is_loopback(host),
             hub=self.hub,
             config=self.config,
             flusher=self._flusher,
@@ -205,6 +248,33 @@ class ChatServer:
             self._peers.add(peer)
         log.info("connected %s", label)
         self._readers.add(peer)
+
+    def _current_tls_context(self) -> ssl.SSLContext:
+        assert self._tls is not None  # noqa: S101 - only handed out with TLS
+        return self._tls.context
+
+    @property
+    def fingerprint(self) -> str | None:
+        """SHA-256 of the certificate served (None without TLS)."""
+        return None if self._tls is None else self._tls.fingerprint
+
+    @property
+    def certificate(self) -> Path | None:
+        """The certificate file served (None without TLS)."""
+        return self._cert_file
+
+    def reload_tls(self) -> str:
+        """Read the certificate and key again (SIGHUP); say what happened."""
+        if self._tls is None:
+            return "TLS is off; nothing to reload"
+        result = self._tls.reload()
+        if isinstance(result, ReloadFailed):
+            log.error(
+                "TLS reload failed, keeping the old certificate: %s", result.reason
+            )
+            return f"reload failed, the old certificate stays: {result.reason}"
+        log.info("TLS certificate reloaded; fingerprint %s", result.fingerprint)
+        return f"certificate reloaded; fingerprint {result.fingerprint}"
 
     def _flooded(self, peer: Peer) -> None:
         self._addresses.penalize(peer.address_key, self.config.flood_cooldown)
@@ -289,3 +359,10 @@ class _Acceptor(SelectorLoop):
         except Exception:
             log.exception("accept loop error")
             time.sleep(0.1)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False

@@ -12,6 +12,12 @@ all backlogs together pass the `OutboxBudget`, the peer is dropped: the
 frame it was in the middle of receiving is completed, the rest of its
 backlog is thrown away, and its goodbye (Error SLOW_CONSUMER, Bye) is sent
 in its place (spec 5.7).
+
+A TLS peer's outbox seals its frames as they leave (`start_tls`): frames
+wait as plaintext, so a slow consumer's backlog can still be cut at a frame
+boundary, and only the records of the last send may wait sealed. The peer's
+reader feeds the same engine through `tls_receive`, under the same lock, so
+the TLS object is never used by two threads at once.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from collections.abc import Callable, Iterator
 
 from protocol.constants import FRAME_HEADER
 from server.loop import SelectorLoop
+from server.tls import TlsEngine, TlsProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -169,10 +176,47 @@ class Outbox:
         self._stage = _Stage.IDLE
         self._finishing = False
         self._closed = False
+        self._tls: TlsEngine | None = None
+        # Sealed records the kernel has not taken yet; they go before any
+        # further frame is sealed. Always empty without TLS.
+        self._cipher: bytes | memoryview = b""
 
     @property
     def pending(self) -> int:
         return self._size
+
+    def start_tls(self, engine: TlsEngine) -> None:
+        """From now on, frames are sealed by `engine` as they leave."""
+        with self._lock:
+            self._tls = engine
+
+    def tls_receive(self, data: bytes) -> bytes:
+        """Ciphertext from the peer in, plaintext out (the peer's reader).
+
+        Whatever the engine has to say back (handshake, alerts, frames held
+        until the handshake finished) is sent before anything sealed later.
+
+        Raises:
+            TlsProtocolError: the peer's bytes are not acceptable TLS.
+        """
+        with self._lock:
+            engine = self._tls
+            if engine is None or self._closed:
+                return b""
+            try:
+                plain = engine.receive(data)
+            finally:
+                reply = engine.outgoing()
+                if reply:
+                    self._cipher = bytes(self._cipher) + reply
+                watch = bool(self._cipher) and not self._flush_cipher()
+                if watch and self._stage is _IDLE:
+                    self._stage = _Stage.WATCHED
+                else:
+                    watch = False
+        if watch:
+            self._flusher.watch(self)
+        return plain
 
     def is_finishing(self) -> bool:
         """True once `finish` or `abort` was called, or the peer was dropped."""
@@ -194,7 +238,7 @@ class Outbox:
             if stage is _IDLE and batch is None:
                 # The common case, kept short: nothing waits, so send at once.
                 sent = self._try_send(data)
-                if sent == len(data):
+                if sent == len(data) and not self._cipher:
                     return True
                 self._head = _rest_of_frame(data, 0, sent)
                 why = self._watch_rest(memoryview(data)[sent:])
@@ -358,6 +402,9 @@ class Outbox:
                 self._size = len(data) - sent
                 self._stage = _Stage.WATCHED
                 return False
+        if self._cipher and not self._flush_cipher():
+            self._stage = _Stage.WATCHED
+            return False
         self._stage = _Stage.IDLE
         self._sync_budget()
         if self._finishing:
@@ -365,11 +412,38 @@ class Outbox:
         return True
 
     def _try_send(self, data: bytes | memoryview) -> int:
-        """One non-blocking send; how many bytes the kernel took.
+        """One non-blocking send; how many bytes of `data` are taken care of.
 
-        A dead peer counts as everything taken: its reader sees the socket
-        shut down and cleans up.
+        With TLS, `data` is sealed whole once the records sealed before it
+        are out: all of it is then taken, though some of its records may
+        still wait in `_cipher`. A dead peer counts as everything taken: its
+        reader sees the socket shut down and cleans up.
         """
+        if self._tls is None:
+            return self._send_raw(data)
+        if not self._flush_cipher():
+            return 0
+        if not data:
+            return 0
+        try:
+            self._cipher = self._tls.send(bytes(data))
+        except TlsProtocolError as exc:
+            log.debug("TLS send failed: %s", exc)
+            self._shutdown(socket.SHUT_RDWR)
+            return len(data)
+        self._flush_cipher()
+        return len(data)
+
+    def _flush_cipher(self) -> bool:
+        """Send sealed records that wait; True when none is left."""
+        if self._cipher:
+            sent = self._send_raw(self._cipher)
+            self._cipher = memoryview(self._cipher)[sent:] if sent else self._cipher
+            if len(self._cipher) == 0:
+                self._cipher = b""
+        return not self._cipher
+
+    def _send_raw(self, data: bytes | memoryview) -> int:
         try:
             return self.sock.send(data, _SEND_FLAGS)
         except BlockingIOError:
@@ -380,6 +454,7 @@ class Outbox:
             return len(data)
 
     def _discard(self) -> None:
+        self._cipher = b""
         self._chunks.clear()
         self._size = 0
         self._head = 0

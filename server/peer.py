@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 
@@ -51,11 +52,16 @@ from server.hub import Hub, Refusal, enabled_capabilities
 from server.outbox import Flusher, Outbox, OutboxBudget, Overflow, batched
 from server.ratelimit import RATE_JITTER, TokenBucket
 from server.sessions import Session
+from server.tls import TLS_HANDSHAKE_RECORD, TlsEngine, TlsProtocolError
 
 log = logging.getLogger(__name__)
 
 RECV_SIZE = 65536
 
+PLAINTEXT_REFUSED = (
+    "this server accepts connections from other machines over TLS only; "
+    "use a client that speaks TLS"
+)
 SLOW_CONSUMER_REASON = "slow consumer"
 SLOW_CONSUMER_TEXT = "you did not read what the server sent fast enough"
 
@@ -101,6 +107,9 @@ class Peer:
             whichever thread decided it; the peer must then `leave_hub` soon.
         on_flood: called when the peer is kicked for flooding.
         address_key: what the per-address limit counted it under.
+        tls_context: the server's current TLS context, None without TLS.
+        plaintext_allowed: this client may skip TLS (loopback, or the
+            server allows plaintext from anywhere).
     """
 
     def __init__(
@@ -117,6 +126,8 @@ class Peer:
         on_condemned: Callable[[Peer], None],
         on_flood: Callable[[Peer], None] = lambda _peer: None,
         address_key: str | None = None,
+        tls_context: Callable[[], ssl.SSLContext] | None = None,
+        plaintext_allowed: bool = True,
     ) -> None:
         self.nick: str | None = None
         self.session: Session | None = None
@@ -129,6 +140,10 @@ class Peer:
         self._on_closed = on_closed
         self._on_condemned = on_condemned
         self._on_flood = on_flood
+        self._tls_context = tls_context
+        self._plaintext_allowed = plaintext_allowed
+        # Decided by the first byte the client sends: TLS or plaintext.
+        self._secure: bool | None = None
         self._conn = Connection(Role.SERVER, max_frame_size=config.max_frame_size)
         self.outbox = Outbox(
             sock,
@@ -271,12 +286,42 @@ class Peer:
             since = self._backlog_since
         self._backlog_since = since if len(data) == RECV_SIZE else None
         self._bucket.refill(now, now - since)
-        self._handle_chunk(data)
+        data = self._unwrap(data)
+        if data:
+            self._handle_chunk(data)
         if self._said_bye():
             return True
         if self.outbox.is_finishing():
             self.leave_hub()  # condemned: tell the others now, then linger
         return False
+
+    def _unwrap(self, data: bytes) -> bytes:
+        """The plaintext in what arrived: TLS or not is decided by the first byte.
+
+        A TLS ClientHello starts with 0x16, a plain frame with 0x00 (frames
+        are at most 64 KiB); both share the port (docs/server.md).
+        """
+        if self._secure is None:
+            self._secure = (
+                self._tls_context is not None and data[0] == TLS_HANDSHAKE_RECORD
+            )
+            if self._secure:
+                assert self._tls_context is not None  # noqa: S101 - checked above
+                self.outbox.start_tls(TlsEngine(self._tls_context()))
+            elif not self._plaintext_allowed:
+                log.info("refused plaintext from %s", self.label)
+                self._set_reason("plaintext refused")
+                self.kick(ErrorCode.UNSUPPORTED_VERSION, PLAINTEXT_REFUSED)
+                return b""
+        if not self._secure:
+            return data
+        try:
+            return self.outbox.tls_receive(data)
+        except TlsProtocolError as exc:
+            log.info("TLS failed with %s: %s", self.label, exc)
+            self._set_reason("TLS error")
+            self.kick(None, "TLS error")
+            return b""
 
     def _handle_chunk(self, data: bytes) -> None:
         """Handle every frame `data` completes, until one condemns the peer.

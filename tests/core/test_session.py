@@ -303,7 +303,8 @@ class TokenBucket:
     """The server's flood limit as spec 5.7 states it, for reference."""
 
     def __init__(self, burst: int, rate: float, now: float) -> None:
-        self.burst, self.rate, self.tokens, self.updated = burst, rate, burst, now
+        self.burst, self.rate, self.updated = burst, rate, now
+        self.tokens = float(burst)
 
     def take(self, now: float) -> bool:
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)

@@ -31,7 +31,7 @@ class Rig:
         )
         self.server = p.Connection(p.Role.SERVER)
 
-    def connect(self) -> tuple[p.Hello, p.Identify]:
+    def connect(self) -> tuple[p.Event, p.Event]:
         self.server = p.Connection(p.Role.SERVER)
         hello, identify = self.server.receive_data(self.session.connected().data)
         return hello, identify
@@ -47,7 +47,7 @@ class Rig:
     def say(self, *messages: p.Message) -> Output:
         return self.session.received(b"".join(self.server.send(m) for m in messages))
 
-    def sent(self, out: Output) -> list[p.Message]:
+    def sent(self, out: Output) -> list[p.Event]:
         return list(self.server.receive_data(out.data))
 
 

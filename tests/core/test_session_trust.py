@@ -37,7 +37,7 @@ def _session(known: KnownServers, *, trust_new: bool = False) -> ChatSession:
     return session
 
 
-def _sent(data: bytes) -> list:
+def _sent(data: bytes) -> list[p.Event]:
     return list(p.Connection(p.Role.SERVER).receive_data(data))
 
 

@@ -12,7 +12,13 @@ import pytest
 import trustme
 
 from clients.core.tls import fingerprint_of
-from clients.core.transport import Closed, Connected, DataReceived, Transport
+from clients.core.transport import (
+    Closed,
+    Connected,
+    DataReceived,
+    Transport,
+    TransportEvent,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +79,9 @@ def _tls_server(authority) -> Iterator[tuple[EchoServer, bytes]]:
     server.stop()
 
 
-def _events(transport: Transport, inbox: queue.SimpleQueue, count: int) -> list:
+def _events(
+    transport: Transport, inbox: queue.SimpleQueue[TransportEvent], count: int
+) -> list[TransportEvent]:
     events = [inbox.get(timeout=5) for _ in range(count)]
     assert all(e.transport_id == transport.id for e in events)
     return events
@@ -81,7 +89,7 @@ def _events(transport: Transport, inbox: queue.SimpleQueue, count: int) -> list:
 
 def test_an_unknown_certificate_is_reported_with_its_fingerprint(tls_server):
     server, der = tls_server
-    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    inbox: queue.SimpleQueue[TransportEvent] = queue.SimpleQueue()
     transport = Transport("127.0.0.1", server.port, inbox.put, secure=True)
     transport.start()
     try:
@@ -108,7 +116,7 @@ def test_a_certificate_from_a_trusted_authority_is_verified(
     bundle = tmp_path / "ca.pem"
     authority.cert_pem.write_to_path(str(bundle))
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
-    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    inbox: queue.SimpleQueue[TransportEvent] = queue.SimpleQueue()
     transport = Transport("localhost", server.port, inbox.put, secure=True)
     transport.start()
     try:
@@ -120,7 +128,7 @@ def test_a_certificate_from_a_trusted_authority_is_verified(
 
 def test_a_server_without_tls_is_a_final_error():
     server = EchoServer(None)
-    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    inbox: queue.SimpleQueue[TransportEvent] = queue.SimpleQueue()
     transport = Transport("127.0.0.1", server.port, inbox.put, secure=True)
     transport.start()
     try:

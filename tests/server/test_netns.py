@@ -80,6 +80,8 @@ def test_per_address_limits_apply_to_a_remote_address(namespaces, tmp_path):
             sys.executable, "-m", "server",
             "--host", SERVER_ADDRESS, "--port", "0",
             "--max-per-address", "2",
+            "--allow-plaintext",
+            "--data-dir", str(tmp_path / "data"),
             "--log-file", str(tmp_path / "server.log"),
         ],
         cwd=ROOT,
@@ -116,3 +118,69 @@ def test_per_address_limits_apply_to_a_remote_address(namespaces, tmp_path):
     assert "2 at once" in results[2]["text"]
     log = (tmp_path / "server.log").read_text(encoding="utf-8")
     assert re.search(r"refused 10\.47\.0\.2:\d+: too many connections", log)
+
+
+def _serve(
+    server_ns: str, tmp_path: Path, *extra: str
+) -> tuple[subprocess.Popen[str], str]:
+    server = subprocess.Popen(
+        [
+            "ip", "netns", "exec", server_ns,
+            sys.executable, "-m", "server",
+            "--host", SERVER_ADDRESS, "--port", "0",
+            "--data-dir", str(tmp_path / "data"),
+            "--log-file", str(tmp_path / "server.log"),
+            *extra,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    assert server.stdout is not None
+    line = server.stdout.readline()
+    match = re.search(r"listening on 10\.47\.0\.1:(\d+)", line)
+    assert match, f"server did not start: {line!r}"
+    return server, match.group(1)
+
+
+def _stop(server: subprocess.Popen[str]) -> None:
+    server.terminate()
+    server.wait(10)
+    for stream in (server.stdout, server.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def test_plaintext_from_another_machine_is_refused_but_tls_works(namespaces, tmp_path):
+    server_ns, client_ns = namespaces
+    server, port = _serve(server_ns, tmp_path)
+    try:
+        plain = subprocess.run(
+            [
+                "ip", "netns", "exec", client_ns,
+                sys.executable, "-m", "tests.server.netns_client",
+                SERVER_ADDRESS, port, "1",
+            ],
+            cwd=ROOT, capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        (result,) = json.loads(plain.stdout)
+        assert result["kind"] == "Error"
+        assert result["code"] == p.ErrorCode.UNSUPPORTED_VERSION
+        assert "TLS" in result["text"]
+        env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "client")}
+        secure = subprocess.run(
+            [
+                "ip", "netns", "exec", client_ns,
+                sys.executable, "-m", "clients.core",
+                "--host", SERVER_ADDRESS, "--port", port,
+                "--nick", "far", "--trust-new", "--linger", "0.2",
+                "hello over TLS",
+            ],
+            cwd=ROOT, capture_output=True, text=True, timeout=30, check=False, env=env,
+        )  # fmt: skip
+        assert secure.returncode == 0, secure.stderr
+        assert "<far> hello over TLS" in secure.stdout
+        assert "Trusting" in secure.stdout
+    finally:
+        _stop(server)
