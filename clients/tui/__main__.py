@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from clients.core.cli import client_parser, parse_client_args
@@ -19,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         nick=options.nick,
         security=options.security,
     ).run()
+    signal.alarm(0)  # out in time: no backstop needed (see EXIT_DEADLINE_SECONDS)
     return 0
 
 

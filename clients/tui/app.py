@@ -58,6 +58,13 @@ colour alone is lost on monochrome terminals and to many colour-blind users)."""
 # SIGTERM (kill, shutdown) and SIGHUP (terminal closed) end the app the way
 # Ctrl+C does: Bye to the server, terminal restored.
 _EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+EXIT_DEADLINE_SECONDS = 5
+"""After an exit signal, the process ends this much later at the latest.
+
+With its terminal gone (SIGHUP when the window or the tmux server is
+closed), Textual's shutdown can block for good on a write nobody reads
+(its writer queue full), leaving a process that never exits. SIGALRM's
+default action ends it; `main` cancels the alarm once the app is out."""
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +214,8 @@ class ChatApp(App[None]):
 
     def _on_exit_signal(self, number: signal.Signals) -> None:
         log.info("%s: leaving", number.name)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.alarm(EXIT_DEADLINE_SECONDS)
         try:
             self.action_leave()
         except Exception:
