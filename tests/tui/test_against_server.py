@@ -1,4 +1,8 @@
-"""Two real Textual apps talking through a real server on 127.0.0.1."""
+"""Real Textual apps talking through a real server on 127.0.0.1.
+
+The server speaks TLS and plaintext on one port; most tests connect in
+plaintext (allowed from loopback), one meets its certificate.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,10 @@ from textual import events
 from textual.widgets import Input
 
 from clients.core.formatting import CONTINUATION
+from clients.core.launch import Security
+from clients.core.trust import KnownServers, normalize_fingerprint
 from clients.tui.app import ChatApp
+from clients.tui.screens import TrustScreen, fingerprint_rows
 from server import ChatServer, ServerConfig
 from tests.tui.helpers import (
     input_value,
@@ -34,7 +41,7 @@ def _server():
 
 @pytest.fixture(name="make_app")
 def _make_app(server, tmp_path):
-    """An app for `server` (plaintext until the server speaks TLS)."""
+    """An app for `server`, in plaintext (files in tmp_path)."""
 
     def make(nick: str | None) -> ChatApp:
         host, port = server.address
@@ -176,3 +183,37 @@ async def test_quit_command_closes_the_app(server, make_app):
         await type_line(pb, "/quit bye all")
         await until(pa, lambda: _has(ann, "bob left (quit: bye all)"))
         await until(pb, lambda: not bob.is_running)
+
+
+async def test_a_tls_server_is_asked_about_once_then_trusted(server, tmp_path):
+    host, port = server.address
+    security = Security(
+        program="chinwag-tui",
+        known_servers=tmp_path / "known_servers",
+        tokens=tmp_path / "tokens.json",
+    )
+    app = ChatApp(host=host, port=port, nick="ann", security=security)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, TrustScreen))
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, TrustScreen)
+        # What the handshake showed is what the server serves.
+        assert normalize_fingerprint(screen.question.fingerprint) == (
+            normalize_fingerprint(server.fingerprint or "")
+        )
+        rows = fingerprint_rows(screen.question.fingerprint)
+        assert all(row in screen.text() for row in rows)
+        assert "connecting" in status(app)
+        await pilot.click("#trust-accept")
+        await until(pilot, lambda: "ann · connected" in status(app))
+        assert "not encrypted" not in status(app)
+        assert KnownServers(tmp_path / "known_servers").pinned(host, port)
+
+    # The pin vouches for it next time: no question.
+    again = ChatApp(host=host, port=port, nick="ann", security=security)
+    async with again.run_test(size=SIZE) as pilot:
+        # (ann may still be leaving: the nick can be ann_1 for a moment)
+        await until(pilot, lambda: status(again).endswith(" · connected"))
+        assert again.trust_screen is None
+        assert "not encrypted" not in status(again)

@@ -22,6 +22,11 @@ import pytest
 
 from clients.core import events as ev
 from clients.core.testing import HeadlessDriver
+from clients.core.trust import (
+    KnownServers,
+    default_known_servers_path,
+    normalize_fingerprint,
+)
 from server import ChatServer, ServerConfig
 
 pytestmark = pytest.mark.tui
@@ -375,3 +380,33 @@ def test_a_password_is_masked_on_screen_and_kept_out_of_the_log_file(
     text = log_file.read_text("utf-8")
     assert "ann" in text  # the log was written...
     assert secret not in text  # ...without the password
+
+
+def test_tls_with_trust_new_in_a_real_terminal(tmux, server, bob, tmp_path):
+    fingerprint = server.fingerprint
+    assert fingerprint is not None  # the test server speaks TLS
+    argv = _command(
+        server, tmp_path / "tui.log", "--nick", "ann", "--trust-new", tls=True
+    )
+    target = _start(tmux, argv)
+    screen = tmux.wait_screen(target, "connected to")
+    assert "ann · connected" in screen
+    assert "not encrypted" not in screen
+    # Trusted on first use without a question, and said so with the
+    # fingerprint, whole on the 80x24 screen.
+    assert "Is this the right server?" not in screen
+    assert "".join(fingerprint.split()) in _log_area(screen)
+    host, port = server.address
+    assert normalize_fingerprint(
+        KnownServers(default_known_servers_path()).pinned(host, port) or ""
+    ) == normalize_fingerprint(fingerprint)
+
+    bob.wait_for(lambda e: isinstance(e, ev.Joined) and e.nick == "ann")
+    bob.submit("hello over there")
+    tmux.wait_screen(target, "<bob> hello over there")
+    tmux("send-keys", "-t", target, "-l", "hi bob, encrypted")
+    time.sleep(0.2)
+    tmux("send-keys", "-t", target, "Enter")
+    bob.wait_for(lambda e: isinstance(e, ev.ChatLine) and e.text == "hi bob, encrypted")
+    tmux("send-keys", "-t", target, "C-c")
+    _wait_ended(tmux, target)
