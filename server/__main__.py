@@ -16,7 +16,6 @@ from protocol.constants import MIN_MAX_FRAME_SIZE
 from server.config import ServerConfig
 from server.listener import ChatServer
 from server.logs import DEFAULT_LOG_FILE, configure_logging
-from server.paths import default_data_dir
 from server.tls import TlsError
 
 log = logging.getLogger("server")
@@ -105,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         type=Path,
         default=None,
-        help=f"where the self-signed certificate and the database live (default: {default_data_dir()})",
+        help="where the self-signed certificate and the database live "
+        "(default: the user data directory, ~/.local/share/chinwag/server on Linux)",
     )
     security.add_argument(
         "--tls-cert",
@@ -127,6 +127,24 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="a host name or address the self-signed certificate should also name (repeatable)",
+    )
+    security.add_argument(
+        "--registration",
+        choices=("open", "invite", "closed"),
+        default=defaults.registration,
+        help="who may turn a nick into an account: anyone, holders of an invite "
+        "code (chinwag-server admin invite, /invite-code), or nobody (admins "
+        "create accounts with chinwag-server admin create-user)",
+    )
+    security.add_argument(
+        "--require-account",
+        action="store_true",
+        help="refuse guests: only logged-in accounts may chat",
+    )
+    security.add_argument(
+        "--no-accounts",
+        action="store_true",
+        help="run without accounts (every nick is a guest's)",
     )
     security.add_argument(
         "--allow-plaintext",
@@ -289,6 +307,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         tls_key=args.tls_key,
         tls_names=tuple(args.tls_name),
         allow_plaintext=args.allow_plaintext,
+        accounts=not args.no_accounts,
+        registration=args.registration,
+        require_account=args.require_account,
     )
 
 

@@ -147,3 +147,11 @@ class AddressLimiter:
         """How many addresses are remembered (for tests and logs)."""
         with self._lock:
             return len(self._recent.keys() | self._open.keys())
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8 and ::1 (an IPv6 zone suffix is ignored)."""
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import attrs
-from attrs.validators import ge, gt, instance_of, le, optional
+from attrs.validators import ge, gt, in_, instance_of, le, optional
 
 from protocol import DEFAULT_MAX_FRAME_SIZE, Limits
 from protocol.constants import MIN_MAX_FRAME_SIZE
@@ -52,6 +52,12 @@ class ServerConfig:
         tls_names: extra names for the self-signed certificate.
         allow_plaintext: accept plaintext from other machines too (by
             default only loopback may skip TLS).
+        accounts: offer accounts (spec 12.3), kept in the data directory.
+        registration: "open", "invite" (an invite code is needed) or
+            "closed" (only `chinwag-server admin create-user`).
+        require_account: refuse guests.
+        cheap_hashing: hash passwords with argon2's cheapest parameters
+            (tests only: it makes passwords easy to guess).
     """
 
     host: str = attrs.field(default="127.0.0.1", validator=instance_of(str))
@@ -88,6 +94,12 @@ class ServerConfig:
     )
     tls_names: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     allow_plaintext: bool = attrs.field(default=False, validator=instance_of(bool))
+    accounts: bool = attrs.field(default=True, validator=instance_of(bool))
+    registration: str = attrs.field(
+        default="open", validator=in_(("open", "invite", "closed"))
+    )
+    require_account: bool = attrs.field(default=False, validator=instance_of(bool))
+    cheap_hashing: bool = attrs.field(default=False, validator=instance_of(bool))
 
     @tls_key.validator
     def _cert_and_key(

@@ -32,11 +32,13 @@ from typing import Protocol
 import attrs
 
 from protocol import (
+    CAP_ACCOUNTS,
     CAP_LIMITS,
     CAP_SESSION,
     MAX_NICK_CHARS,
     MAX_USER_LIST_CHUNK,
     PROTOCOL_VERSION,
+    AccountStatus,
     ChangeNick,
     Delivered,
     ErrorCode,
@@ -56,6 +58,7 @@ from protocol import (
     normalize_nick,
 )
 from protocol.constants import MIN_PROTOCOL_VERSION
+from server.logins import Login
 from server.outbox import batched, in_batch
 from server.refusal import Refusal
 from server.sessions import LoginCheck, NoAccounts, Session, SessionRegistry
@@ -71,11 +74,21 @@ RESUMED_REASON = "session resumed on another connection"
 """The Bye a connection gets when its session moves to a new one."""
 
 
-def enabled_capabilities(version: int, requested: Iterable[str]) -> tuple[str, ...]:
-    """What Welcome lists: none before version 2, else those asked for that we have."""
+def enabled_capabilities(
+    version: int,
+    requested: Iterable[str],
+    offered: frozenset[str] = V2_CAPABILITIES,
+) -> tuple[str, ...]:
+    """What Welcome lists: none before version 2, else those asked for that we have.
+
+    `accounts` needs `session` (spec 12.3).
+    """
     if min(version, PROTOCOL_VERSION) < 2:
         return ()
-    return tuple(sorted(V2_CAPABILITIES.intersection(requested)))
+    enabled = set(offered.intersection(requested))
+    if CAP_SESSION not in enabled:
+        enabled.discard(CAP_ACCOUNTS)
+    return tuple(sorted(enabled))
 
 
 def _wanted_nick(raw: str) -> str | Refusal:
@@ -125,7 +138,10 @@ class Hub:
         wall_clock: seconds since the epoch (injected for tests).
         clock: monotonic seconds, for session expiry.
         limits_frame: the encoded `Limits` sent after Welcome when asked for.
-        accounts: checks passwords given in Identify.
+        accounts: checks passwords given in Identify when the server has no
+            accounts (they are refused); with accounts the peer logs in
+            first and passes the `Login` to `join`.
+        owns: whether an account owns a nick (guests may not take it).
         list_chunk: nicks per UserList frame (the spec's maximum; tests use
             less to reach chunk boundaries with few members).
     """
@@ -139,8 +155,13 @@ class Hub:
         clock: Callable[[], float],
         limits_frame: bytes,
         accounts: LoginCheck | None = None,
+        owns: Callable[[str], bool] | None = None,
         list_chunk: int = MAX_USER_LIST_CHUNK,
     ) -> None:
+        self._owns = owns or (lambda _nick: False)
+        self.offered = V2_CAPABILITIES | (
+            {CAP_ACCOUNTS} if owns is not None else frozenset()
+        )
         self._chunk = list_chunk
         self._server_name = server_name
         self._motd = motd
@@ -172,7 +193,11 @@ class Hub:
             return self._nicks_of(self._order)
 
     def join(
-        self, member: Member, hello: Hello, identify: Identify | None = None
+        self,
+        member: Member,
+        hello: Hello,
+        identify: Identify | None = None,
+        login: Login | None = None,
     ) -> Joined:
         """Register `member` and tell everyone; or resume its session.
 
@@ -180,14 +205,15 @@ class Hub:
             member: the connection.
             hello: its Hello.
             identify: its Identify, when it asked for sessions (spec 12.2).
+            login: the account it logged in to (spec 12.3), checked already.
 
         Raises:
             Refusal: (fatal) unsupported version, invalid nick, bad password.
         """
         capabilities = self._capabilities(hello, identify)
         wanted = _wanted_nick(hello.nick)
-        account = None
-        if identify is not None and identify.password is not None:
+        account = None if login is None else login.name
+        if login is None and identify is not None and identify.password is not None:
             account = self._accounts.login(hello.nick, identify.password)
         with self._lock:
             if member.left:
@@ -197,18 +223,30 @@ class Hub:
             self._flush_queued()  # what was said before it joined is not for it
             session, token = self._find_session(identify)
             displaced = self._live_holder(session)
+            if displaced is None and login is not None:
+                displaced, session = self._owner_arrives(login, session)
+                token = login.token
             if displaced is not None:
                 nick = self._take_over(displaced, member)
             else:
-                if isinstance(wanted, Refusal):
+                if login is not None:
+                    nick = login.name
+                elif isinstance(wanted, Refusal):
                     raise wanted
-                nick = self._unique(wanted)
+                else:
+                    nick = self._unique(wanted, guest=True)
                 member.nick = nick
                 self._add(nick_key(nick), member)
             after = self._limits_frame if CAP_LIMITS in capabilities else b""
             if identify is not None:
                 after += self._start_session(
                     member, session, token, account, resumed=displaced is not None
+                )
+            if login is not None and CAP_ACCOUNTS in capabilities:
+                after += encode_frame(
+                    AccountStatus(
+                        account=login.name, admin=login.admin, token=login.token
+                    )
                 )
             member.welcome(
                 Welcome(
@@ -226,6 +264,30 @@ class Hub:
             else:
                 displaced.kick(None, RESUMED_REASON)
         return Joined(nick, resumed=displaced is not None)
+
+    def logged_in(self, member: Member, login: Login) -> None:
+        """`member` made its nick an account (Register): its session follows."""
+        with self._lock:
+            session = member.session
+            if session is not None:
+                session.account = login.name
+                self.sessions.rename(session, login.token)
+
+    def session_account(self, token: bytes) -> str | None:
+        """The account of the session `token` names, if any."""
+        with self._lock:
+            session = self.sessions.find(token)
+            return None if session is None else session.account
+
+    def knows_session(self, token: bytes) -> bool:
+        """True if `token` names a live or recently ended session."""
+        with self._lock:
+            return self.sessions.find(token) is not None
+
+    def member(self, nick: str) -> Member | None:
+        """Who holds `nick` now, if anyone (for kicks and bans)."""
+        with self._lock:
+            return self._members.get(nick_key(nick))
 
     def leave(self, member: Member, reason: str) -> None:
         """Forget `member` and tell the others; harmless if it never joined.
@@ -350,6 +412,13 @@ class Hub:
             if holder is not None and holder is not member:
                 text = f"the nickname {new} is taken"
                 raise Refusal(ErrorCode.NICK_IN_USE, text, request.ref)
+            session = member.session
+            if session is not None and session.account is not None:
+                text = "a logged-in nick is its account's name and cannot change"
+                raise Refusal(ErrorCode.NOT_PERMITTED, text, request.ref)
+            if old_key != new_key and self._owns(new):
+                text = f"the nickname {new} belongs to an account"
+                raise Refusal(ErrorCode.NICK_IN_USE, text, request.ref)
             self._send_pending()
             member.nick = new
             if old_key == new_key:
@@ -376,14 +445,17 @@ class Hub:
         with self._lock:
             self._flush_queued()
 
-    @staticmethod
-    def _capabilities(hello: Hello, identify: Identify | None) -> tuple[str, ...]:
+    def _capabilities(self, hello: Hello, identify: Identify | None) -> tuple[str, ...]:
         if hello.version < MIN_PROTOCOL_VERSION:
             text = f"protocol version {hello.version} is not supported; this server speaks {MIN_PROTOCOL_VERSION}-{PROTOCOL_VERSION}"
             raise Refusal(ErrorCode.UNSUPPORTED_VERSION, text, fatal=True)
-        capabilities = enabled_capabilities(hello.version, hello.capabilities)
+        capabilities = enabled_capabilities(
+            hello.version, hello.capabilities, self.offered
+        )
         if identify is None:
-            capabilities = tuple(c for c in capabilities if c != CAP_SESSION)
+            capabilities = tuple(
+                c for c in capabilities if c not in (CAP_SESSION, CAP_ACCOUNTS)
+            )
         return capabilities
 
     # --- with the lock held ---------------------------------------------------
@@ -399,7 +471,7 @@ class Hub:
     ) -> bytes:
         """Give `member` its session (found or new); the SessionToken frame."""
         if session is None:
-            session, token = self.sessions.create()
+            session, token = self.sessions.create(token or None)
         if account is not None:
             session.account = account
         member.session = session
@@ -425,6 +497,30 @@ class Hub:
             return None
         holder: Member = session.holder  # type: ignore[assignment]
         return holder if self._registered_nick(holder) is not None else None
+
+    def _owner_arrives(
+        self, login: Login, session: Session | None
+    ) -> tuple[Member | None, Session | None]:
+        """An account logs in: take its own earlier connection's place, or
+        rename the guest who holds its nick (spec 12.3)."""
+        holder = self._members.get(nick_key(login.name))
+        if holder is None:
+            return None, session
+        if holder.session is not None and holder.session.account == login.name:
+            self.sessions.rename(holder.session, login.token)
+            return holder, holder.session
+        old = holder.nick
+        assert old is not None  # noqa: S101 - registered members have one
+        new = self._unique(old, guest=True)
+        self._send_pending()
+        self._remove(nick_key(old))
+        holder.nick = new
+        self._add(nick_key(new), holder)
+        data = encode_frame(NickChanged(old=old, new=new))
+        for other in self._members.values():
+            other.deliver(data)
+        log.info("guest %s renamed to %s: its owner logged in", old, new)
+        return None, session
 
     def _take_over(self, displaced: Member, member: Member) -> str:
         """`member` gets `displaced`'s place: same nick, same list position."""
@@ -530,14 +626,23 @@ class Hub:
             return None
         return nick
 
-    def _unique(self, wanted: str) -> str:
-        """`wanted`, or the first free `base_N` (spec 5.3)."""
-        if nick_key(wanted) not in self._members:
+    def _unique(self, wanted: str, *, guest: bool = False) -> str:
+        """`wanted`, or the first free `base_N` (spec 5.3).
+
+        For a guest, a nick an account owns counts as taken (spec 12.3).
+        """
+
+        def free(nick: str) -> bool:
+            return nick_key(nick) not in self._members and not (
+                guest and self._owns(nick)
+            )
+
+        if free(wanted):
             return wanted
         for number in itertools.count(1):
             suffix = f"_{number}"
             candidate = wanted[: MAX_NICK_CHARS - len(suffix)] + suffix
-            if nick_key(candidate) not in self._members:
+            if free(candidate):
                 return candidate
         raise AssertionError  # pragma: no cover - count() never ends
 

@@ -7,7 +7,6 @@ and a few readers, each serving many clients through `selectors`.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import queue
 import selectors
@@ -18,15 +17,21 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import argon2
+from argon2 import PasswordHasher
+
 from protocol import ErrorCode, encode_frame
-from server.addresses import AddressLimiter
+from server.accounts import Accounts, Registration
+from server.addresses import AddressLimiter, is_loopback
 from server.config import ServerConfig
 from server.hub import Hub
+from server.logins import LoginService
 from server.loop import SelectorLoop
 from server.outbox import Flusher, OutboxBudget, batched
 from server.paths import default_data_dir
 from server.peer import Peer, last_words
 from server.readers import ReaderPool
+from server.store import SqliteStore
 from server.tls import (
     ReloadableContext,
     ReloadFailed,
@@ -67,7 +72,10 @@ class ChatServer:
     ) -> None:
         self.config = config = config or ServerConfig()
         self._clock = clock
+        self._logins: LoginService | None = None
+        self._store: SqliteStore | None = None
         self.hub = Hub(
+            owns=self._owns if config.accounts else None,
             server_name=config.server_name,
             motd=config.motd,
             wall_clock=wall_clock,
@@ -121,6 +129,8 @@ class ChatServer:
         """
         if self.config.tls:
             self._start_tls()
+        if self.config.accounts:
+            self._start_accounts()
         family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
         self._listener = socket.create_server(
             (self.config.host, self.config.port),
@@ -135,6 +145,36 @@ class ChatServer:
         self._housekeeper.start()
         host, port = self.address
         log.info("server started on %s:%d", host, port)
+
+    def _start_accounts(self) -> None:
+        config = self.config
+        data_dir = config.data_dir or default_data_dir()
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._store = SqliteStore.in_data_dir(data_dir)
+        hasher = (
+            PasswordHasher.from_parameters(argon2.profiles.CHEAPEST)
+            if config.cheap_hashing
+            else None
+        )
+        accounts = Accounts(
+            self._store,
+            hasher=hasher,
+            registration={
+                "open": Registration.OPEN,
+                "invite": Registration.INVITE_ONLY,
+                "closed": Registration.CLOSED,
+            }[config.registration],
+        )
+        self._logins = LoginService(accounts, require_account=config.require_account)
+        log.info(
+            "accounts in %s (registration %s%s)",
+            data_dir,
+            config.registration,
+            ", guests refused" if config.require_account else "",
+        )
+
+    def _owns(self, nick: str) -> bool:
+        return self._logins is not None and self._logins.owns(nick)
 
     def _start_tls(self) -> None:
         config = self.config
@@ -182,6 +222,10 @@ class ChatServer:
         self._flusher.thread.join(0.5)
         if self._listener is not None:
             self._listener.close()
+        if self._logins is not None:
+            self._logins.accounts.close()
+        if self._store is not None:
+            self._store.close()
         log.info("server stopped")
 
     def _wait_for_peers(self, seconds: float) -> None:
@@ -233,7 +277,9 @@ class ChatServer:
             sock,
             label,
             tls_context=None if self._tls is None else self._current_tls_context,
-            plaintext_allowed=self.config.allow_plaintext or _is_loopback(host),
+            logins=self._logins,
+            host=host,
+            plaintext_allowed=self.config.allow_plaintext or is_loopback(host),
             hub=self.hub,
             config=self.config,
             flusher=self._flusher,
@@ -359,10 +405,3 @@ class _Acceptor(SelectorLoop):
         except Exception:
             log.exception("accept loop error")
             time.sleep(0.1)
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False

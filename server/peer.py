@@ -20,8 +20,12 @@ import ssl
 import threading
 from collections.abc import Callable
 
+import attrs
+
 from protocol import (
+    CAP_ACCOUNTS,
     CAP_SESSION,
+    AccountStatus,
     Bye,
     ChangeNick,
     ChangePassword,
@@ -34,6 +38,8 @@ from protocol import (
     ListUsers,
     Logout,
     Moderate,
+    Moderated,
+    ModerationAction,
     Ping,
     Pong,
     Register,
@@ -47,8 +53,11 @@ from protocol import (
     encode_frame,
 )
 from protocol.constants import FRAME_HEADER
+from server.accounts import Refused, ban_message
+from server.addresses import is_loopback
 from server.config import ServerConfig
 from server.hub import Hub, Refusal, enabled_capabilities
+from server.logins import NEEDS_TLS, Login, LoginService, refusal
 from server.outbox import Flusher, Outbox, OutboxBudget, Overflow, batched
 from server.ratelimit import RATE_JITTER, TokenBucket
 from server.sessions import Session
@@ -107,6 +116,8 @@ class Peer:
             whichever thread decided it; the peer must then `leave_hub` soon.
         on_flood: called when the peer is kicked for flooding.
         address_key: what the per-address limit counted it under.
+        logins: accounts (spec 12.3); None for a server without them.
+        host: the client's IP address (throttling and bans go by it).
         tls_context: the server's current TLS context, None without TLS.
         plaintext_allowed: this client may skip TLS (loopback, or the
             server allows plaintext from anywhere).
@@ -128,7 +139,18 @@ class Peer:
         address_key: str | None = None,
         tls_context: Callable[[], ssl.SSLContext] | None = None,
         plaintext_allowed: bool = True,
+        logins: LoginService | None = None,
+        host: str = "",
     ) -> None:
+        self.host = host
+        self.login: Login | None = None
+        self._logins = logins
+        self._accounts_on = False  # negotiated (spec 12.3)
+        self._loopback = is_loopback(host)
+        # Runs a function on this peer's reader thread; the reader sets it.
+        self.post: Callable[[Callable[[], object]], object] = lambda function: (
+            function()
+        )
         self.nick: str | None = None
         self.session: Session | None = None
         self.label = address
@@ -409,10 +431,13 @@ class Peer:
                 if old is not None:
                     log.info("nick change %s -> %s (%s)", old, self.nick, self.label)
             case Register() | ChangePassword() | Logout() | Moderate():
-                # Capability `accounts` is not offered: refused as a server
-                # that does not know the type would (spec 4, 6).
-                text = f"{type(event).__name__} needs accounts, which this server does not offer"
-                self._send_error(ErrorCode.UNKNOWN_MESSAGE_TYPE, text, event.ref)
+                if self._logins is None or not self._accounts_on:
+                    # Capability `accounts` is not offered: refused as a
+                    # server that does not know the type would (spec 4, 6).
+                    text = f"{type(event).__name__} needs accounts, which this server does not offer"
+                    self._send_error(ErrorCode.UNKNOWN_MESSAGE_TYPE, text, event.ref)
+                else:
+                    self._account_request(event, self._logins)
             case Ping():
                 self._reply(self._conn.send(Pong(payload=event.payload)))
             case Pong():
@@ -450,16 +475,200 @@ class Peer:
             msg = "Identify without a Hello waiting for it"
             raise AssertionError(msg)
         self._waiting_hello = None
-        self._join(hello, event)
+        caps = enabled_capabilities(
+            hello.version, hello.capabilities, self._hub.offered
+        )
+        self._accounts_on = CAP_ACCOUNTS in caps
+        if self._logins is None or not self._accounts_on:
+            self._join(hello, event)  # a password is refused there (spec 12.2)
+        else:
+            self._identify(hello, event, self._logins)
 
-    def _join(self, hello: Hello, identify: Identify | None) -> None:
-        joined = self._hub.join(self, hello, identify)
+    def _identify(self, hello: Hello, identify: Identify, logins: LoginService) -> None:
+        """Log in (password or login token) or go on as a guest (spec 12.3)."""
+        if identify.password is not None:
+            self._may_send_password()
+            logins.by_password(
+                hello.nick,
+                identify.password,
+                self.host,
+                self.post,
+                lambda result: self._after(
+                    lambda: self._logged_in(hello, identify, result)
+                ),
+            )
+            return
+        login = None
+        if identify.token:
+            found = logins.by_token(identify.token, self.host)
+            if isinstance(found, Login):
+                login = found
+            elif self._hub.session_account(identify.token) is not None:
+                # An account's session whose token was revoked (a logout,
+                # a new password): it must not be resumed. Start afresh.
+                identify = attrs.evolve(identify, token=b"")
+        self._join(hello, identify, login)
+
+    def _logged_in(
+        self, hello: Hello, identify: Identify, result: Login | Refused
+    ) -> None:
+        if isinstance(result, Refused):
+            raise refusal(result, fatal=True)
+        self._join(hello, identify, result)
+
+    def _join(
+        self, hello: Hello, identify: Identify | None, login: Login | None = None
+    ) -> None:
+        logins = self._logins
+        guest = login is None and not (
+            identify is not None
+            and identify.token
+            and self._hub.knows_session(identify.token)
+        )
+        if logins is not None and guest:
+            self._admit_guest(hello, logins)
+        if login is not None:
+            self.login = login
+        joined = self._hub.join(self, hello, identify, login)
         if joined.resumed:
             log.info("resumed the session of %s on %s", joined.nick, self.label)
         else:
             log.info(
                 "joined %s as %s (asked for %r)", self.label, joined.nick, hello.nick
             )
+
+    def _admit_guest(self, hello: Hello, logins: LoginService) -> None:
+        accounts_asked = CAP_ACCOUNTS in hello.capabilities and hello.version >= 2
+        ban = logins.accounts.active_ban(address=self.host)
+        if ban is not None:
+            code = ErrorCode.BANNED if accounts_asked else ErrorCode.SERVER_FULL
+            raise Refusal(code, ban_message(ban)[:400], fatal=True)
+        if logins.require_account:
+            if accounts_asked:
+                text = "this server admits members only: log in to an account"
+                raise Refusal(ErrorCode.ACCOUNT_REQUIRED, text, fatal=True)
+            text = (
+                "this server admits members only, with a client that supports accounts"
+            )
+            raise Refusal(ErrorCode.UNSUPPORTED_VERSION, text, fatal=True)
+
+    def _may_send_password(self, ref: int = 0) -> None:
+        if not (self._secure or self._loopback):
+            raise Refusal(ErrorCode.NOT_PERMITTED, NEEDS_TLS, ref, fatal=ref == 0)
+
+    def _after(self, function: Callable[[], object]) -> None:
+        """Finish slow work (a password check) on this reader, unless closed."""
+        if self.outbox.is_finishing() or self._conn.state in (
+            State.CLOSED,
+            State.ERROR,
+        ):
+            return
+        try:
+            with batched():
+                self._guarded(function)
+        except Exception:
+            log.exception(
+                "unexpected error serving %s (%s)", self.nick or "-", self.label
+            )
+            self._set_reason("server error")
+            self.kick(ErrorCode.INTERNAL_ERROR, "internal server error")
+
+    def _guarded(self, function: Callable[[], object]) -> None:
+        try:
+            function()
+        except Refusal as refused:
+            self._send_error(refused.code, refused.text, refused.ref)
+            if refused.fatal:
+                log.info("refused %s: %s", self.label, refused.text)
+                self.kick(None, refused.text)
+
+    def _account_request(
+        self, event: Register | ChangePassword | Logout | Moderate, logins: LoginService
+    ) -> None:
+        """Accounts in OPEN (spec 12.3); slow work answers later, in order."""
+        ref = event.ref
+        match event:
+            case Register():
+                if self.login is not None:
+                    raise Refusal(
+                        ErrorCode.NOT_PERMITTED, "you are logged in already", ref
+                    )
+                self._may_send_password(ref)
+                logins.register(
+                    self.nick or "",
+                    event.password,
+                    event.invite,
+                    self.post,
+                    lambda result: self._after(
+                        lambda: self._account_changed(ref, result)
+                    ),
+                )
+            case ChangePassword():
+                login = self._logged_in_as(ref)
+                self._may_send_password(ref)
+                logins.change_password(
+                    login,
+                    event.old_password,
+                    event.new_password,
+                    self.post,
+                    lambda result: self._after(
+                        lambda: self._account_changed(ref, result)
+                    ),
+                )
+            case Logout():
+                logins.logout(self._logged_in_as(ref), everywhere=event.everywhere)
+                self.login = None
+                self._reply(encode_frame(AccountStatus(ref=ref)))
+                self._set_reason("logged out")
+                self.kick(None, "logged out")
+            case Moderate():
+                self._moderate(event, logins)
+
+    def _logged_in_as(self, ref: int) -> Login:
+        if self.login is None:
+            raise Refusal(ErrorCode.NOT_PERMITTED, "you are not logged in", ref)
+        return self.login
+
+    def _account_changed(self, ref: int, result: Login | Refused) -> None:
+        if isinstance(result, Refused):
+            raise refusal(result, ref=ref)
+        self.login = result
+        self._hub.logged_in(self, result)
+        self._reply(
+            encode_frame(
+                AccountStatus(
+                    ref=ref, account=result.name, admin=result.admin, token=result.token
+                )
+            )
+        )
+
+    def _moderate(self, event: Moderate, logins: LoginService) -> None:
+        def address_of(nick: str) -> str | None:
+            member = self._hub.member(nick)
+            return getattr(member, "host", None) or None
+
+        done = logins.moderate(
+            self.login,
+            action=event.action,
+            target=event.target,
+            reason=event.reason,
+            minutes=event.minutes,
+            address_of=address_of,
+        )
+        if isinstance(done, Refused):
+            raise refusal(done, ref=event.ref)
+        if event.action in (ModerationAction.KICK, ModerationAction.BAN):
+            target = self._hub.member(event.target)
+            if event.action is ModerationAction.KICK and target is None:
+                raise Refusal(
+                    ErrorCode.UNKNOWN_USER,
+                    f"nobody is called {event.target}",
+                    event.ref,
+                )
+            if target is not None and target is not self:
+                target.kick(None, f"kicked: {event.reason or 'no reason given'}")
+        log.info("%s: %s by %s", event.action.name.lower(), event.target, self.nick)
+        self._reply(encode_frame(Moderated(ref=event.ref, text=done)))
 
     def _send_error(self, code: ErrorCode, text: str, ref: int = 0) -> None:
         self._reply(encode_frame(Error(code=code, text=text[:400], ref=ref)))

@@ -34,6 +34,7 @@ class _Reader(SelectorLoop):
         self._caught_up = self._turn_began
 
     def add(self, peer: Peer) -> None:
+        peer.post = self.call_soon  # results of slow work come back here
         self.call_soon(lambda: self._register(peer.sock, selectors.EVENT_READ, peer))
 
     def _before_select(self) -> None:

@@ -117,12 +117,24 @@ class SessionRegistry:
             return None
         return session
 
-    def create(self) -> tuple[Session, bytes]:
-        """A new session and its token (to be sent once, in SessionToken)."""
-        token = secrets.token_bytes(TOKEN_BYTES)
+    def create(self, token: bytes | None = None) -> tuple[Session, bytes]:
+        """A new session and its token (to be sent once, in SessionToken).
+
+        Args:
+            token: an account's login token, which then names the session
+                too (spec 12.3); None makes a random one.
+        """
+        token = token or secrets.token_bytes(TOKEN_BYTES)
         session = Session(token_digest(token))
         self._sessions[session.digest] = session
         return session, token
+
+    def rename(self, session: Session, token: bytes) -> None:
+        """The session is now named by `token` (after logging in to an account)."""
+        self._sessions.pop(session.digest, None)
+        self._ended.pop(session.digest, None)
+        session.digest = token_digest(token)
+        self._sessions[session.digest] = session
 
     def attach(self, session: Session, holder: object) -> None:
         """`holder` is now the session's connection (a new one, or a resumed one)."""
