@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 
@@ -246,3 +247,44 @@ def test_headless_example_prints_what_arrives(server, connect):
     assert "<bot> hello from a script" in result.stdout
     assert "you → ann (private): hi ann" in result.stdout
     assert _chat(ann, "hi ann").is_direct
+
+
+def test_headless_register_then_login_over_tls(tmp_path):
+    """The whole stack: TLS with a first-seen certificate, /register, --login."""
+    config = ServerConfig(port=0, data_dir=tmp_path / "server", cheap_hashing=True)
+    env = {
+        **os.environ,
+        "XDG_DATA_HOME": str(tmp_path / "client"),
+        "CHINWAG_PASSWORD": "a long enough password",
+    }
+    with ChatServer(config) as server:
+        host, port = server.address
+        common = [sys.executable, "-m", "clients.core", "--host", host]
+        common += ["--port", str(port), "--nick", "bot", "--linger", "0.3"]
+        first = subprocess.run(
+            [*common, "--trust-new", "--register", "hello as a new account"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            env=env,
+        )
+        assert first.returncode == 0, first.stderr
+        assert "bot is now your account" in first.stdout
+        assert "<bot> hello as a new account" in first.stdout
+        # The token was kept: no password needed any more...
+        env.pop("CHINWAG_PASSWORD")
+        second = subprocess.run(
+            [*common, "--login", "logged in again"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            env=env,
+        )
+        assert second.returncode == 0, second.stderr
+        assert "<bot> logged in again" in second.stdout
+        # ... and it is kept only where the user alone can read it.
+        (tokens,) = (tmp_path / "client").rglob("tokens.json")
+        assert tokens.stat().st_mode & 0o077 == 0
+        assert server.fingerprint in first.stdout
