@@ -13,6 +13,7 @@ from types import FrameType
 
 from protocol import DEFAULT_MAX_FRAME_SIZE
 from protocol.constants import MIN_MAX_FRAME_SIZE
+from server import settings_file
 from server.config import ServerConfig
 from server.listener import ChatServer
 from server.logs import DEFAULT_LOG_FILE, configure_logging
@@ -38,6 +39,13 @@ limits in short:
   One address may hold --max-per-address connections and open
   --new-per-address per --new-per-address-window seconds (loopback is
   exempt unless --limit-loopback is given).
+
+TLS and accounts:
+  TLS is on from the first run: with no --tls-cert the server makes a
+  self-signed certificate in --data-dir and prints its fingerprint for users
+  to check. Plaintext is accepted from this machine only (--allow-plaintext
+  for others). Accounts live in the same directory; manage them with
+  `chinwag-server admin --help`.
 
 examples:
   chinwag-server                              serve 127.0.0.1:9090
@@ -276,6 +284,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path(DEFAULT_LOG_FILE),
         help="where to write the log (rotated at 5 MB, 3 old files kept)",
     )
+    files = parser.add_argument_group("settings file")
+    files.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        help="read settings from this TOML file (keys are these options' names "
+        "without the dashes); options given here win",
+    )
+    files.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the settings in effect, as a --config file, and exit",
+    )
     return parser
 
 
@@ -322,6 +343,19 @@ def _raise_fd_limit(wanted: int) -> None:
         log.info("raised the open-file limit from %d to %d", soft, new)
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """The options, with a `--config` file's settings as their defaults."""
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--config", type=Path)
+    given, _ = first.parse_known_args(argv)
+    if given.config is not None:
+        try:
+            parser.set_defaults(**settings_file.load(given.config, parser))
+        except settings_file.SettingsFileError as exc:
+            parser.error(str(exc))
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else argv
     if args_list[:1] == ["admin"]:
@@ -329,7 +363,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return admin.main(args_list[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, args_list)
+    if args.print_config:
+        print(settings_file.dump(args, parser), end="")
+        return 0
     try:
         config = config_from_args(args)
     except ValueError as exc:
@@ -340,6 +377,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"cannot write the log file {args.log_file}: {exc}")
 
     _raise_fd_limit(config.max_clients + 64)
+    return _serve(config, args.log_file)
+
+
+def _serve(config: ServerConfig, log_file: Path) -> int:
+    """Run until Ctrl+C or SIGTERM; SIGHUP reloads the TLS certificate."""
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -370,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     host, port = server.address
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    print(f"Chinwag server listening on {where} (log: {args.log_file})", flush=True)
+    print(f"Chinwag server listening on {where} (log: {log_file})", flush=True)
     if server.fingerprint is not None:
         print(
             f"TLS certificate {server.certificate}\n"

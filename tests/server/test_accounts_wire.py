@@ -36,7 +36,9 @@ def _register(server, nick: str, password: str = PASSWORD) -> p.AccountStatus:
         client.close()
 
 
-def _login(server, nick: str, password: str = PASSWORD) -> tuple[WireClient, list]:
+def _login(
+    server, nick: str, password: str = PASSWORD
+) -> tuple[WireClient, list[p.Event]]:
     client = _client(server)
     events = hello_v2(client, nick, ALL, password=password)
     return client, events
