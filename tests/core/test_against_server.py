@@ -287,4 +287,5 @@ def test_headless_register_then_login_over_tls(tmp_path):
         # ... and it is kept only where the user alone can read it.
         (tokens,) = (tmp_path / "client").rglob("tokens.json")
         assert tokens.stat().st_mode & 0o077 == 0
+        assert server.fingerprint is not None
         assert server.fingerprint in first.stdout
