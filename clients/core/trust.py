@@ -66,6 +66,18 @@ def normalize_fingerprint(text: str) -> str:
     return ":".join(digits[i : i + 2] for i in range(0, _FINGERPRINT_HEX, 2))
 
 
+def is_fingerprint(text: str) -> bool:
+    """True if `text` is a SHA-256 fingerprint in a form `normalize_fingerprint` reads.
+
+    The UIs use it to set the fingerprint line of a question apart.
+    """
+    try:
+        normalize_fingerprint(text)
+    except ValueError:
+        return False
+    return True
+
+
 def endpoint(host: str, port: int) -> str:
     """The one spelling of a server: `[host]:port`, lower case, IPv6 compressed.
 

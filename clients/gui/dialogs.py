@@ -19,7 +19,7 @@ import customtkinter as ctk
 
 from clients.core import events as ev
 from clients.core.formatting import LineKind
-from clients.core.trust import normalize_fingerprint
+from clients.core.trust import is_fingerprint, normalize_fingerprint
 from clients.gui.chatlog import LINE_COLOURS
 from clients.gui.keys import bind_select_all
 from protocol.constants import MAX_PASSWORD_CHARS
@@ -113,14 +113,6 @@ def _wrapped(master: Any, text: str, **kwargs: Any) -> ctk.CTkLabel:
     )
 
 
-def _is_fingerprint(line: str) -> bool:
-    try:
-        normalize_fingerprint(line)
-    except ValueError:
-        return False
-    return True
-
-
 def _fingerprint_rows(fingerprint: str) -> list[str]:
     """The fingerprint as two rows of 16 bytes: easier to compare by eye."""
     try:
@@ -160,7 +152,7 @@ class TrustDialog(ModalDialog):
         text = question.text.removesuffix(_TUI_ANSWER_HINT).rstrip()
         paragraph: list[str] = []
         for line in text.splitlines():
-            if _is_fingerprint(line):
+            if is_fingerprint(line):
                 self._paragraph(body, paragraph)
                 paragraph = []
                 self._fingerprint(body, line.strip())

@@ -74,31 +74,15 @@ def _namespaces() -> Iterator[tuple[str, str]]:
 
 def test_per_address_limits_apply_to_a_remote_address(namespaces, tmp_path):
     server_ns, client_ns = namespaces
-    server = subprocess.Popen(
-        [
-            "ip", "netns", "exec", server_ns,
-            sys.executable, "-m", "server",
-            "--host", SERVER_ADDRESS, "--port", "0",
-            "--max-per-address", "2",
-            "--allow-plaintext",
-            "--data-dir", str(tmp_path / "data"),
-            "--log-file", str(tmp_path / "server.log"),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
+    server, port = _serve(
+        server_ns, tmp_path, "--max-per-address", "2", "--allow-plaintext"
+    )
     try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        match = re.search(r"listening on 10\.47\.0\.1:(\d+)", line)
-        assert match, f"server did not start: {line!r}"
         client = subprocess.run(
             [
                 "ip", "netns", "exec", client_ns,
                 sys.executable, "-m", "tests.server.netns_client",
-                SERVER_ADDRESS, match.group(1), "3",
+                SERVER_ADDRESS, port, "3",
             ],
             cwd=ROOT,
             capture_output=True,
@@ -107,11 +91,7 @@ def test_per_address_limits_apply_to_a_remote_address(namespaces, tmp_path):
             check=True,
         )  # fmt: skip
     finally:
-        server.terminate()
-        server.wait(10)
-        for stream in (server.stdout, server.stderr):
-            if stream is not None:
-                stream.close()
+        _stop(server)
     results = json.loads(client.stdout)
     assert [r["kind"] for r in results] == ["Welcome", "Welcome", "Error"]
     assert results[2]["code"] == p.ErrorCode.SERVER_FULL
