@@ -22,7 +22,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
 from clients.core import events as ev
 from clients.core.commands import CommandError, validate_nick
 from clients.core.formatting import sanitize
-from clients.core.trust import normalize_fingerprint
+from clients.core.trust import is_fingerprint, normalize_fingerprint
 from protocol import MAX_NICK_CHARS
 from protocol.constants import MAX_PASSWORD_CHARS
 
@@ -163,14 +163,6 @@ class ScrollIfNeeded(VerticalScroll):
         return self.max_scroll_y > 0
 
 
-def _is_fingerprint(line: str) -> bool:
-    try:
-        normalize_fingerprint(line)
-    except ValueError:
-        return False
-    return True
-
-
 class TrustScreen(ModalScreen[bool]):
     """Whether to trust a server's certificate: the core's question, two buttons.
 
@@ -203,7 +195,7 @@ class TrustScreen(ModalScreen[bool]):
     def _question_widgets(self) -> Iterator[Static]:
         shown = False
         for line in self.question.text.splitlines():
-            if _is_fingerprint(line):
+            if is_fingerprint(line):
                 shown = True
                 yield self._fingerprint(line)
             elif line.strip():
