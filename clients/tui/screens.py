@@ -168,7 +168,7 @@ class TrustScreen(ModalScreen[bool]):
 
     "Don't connect" has the focus and Escape means it too, so no key pressed
     by habit (Enter, Escape) ever trusts a certificate: trusting takes Tab
-    to the other button, or a click.
+    (or an arrow key) to the other button, then Enter; or a click.
 
     Args:
         question: what the session asked; `ask` replaces it.
