@@ -49,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--output", type=Path, default=Path("bench/results/results.jsonl")
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="compare TLS with plaintext instead: server CPU per delivery (flat "
+        "out and at --rate) and the time to greet the clients, for each --clients",
+    )
     abuse_options = parser.add_argument_group(
         "abuse", "healthy clients chatting while flooders and ListUsers spammers run"
     )
@@ -82,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.abuse:
         return _run_abuse(args)
+    if args.tls:
+        return _run_tls(args)
 
     _raise_fd_limit(4 * max(int(n) for n in args.clients.split(",")) + 256)
     rows: list[dict[str, Any]] = []
@@ -144,6 +152,61 @@ def main(argv: list[str] | None = None) -> int:
             f"  N={row['clients']} S={row['senders']} fixed-rate: {ratio:.1f}x the floor"
         )
     print(f"\n{os.cpu_count()} cores; results appended to {args.output}")
+    return 0
+
+
+def _run_tls(args: argparse.Namespace) -> int:
+    """TLS against plaintext, interleaved, in one run (issue: ratio <= 1.5)."""
+    counts = [int(n) for n in args.clients.split(",")]
+    _raise_fd_limit(4 * max(counts) + 256)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    senders = 10
+    lines = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        args.output.open("a", encoding="utf-8") as out,
+    ):
+        for clients in counts:
+            messages = max(args.messages, 100_000 // (clients * senders))
+            rows: dict[tuple[str, bool], dict[str, Any]] = {}
+            for tls in (False, True):
+                workdir = Path(tmp) / f"{clients}-{tls}"
+                workdir.mkdir()
+                rows["flat", tls] = scenarios.flat_out(
+                    workdir,
+                    clients=clients,
+                    senders=min(senders, clients),
+                    messages=messages,
+                    tls=tls,
+                )
+                rows["fixed", tls] = scenarios.fixed_rate(
+                    workdir,
+                    clients=clients,
+                    senders=min(senders, clients),
+                    rate=args.rate,
+                    duration=args.duration,
+                    tls=tls,
+                )
+            for row in rows.values():
+                row["cores"] = os.cpu_count()
+                out.write(json.dumps(row) + "\n")
+                print(json.dumps(row), file=sys.stderr, flush=True)
+            for kind in ("flat", "fixed"):
+                plain, sealed = rows[kind, False], rows[kind, True]
+                ratio = sealed["server_us_per_delivery"] / max(
+                    plain["server_us_per_delivery"], 1e-9
+                )
+                lines.append(
+                    f"N={clients} {kind:>5}: plaintext {plain['server_us_per_delivery']} µs"
+                    f", TLS {sealed['server_us_per_delivery']} µs per delivery "
+                    f"(ratio {ratio:.2f}, goal <= 1.5); p99 {plain['p99_ms']} / "
+                    f"{sealed['p99_ms']} ms"
+                )
+            lines.append(
+                f"N={clients} greeted in {rows['flat', False]['greet_s']} s plaintext, "
+                f"{rows['flat', True]['greet_s']} s TLS"
+            )
+    print("\n".join(lines))
     return 0
 
 

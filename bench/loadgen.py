@@ -17,6 +17,7 @@ import time
 import attrs
 
 import protocol as p
+from clients.core.tls import TlsClient, pinning_context
 
 TEXT_DIGITS = 20
 
@@ -47,6 +48,9 @@ class Client:
     mask: int = 0
     outbox: bytearray = attrs.field(factory=bytearray)
     decoder: p.FrameDecoder | None = None
+    tls: TlsClient | None = None
+    held: bytearray = attrs.field(factory=bytearray)
+    """Plaintext waiting for the TLS handshake to finish."""
 
 
 @attrs.define
@@ -54,6 +58,7 @@ class Swarm:
     """Clients of one run; `pump` moves bytes until a deadline."""
 
     address: tuple[str, int]
+    tls: bool = False
     clients: list[Client] = attrs.field(factory=list)
     selector: selectors.BaseSelector = attrs.field(factory=selectors.DefaultSelector)
     latencies_ns: list[int] = attrs.field(factory=list)
@@ -78,8 +83,15 @@ class Swarm:
             client = Client(
                 f"c{index:04d}", sock, p.Connection(p.Role.CLIENT), probe=index < probes
             )
-            client.outbox += client.conn.send(
-                p.Hello(version=1, client_name="bench", nick=client.nick)
+            if self.tls:
+                client.tls = TlsClient(pinning_context(), self.address[0])
+                client.tls.handshake()
+                client.outbox += client.tls.pending()
+            self._write(
+                client,
+                client.conn.send(
+                    p.Hello(version=1, client_name="bench", nick=client.nick)
+                ),
             )
             self.clients.append(client)
             self._update(client)
@@ -92,8 +104,18 @@ class Swarm:
         return time.monotonic() - started
 
     def send(self, client: Client, text: str) -> None:
-        client.outbox += client.conn.send(p.SendText(text=text))
+        self._write(client, client.conn.send(p.SendText(text=text)))
         self._flush(client)
+
+    def _write(self, client: Client, data: bytes) -> None:
+        """Queue plaintext: sealed at once with TLS, held until its handshake ends."""
+        tls = client.tls
+        if tls is None:
+            client.outbox += data
+        elif not tls.handshake_done:
+            client.held += data
+        else:
+            client.outbox += tls.encrypt(data)
 
     def stall(self, client: Client) -> None:
         """Stop reading from `client` (it keeps its socket open).
@@ -144,6 +166,8 @@ class Swarm:
             client.outbox.clear()
             self._update(client)
             return
+        if client.tls is not None:
+            data = self._unseal(client, data)
         client.rx_bytes += len(data)
         if client.welcomed and not client.probe:
             return
@@ -156,6 +180,22 @@ class Swarm:
                 self.latencies_ns.append(now - int(message.text[:TEXT_DIGITS]))
             elif self.measuring and isinstance(message, p.UserLeft | p.Error):
                 self.events.append((now, message))
+
+    def _unseal(self, client: Client, data: bytes) -> bytes:
+        tls = client.tls
+        assert tls is not None  # noqa: S101 - only called with TLS
+        if not tls.handshake_done:
+            tls.receive(data)
+            done = tls.handshake()
+            client.outbox += tls.pending()
+            if not done:
+                self._update(client)
+                return b""
+            client.outbox += tls.encrypt(bytes(client.held))
+            client.held.clear()
+            self._update(client)
+            data = b""
+        return tls.feed(data)
 
     def _flush(self, client: Client) -> None:
         if client.outbox:

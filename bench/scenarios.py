@@ -49,12 +49,12 @@ def _drain(swarm: Swarm, expected: int, limit: float) -> None:
 
 
 def _setup(
-    workdir: Path, clients: int, **server_options: Any
+    workdir: Path, clients: int, *, tls: bool = False, **server_options: Any
 ) -> tuple[ServerProcess, Swarm, dict[str, Any]]:
     server = ServerProcess(workdir, **server_options)
     time.sleep(0.2)
     rss_idle = server.rss_bytes()
-    swarm = Swarm(server.address)
+    swarm = Swarm(server.address, tls=tls)
     greet = swarm.connect(clients, probes=min(clients, PROBES))
     _settle(swarm, server)
     rss_loaded = server.rss_bytes()
@@ -143,25 +143,32 @@ def fixed_rate(
     rate: float,
     duration: float,
     padding: int = 0,
+    tls: bool = False,
 ) -> dict[str, Any]:
     """Deliveries at a fixed total rate; latency is the figure that matters."""
-    server, swarm, info = _setup(workdir, clients)
+    server, swarm, info = _setup(workdir, clients, tls=tls)
     try:
         result = _measure(
             swarm, server, clients=clients, senders=senders, padding=padding,
             send=_fixed_rate_sender(swarm, senders=senders, rate=rate, clients=clients, duration=duration, padding=padding),
         )  # fmt: skip
-        return {"scenario": "fixed-rate", "target_per_s": rate, **result, **info}
+        return {
+            "scenario": "fixed-rate",
+            "tls": tls,
+            "target_per_s": rate,
+            **result,
+            **info,
+        }
     finally:
         swarm.close()
         server.stop()
 
 
 def flat_out(
-    workdir: Path, clients: int, senders: int, messages: int
+    workdir: Path, clients: int, senders: int, messages: int, *, tls: bool = False
 ) -> dict[str, Any]:
     """Every sender sends `messages` as fast as the socket takes them."""
-    server, swarm, info = _setup(workdir, clients)
+    server, swarm, info = _setup(workdir, clients, tls=tls)
 
     def send() -> int:
         talkers = swarm.clients[-senders:]
@@ -180,7 +187,7 @@ def flat_out(
         result = _measure(
             swarm, server, clients=clients, senders=senders, padding=0, send=send
         )
-        return {"scenario": "flat-out", **result, **info}
+        return {"scenario": "flat-out", "tls": tls, **result, **info}
     finally:
         swarm.close()
         server.stop()

@@ -35,6 +35,7 @@ class ServerProcess:
         command = [
             sys.executable, "-m", "server", "--port", "0",
             "--log-file", str(workdir / "bench-server.log"),
+            "--data-dir", str(workdir / "data"),
         ]  # fmt: skip
         if open_limits:
             command += [
