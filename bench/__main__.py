@@ -14,6 +14,7 @@ from typing import Any
 from bench import scenarios
 from bench.abuse import abuse
 from bench.floor import send_floor_us
+from bench.logins import login_storm
 
 
 def _raise_fd_limit(wanted: int) -> None:
@@ -55,6 +56,14 @@ def main(argv: list[str] | None = None) -> int:
         help="compare TLS with plaintext instead: server CPU per delivery (flat "
         "out and at --rate) and the time to greet the clients, for each --clients",
     )
+    parser.add_argument(
+        "--logins",
+        type=float,
+        default=0,
+        metavar="PER_S",
+        help="measure chat latency at --rate while this many password logins a "
+        "second hit the server (the first --clients value), instead",
+    )
     abuse_options = parser.add_argument_group(
         "abuse", "healthy clients chatting while flooders and ListUsers spammers run"
     )
@@ -90,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run_abuse(args)
     if args.tls:
         return _run_tls(args)
+    if args.logins:
+        return _run_logins(args)
 
     _raise_fd_limit(4 * max(int(n) for n in args.clients.split(",")) + 256)
     rows: list[dict[str, Any]] = []
@@ -207,6 +218,31 @@ def _run_tls(args: argparse.Namespace) -> int:
                 f"{rows['flat', True]['greet_s']} s TLS"
             )
     print("\n".join(lines))
+    return 0
+
+
+def _run_logins(args: argparse.Namespace) -> int:
+    clients = int(args.clients.split(",")[0])
+    _raise_fd_limit(4 * clients + 1024)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        row = login_storm(
+            Path(tmp),
+            clients=clients,
+            rate=args.rate,
+            duration=args.duration,
+            logins_per_s=args.logins,
+        )
+    row["cores"] = os.cpu_count()
+    with args.output.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(row) + "\n")
+    print(
+        f"login storm: {row['clients']} clients chatting at {row['target_per_s']:g} "
+        f"deliveries/s; {row['logins_per_s']:g} password logins/s\n"
+        f"  chat p99 quiet: {row['quiet_p99_ms']} ms, during the storm: "
+        f"{row['storm_p99_ms']} ms (ratio {row['ratio']})\n"
+        f"  logins: {row['logins']}"
+    )
     return 0
 
 

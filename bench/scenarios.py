@@ -288,3 +288,9 @@ def summarize(rows: list[dict[str, Any]]) -> str:
             f"median server CPU per delivery: {statistics.median(medians):.2f} µs"
         )
     return "\n".join(lines)
+
+
+# For scenarios in other modules (bench.logins).
+setup = _setup
+measure = _measure
+fixed_rate_sender = _fixed_rate_sender
