@@ -939,7 +939,13 @@ class ChatSession:
 
     def _refused_handshake(self, error: Error, out: Output) -> None:
         """The server said no before Welcome: decide whether retrying helps."""
-        if error.code in _LOGIN:
+        if error.code in _LOGIN or (
+            self._login_password is not None and error.code is ErrorCode.INVALID_FIELD
+        ):
+            # A refused password is never sent again by itself; a server
+            # without accounts refuses any (spec 12.2): that is final too.
+            if error.code is ErrorCode.INVALID_FIELD:
+                self._fatal = error.text
             self._login_password = None
         if error.code is ErrorCode.AUTH_FAILED:
             out.events.append(

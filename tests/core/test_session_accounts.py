@@ -214,3 +214,18 @@ def test_an_empty_or_over_long_password_is_asked_again(tmp_path, password):
     out = rig.session.answer_password(question.id, password)
     assert not out.connect
     assert _question(out).id != question.id
+
+
+def test_a_server_without_accounts_refusing_the_password_is_final(tmp_path):
+    rig = Rig(tmp_path, login=True)
+    question = _question(rig.session.start())
+    rig.session.answer_password(question.id, "some password")
+    _, identify = rig.connect()
+    assert identify.password == "some password"
+    rig.say(
+        p.Error(code=p.ErrorCode.INVALID_FIELD, text="this server has no accounts"),
+        p.Bye(reason="this server has no accounts"),
+    )
+    rig.session.closed("the server closed the connection")
+    assert rig.session.status is ev.ConnectionStatus.DISCONNECTED
+    assert not rig.session.tick().connect
