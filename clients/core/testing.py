@@ -8,20 +8,27 @@ import queue
 import time
 from collections.abc import Callable
 
+import attrs
+
 from clients.core import events as ev
 from clients.core.client import ChatClient
 from clients.core.formatting import address_label
 from clients.core.session import Backoff, ChatSession
+from clients.core.tls import TlsInfo
 from clients.core.transport import Closed, Connected, DataReceived, TransportEvent
 from protocol import (
+    CAP_ACCOUNTS,
     CAP_LIMITS,
     CAP_SESSION,
+    AccountStatus,
+    ChangePassword,
     Connection,
     Hello,
     Identify,
     Limits,
     ListUsers,
     Message,
+    Register,
     Rejected,
     Role,
     SessionToken,
@@ -30,6 +37,8 @@ from protocol import (
 )
 
 FAKE_TOKEN = b"fake-session-token-0123456789abc"
+ACCOUNT_TOKEN = b"account-login-token-0123456789ab"
+"""The login token `PlayedServer` hands out when it offers accounts."""
 
 _fake_ids = itertools.count(1_000_000)
 
@@ -172,6 +181,63 @@ class FakeTransport:
                 )
             )
         self.deliver(*messages)
+
+
+class PlayedServer(FakeTransport):
+    """`FakeTransport` that can show a TLS certificate and offer accounts.
+
+    Args:
+        tls: what the "handshake" showed (None: plaintext).
+        accounts: enable the accounts capability: a password in Identify
+            logs in (the SessionToken names the account), Register and
+            ChangePassword succeed.
+    """
+
+    def __init__(
+        self,
+        sink: Callable[[TransportEvent], object],
+        *,
+        users: tuple[str, ...] = (),
+        tls: TlsInfo | None = None,
+        accounts: bool = False,
+    ) -> None:
+        self._events = sink
+        self.tls = tls
+        self.accounts = accounts
+        super().__init__(sink, users=users)
+
+    def start(self) -> None:
+        self._events(Connected(self.id, tls=self.tls))
+
+    def send(self, data: bytes) -> None:
+        seen = len(self.received)
+        super().send(data)
+        for message in self.received[seen:]:
+            if isinstance(message, Register | ChangePassword) and self.accounts:
+                self.deliver(
+                    AccountStatus(
+                        ref=message.ref, account=self.nick, token=ACCOUNT_TOKEN
+                    )
+                )
+
+    def deliver(self, *messages: Message) -> None:
+        super().deliver(*(self._as_configured(m) for m in messages))
+
+    def _as_configured(self, message: Message) -> Message:
+        if isinstance(message, Welcome) and self.accounts:
+            caps = tuple(sorted({*message.capabilities, CAP_ACCOUNTS}))
+            return attrs.evolve(message, capabilities=caps)
+        if isinstance(message, SessionToken) and self.accounts and self.logged_in:
+            return attrs.evolve(message, account=self.nick, token=ACCOUNT_TOKEN)
+        return message
+
+    @property
+    def logged_in(self) -> bool:
+        return any(
+            isinstance(m, Identify)
+            and (m.password is not None or m.token == ACCOUNT_TOKEN)
+            for m in self.received
+        )
 
 
 class HeadlessDriver:

@@ -15,12 +15,13 @@ import pytest
 from clients.core.formatting import CONTINUATION
 from clients.core.launch import Security
 from clients.core.secrets import FileSecretStore, server_key
+from clients.core.testing import ACCOUNT_TOKEN
 from clients.core.tls import TlsInfo
 from clients.core.trust import KnownServers
 from clients.gui.app import PLAINTEXT_BADGE, ChatWindow
 from clients.gui.dialogs import MASK, PasswordDialog, TrustDialog
 from protocol import ChangePassword, Hello, Identify, Register
-from tests.gui.conftest import ACCOUNT_TOKEN, FakeServer, plaintext, press, pump
+from tests.gui.conftest import FakeServer, plaintext, press, pump
 
 pytestmark = pytest.mark.gui
 

@@ -7,28 +7,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import attrs
 from textual._xterm_parser import XTermParser
 from textual.pilot import Pilot
 from textual.widgets import OptionList, Static
 
 from clients.core.launch import Security
-from clients.core.testing import FakeTransport
+from clients.core.testing import PlayedServer
 from clients.core.tls import TlsInfo
-from clients.core.transport import Connected, TransportEvent
+from clients.core.transport import TransportEvent
 from clients.tui.app import ChatApp
 from protocol import (
-    CAP_ACCOUNTS,
-    AccountStatus,
-    ChangePassword,
-    Identify,
     Message,
-    Register,
-    SessionToken,
-    Welcome,
 )
-
-ACCOUNT_TOKEN = b"account-login-token-0123456789ab"
 
 
 def plaintext(tmp_path: Path, **options: bool) -> Security:
@@ -122,63 +112,6 @@ def feed_terminal(app: ChatApp, data: str) -> None:
     parser = XTermParser()
     for message in [*parser.feed(data), *parser.feed("")]:
         app.post_message(message)
-
-
-class PlayedServer(FakeTransport):
-    """`FakeTransport` that can show a TLS certificate and offer accounts.
-
-    Args:
-        tls: what the "handshake" showed (None: plaintext).
-        accounts: enable the accounts capability: a password in Identify
-            logs in (the SessionToken names the account), Register and
-            ChangePassword succeed.
-    """
-
-    def __init__(
-        self,
-        sink: Callable[[TransportEvent], object],
-        *,
-        users: tuple[str, ...] = (),
-        tls: TlsInfo | None = None,
-        accounts: bool = False,
-    ) -> None:
-        self._events = sink
-        self.tls = tls
-        self.accounts = accounts
-        super().__init__(sink, users=users)
-
-    def start(self) -> None:
-        self._events(Connected(self.id, tls=self.tls))
-
-    def send(self, data: bytes) -> None:
-        seen = len(self.received)
-        super().send(data)
-        for message in self.received[seen:]:
-            if isinstance(message, Register | ChangePassword) and self.accounts:
-                self.deliver(
-                    AccountStatus(
-                        ref=message.ref, account=self.nick, token=ACCOUNT_TOKEN
-                    )
-                )
-
-    def deliver(self, *messages: Message) -> None:
-        super().deliver(*(self._as_configured(m) for m in messages))
-
-    def _as_configured(self, message: Message) -> Message:
-        if isinstance(message, Welcome) and self.accounts:
-            caps = tuple(sorted({*message.capabilities, CAP_ACCOUNTS}))
-            return attrs.evolve(message, capabilities=caps)
-        if isinstance(message, SessionToken) and self.accounts and self.logged_in:
-            return attrs.evolve(message, account=self.nick, token=ACCOUNT_TOKEN)
-        return message
-
-    @property
-    def logged_in(self) -> bool:
-        return any(
-            isinstance(m, Identify)
-            and (m.password is not None or m.token == ACCOUNT_TOKEN)
-            for m in self.received
-        )
 
 
 class FakeServer:

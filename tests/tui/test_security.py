@@ -17,13 +17,13 @@ from clients.core.accounts import Purpose
 from clients.core.events import TrustQuestion
 from clients.core.formatting import CONTINUATION
 from clients.core.secrets import FileSecretStore, server_key
+from clients.core.testing import ACCOUNT_TOKEN
 from clients.core.tls import TlsInfo
 from clients.core.trust import KnownServers, changed_warning
 from clients.tui.app import NOT_ENCRYPTED_MARK, ChatApp
 from clients.tui.screens import PasswordScreen, TrustScreen
 from protocol import ChangePassword, Hello, Identify, Register
 from tests.tui.helpers import (
-    ACCOUNT_TOKEN,
     FakeServer,
     log_lines,
     log_text,
