@@ -12,10 +12,11 @@ trusted (trust on first use, `clients.core.trust`).
 
 from __future__ import annotations
 
-import hashlib
 import ssl
 
 import attrs
+
+from clients.core.trust import fingerprint_of
 
 
 class TlsError(Exception):
@@ -37,11 +38,6 @@ class TlsInfo:
     fingerprint: str
     verified: bool
     version: str
-
-
-def fingerprint_of(der: bytes) -> str:
-    """SHA-256 of a DER certificate, as `AB:CD:…`."""
-    return ":".join(f"{byte:02X}" for byte in hashlib.sha256(der).digest())
 
 
 def verifying_context() -> ssl.SSLContext:

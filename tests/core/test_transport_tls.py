@@ -11,7 +11,6 @@ from collections.abc import Iterator
 import pytest
 import trustme
 
-from clients.core.tls import fingerprint_of
 from clients.core.transport import (
     Closed,
     Connected,
@@ -19,6 +18,7 @@ from clients.core.transport import (
     Transport,
     TransportEvent,
 )
+from clients.core.trust import fingerprint_of
 
 pytestmark = pytest.mark.integration
 
