@@ -389,8 +389,11 @@ def test_tls_with_trust_new_in_a_real_terminal(tmux, server, bob, tmp_path):
         server, tmp_path / "tui.log", "--nick", "ann", "--trust-new", tls=True
     )
     target = _start(tmux, argv)
-    screen = tmux.wait_screen(target, "connected to")
-    assert "ann · connected" in screen
+    # The log line and the status bar are painted in separate frames: wait
+    # for both rather than read the status bar one frame too early.
+    screen = tmux.wait_until(
+        target, lambda screen: "connected to" in screen and "ann · connected" in screen
+    )
     assert "not encrypted" not in screen
     # Trusted on first use without a question, and said so with the
     # fingerprint, whole on the 80x24 screen.
