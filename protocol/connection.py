@@ -58,6 +58,9 @@ _CLIENT_CHAT = (
     MessageType.CHANGE_PASSWORD,
     MessageType.LOGOUT,
     MessageType.MODERATE,
+    MessageType.POST,
+    MessageType.FETCH_HISTORY,
+    MessageType.SEARCH,
     MessageType.PING,
     MessageType.PONG,
 )
@@ -71,6 +74,8 @@ _SERVER_CHAT = (
     MessageType.SESSION_TOKEN,
     MessageType.ACCOUNT_STATUS,
     MessageType.MODERATED,
+    MessageType.RECALLED,
+    MessageType.HISTORY_END,
     MessageType.PING,
     MessageType.PONG,
 )

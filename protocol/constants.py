@@ -68,6 +68,19 @@ so a client that drops can take its nick (and its place) back."""
 CAP_ACCOUNTS = "accounts"
 """Version 2 capability: registration, login, tokens, moderation (spec 12.3)."""
 
+CAP_HISTORY = "history"
+"""Version 2 capability: stored messages, `Post` with transaction ids,
+`FetchHistory` and `Search` (spec 12.4). Needs `session`."""
+
+TXN_BYTES = 16
+"""A `Post`'s transaction id is exactly this many client-made random bytes."""
+
+MAX_HISTORY_PAGE = 500
+"""A FetchHistory or Search answers with at most this many messages."""
+
+MAX_QUERY_CHARS = 400
+"""A Search query is 1 to this many characters."""
+
 MAX_USER_LIST_CHUNK = 200
 """A server sends at most this many nicks per UserList frame (200 * 130 B < 64 KiB)."""
 
@@ -87,6 +100,7 @@ class MessageType(enum.IntEnum):
     SEND_TEXT = 0x10
     SEND_DIRECT = 0x11
     DELIVERED = 0x12
+    POST = 0x13
     LIST_USERS = 0x20
     USER_LIST = 0x21
     USER_JOINED = 0x22
@@ -99,6 +113,10 @@ class MessageType(enum.IntEnum):
     ACCOUNT_STATUS = 0x33
     MODERATE = 0x34
     MODERATED = 0x35
+    FETCH_HISTORY = 0x40
+    SEARCH = 0x41
+    RECALLED = 0x42
+    HISTORY_END = 0x43
 
 
 class ErrorCode(enum.IntEnum):

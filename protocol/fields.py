@@ -291,8 +291,8 @@ def _to_tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def blob(max_bytes: int, *, default: bytes | None = None) -> Any:
-    """Opaque bytes behind a u32 length, at most `max_bytes` long."""
+def blob(max_bytes: int, *, default: bytes | None = None, min_bytes: int = 0) -> Any:
+    """Opaque bytes behind a u32 length, `min_bytes` to `max_bytes` long."""
 
     def check(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
         if type(value) is not bytes:
@@ -300,6 +300,9 @@ def blob(max_bytes: int, *, default: bytes | None = None) -> Any:
             raise FieldValueError(msg, ErrorCode.INVALID_FIELD)
         if len(value) > max_bytes:
             msg = f"{attr.name} is {len(value)} bytes; the limit is {max_bytes}"
+            raise FieldValueError(msg, ErrorCode.INVALID_FIELD)
+        if len(value) < min_bytes:
+            msg = f"{attr.name} is {len(value)} bytes; it needs at least {min_bytes}"
             raise FieldValueError(msg, ErrorCode.INVALID_FIELD)
 
     kwargs: dict[str, Any] = {} if default is None else {"default": default}

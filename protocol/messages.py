@@ -18,10 +18,12 @@ from protocol.constants import (
     MAX_NAME_CHARS,
     MAX_PASSWORD_CHARS,
     MAX_PING_PAYLOAD,
+    MAX_QUERY_CHARS,
     MAX_REASON_CHARS,
     MAX_TEXT_CHARS,
     MAX_TOKEN_BYTES,
     MAX_USER_LIST_CHUNK,
+    TXN_BYTES,
     ErrorCode,
     MessageType,
     ModerationAction,
@@ -180,6 +182,85 @@ class Delivered:
 
 
 @attrs.frozen(kw_only=True)
+class Post:
+    """Client → server (capability `history`): say `text`, exactly once.
+
+    `target` absent: to everyone; else to that nick, or to that account
+    while it is offline (kept until it logs in). `txn` is the client's own
+    random id for this line: sending it again (after a drop, or a restart)
+    gets the original confirmation back, never a second message.
+    """
+
+    TYPE: ClassVar[MessageType] = MessageType.POST
+    ref: int = fields.uint(32, default=0)
+    txn: bytes = fields.blob(TXN_BYTES, min_bytes=TXN_BYTES)
+    target: str | None = fields.optional_text(MAX_NAME_CHARS, min_chars=1)
+    text: str = _chat_text()
+
+
+@attrs.frozen(kw_only=True)
+class FetchHistory:
+    """Client → server (capability `history`): stored messages I may see.
+
+    Those with `after` < id < `before` (`before` 0: up to where this
+    connection's live messages begin), the newest `limit` of them when
+    `after` is 0, else the oldest `limit`. Answered by `Recalled` frames in
+    id order and a `HistoryEnd`.
+    """
+
+    TYPE: ClassVar[MessageType] = MessageType.FETCH_HISTORY
+    ref: int = fields.uint(32, default=0)
+    before: int = fields.uint(64, default=0)
+    after: int = fields.uint(64, default=0)
+    limit: int = fields.uint(16, default=100)
+
+
+@attrs.frozen(kw_only=True)
+class Search:
+    """Client → server (capability `history`): stored messages I may see
+    that hold every word of `query`; the newest `limit` below `before`."""
+
+    TYPE: ClassVar[MessageType] = MessageType.SEARCH
+    ref: int = fields.uint(32, default=0)
+    query: str = fields.text(MAX_QUERY_CHARS, min_chars=1)
+    before: int = fields.uint(64, default=0)
+    limit: int = fields.uint(16, default=50)
+
+
+@attrs.frozen(kw_only=True)
+class Recalled:
+    """Server → client (capability `history`): one stored message.
+
+    Part of the answer to the request `ref` (FetchHistory or Search), or,
+    with `ref` 0 right after login, a direct message kept while offline.
+    The other fields are those of `Delivered`.
+    """
+
+    TYPE: ClassVar[MessageType] = MessageType.RECALLED
+    ref: int = fields.uint(32, default=0)
+    id: int = fields.uint(64)
+    timestamp_ms: int = fields.uint(64)
+    sender: str = _nick()
+    target: str | None = fields.optional_text(MAX_NAME_CHARS, min_chars=1)
+    text: str = _chat_text()
+
+
+@attrs.frozen(kw_only=True)
+class HistoryEnd:
+    """Server → client (capability `history`): the answer to `ref` is complete.
+
+    `count` Recalled frames came before it; `more` is true when further
+    matching messages exist beyond them (older for a page or a search,
+    newer for a FetchHistory with `after`).
+    """
+
+    TYPE: ClassVar[MessageType] = MessageType.HISTORY_END
+    ref: int = fields.uint(32, default=0)
+    count: int = fields.uint(32, default=0)
+    more: bool = fields.flag(default=False)
+
+
+@attrs.frozen(kw_only=True)
 class ListUsers:
     """Client → server: who is online?"""
 
@@ -324,6 +405,11 @@ Message = (
     | AccountStatus
     | Moderate
     | Moderated
+    | Post
+    | FetchHistory
+    | Search
+    | Recalled
+    | HistoryEnd
 )
 """Any message that can travel in a frame."""
 
@@ -352,6 +438,11 @@ MESSAGE_CLASSES: tuple[type[Message], ...] = (
     AccountStatus,
     Moderate,
     Moderated,
+    Post,
+    FetchHistory,
+    Search,
+    Recalled,
+    HistoryEnd,
 )
 
 REGISTRY: dict[MessageType, type[Message]] = {cls.TYPE: cls for cls in MESSAGE_CLASSES}

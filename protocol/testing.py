@@ -16,7 +16,9 @@ from protocol.messages import (
     ChangePassword,
     Delivered,
     Error,
+    FetchHistory,
     Hello,
+    HistoryEnd,
     Identify,
     Limits,
     ListUsers,
@@ -27,7 +29,10 @@ from protocol.messages import (
     NickChanged,
     Ping,
     Pong,
+    Post,
+    Recalled,
     Register,
+    Search,
     SendDirect,
     SendText,
     SessionToken,
@@ -167,6 +172,74 @@ GOLDEN_VECTORS: tuple[tuple[Message, str], ...] = (
             "00 00 00 23 35 00 00 00 08 00 1c 62 6f 62 20 69 73 20 62 61 6e 6e 65 64 20"
             " 66 6f 72 20 36 30 20 6d 69 6e 75 74 65 73"
         ),
+    ),
+    # Version 2, capability history (spec 12.4).
+    (
+        Post(ref=9, txn=bytes(range(16)), target=None, text="hi"),
+        (
+            "00 00 00 1e 13 00 00 00 09 00 00 00 10 00 01 02 03 04 05 06 07 08 09 0a 0b"
+            " 0c 0d 0e 0f 00 00 02 68 69"
+        ),
+    ),
+    (
+        Post(ref=10, txn=bytes(range(16, 32)), target="bob", text="psst"),
+        (
+            "00 00 00 25 13 00 00 00 0a 00 00 00 10 10 11 12 13 14 15 16 17 18 19 1a 1b"
+            " 1c 1d 1e 1f 01 00 03 62 6f 62 00 04 70 73 73 74"
+        ),
+    ),
+    (
+        FetchHistory(ref=11, before=0, after=0, limit=100),
+        (
+            "00 00 00 17 40 00 00 00 0b 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"
+            " 00 64"
+        ),
+    ),
+    (
+        FetchHistory(ref=12, before=0, after=41, limit=500),
+        (
+            "00 00 00 17 40 00 00 00 0c 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 29"
+            " 01 f4"
+        ),
+    ),
+    (
+        Search(ref=13, query="lunch", before=0, limit=50),
+        (
+            "00 00 00 16 41 00 00 00 0d 00 05 6c 75 6e 63 68 00 00 00 00 00 00 00 00 00"
+            " 32"
+        ),
+    ),
+    (
+        Recalled(
+            ref=11,
+            id=42,
+            timestamp_ms=1_700_000_000_000,
+            sender="bob",
+            target=None,
+            text="hi",
+        ),
+        (
+            "00 00 00 1f 42 00 00 00 0b 00 00 00 00 00 00 00 2a 00 00 01 8b cf e5 68 00"
+            " 00 03 62 6f 62 00 00 02 68 69"
+        ),
+    ),
+    (
+        Recalled(
+            ref=0,
+            id=43,
+            timestamp_ms=1_700_000_060_000,
+            sender="bob",
+            target="ann",
+            text="psst",
+        ),
+        (
+            "00 00 00 26 42 00 00 00 00 00 00 00 00 00 00 00 2b 00 00 01 8b cf e6 52 60"
+            " 00 03 62 6f 62 01 00 03 61 6e 6e 00 04 70 73 73 74"
+        ),
+    ),
+    (
+        HistoryEnd(ref=11, count=1, more=True),
+        "00 00 00 0a 43 00 00 00 0b 00 00 00 01 01",
     ),
 )
 
