@@ -6,7 +6,7 @@ A UI renders these and nothing else; it never looks at protocol messages.
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 import attrs
 
@@ -32,6 +32,8 @@ class ChatLine:
         is_own: we sent it.
         is_direct: a private message (to or from us).
         mentions_me: someone else's message that names us.
+        recalled: it comes from the server's stored history (missed while
+            away, or an earlier page), not live: no bell, no notification.
     """
 
     id: int
@@ -42,11 +44,63 @@ class ChatLine:
     is_own: bool
     is_direct: bool
     mentions_me: bool
+    recalled: bool = False
 
     @property
     def time(self) -> datetime:
         """The server's timestamp, in local time."""
         return datetime.fromtimestamp(self.timestamp_ms / 1000).astimezone()
+
+
+@attrs.frozen
+class DaySeparator:
+    """The next line is from a new local day: draw a separator with `label`."""
+
+    day: date
+
+    @property
+    def label(self) -> str:
+        """E.g. "Monday 30 November 2026"."""
+        return f"{self.day:%A} {self.day.day} {self.day:%B %Y}"
+
+
+@attrs.frozen
+class UnreadMarker:
+    """The lines after this one are new since the user last looked:
+    draw a "new messages" rule. At most one is live at a time; a new one
+    replaces the old."""
+
+
+@attrs.frozen(kw_only=True)
+class EarlierLines:
+    """An older page of the log (/history, or scrolling up at the top):
+    put `items` (oldest first) above everything shown so far.
+
+    `more` is False once the start of the stored history is reached; the UI
+    may say so and stop asking.
+    """
+
+    items: tuple[ChatLine | DaySeparator, ...]
+    more: bool
+
+
+@attrs.frozen(kw_only=True)
+class SearchResults:
+    """The answer to a search: matching lines, oldest first; `more` when
+    older matches exist beyond them. Each can be opened in context with
+    `ChatClient.show_context(line.id)`."""
+
+    query: str
+    lines: tuple[ChatLine, ...]
+    more: bool
+
+
+@attrs.frozen(kw_only=True)
+class Context:
+    """The lines around `focus_id` (a search result), oldest first."""
+
+    focus_id: int
+    items: tuple[ChatLine | DaySeparator, ...]
 
 
 @attrs.frozen(kw_only=True)
@@ -183,6 +237,11 @@ class ExitRequested:
 
 UiEvent = (
     ChatLine
+    | DaySeparator
+    | UnreadMarker
+    | EarlierLines
+    | SearchResults
+    | Context
     | Pending
     | PendingDone
     | Notice
