@@ -1,7 +1,8 @@
-"""The server's persistent state behind one interface (`Store`).
+"""The server's persistent state behind two interfaces (`Store`, `MessageStore`).
 
-Only this package touches the database. `SqliteStore` keeps it in one file
-in the data directory; the schema is `migrations.MIGRATIONS`.
+Only this package touches the database. `SqliteStore` (accounts) and
+`SqliteMessageStore` (history) keep it in one file in the data directory;
+the schema is `migrations.MIGRATIONS`.
 """
 
 from __future__ import annotations
@@ -11,13 +12,19 @@ from server.store.base import (
     BanRecord,
     InviteRecord,
     InviteUnusable,
+    MessageStore,
     NameTaken,
     Role,
     SchemaTooNew,
     Store,
+    StoredMessage,
     StoreError,
     TokenRecord,
+    TxnTaken,
+    account_party,
+    guest_party,
 )
+from server.store.messages import SqliteMessageStore
 from server.store.migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
 from server.store.sqlite import DATABASE_FILE_NAME, SqliteStore
 
@@ -29,13 +36,19 @@ __all__ = [
     "BanRecord",
     "InviteRecord",
     "InviteUnusable",
+    "MessageStore",
     "Migration",
     "NameTaken",
     "Role",
     "SchemaTooNew",
+    "SqliteMessageStore",
     "SqliteStore",
     "Store",
     "StoreError",
+    "StoredMessage",
     "TokenRecord",
+    "TxnTaken",
+    "account_party",
+    "guest_party",
     "migrate",
 ]

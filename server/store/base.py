@@ -1,12 +1,14 @@
-"""The store's records, errors and interface (`Store`), free of any database.
+"""The store's records, errors and interfaces, free of any database.
 
-`server.accounts` and later the hub depend on `Store` only; `SqliteStore` is
-one implementation. Nothing here does I/O.
+`server.accounts` and the hub depend on these protocols only; `SqliteStore`
+and `SqliteMessageStore` implement them. Nothing here does I/O.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Protocol
 
 import attrs
@@ -81,6 +83,58 @@ class BanRecord:
     until: float | None
 
 
+@attrs.frozen(kw_only=True)
+class StoredMessage:
+    """One row of `messages`: a chat line as kept for history (issue 14).
+
+    Keyword-only: nine fields, four of them strings, are too easy to swap
+    when given by position.
+
+    Attributes:
+        id: given by the hub, increasing across restarts; the order of history.
+        timestamp_ms: milliseconds since the epoch, given by the hub.
+        sender: the sender's nick as shown.
+        sender_party: who sent it (see `account_party` / `guest_party`).
+        target: the recipient's nick for a direct message; None for everyone.
+        target_party: the recipient's party for a direct message; None for
+            everyone. `target` and `target_party` are both set or both None.
+        text: the message. Left out of `repr`: direct messages are private
+            and must never reach a log.
+        txn: the client's 16-byte transaction id (`Post.txn`), unique; None
+            for lines that came without one. Left out of `repr` too.
+        offline: a direct message stored for an account none of whose
+            connections was online, not yet handed to it.
+    """
+
+    id: int
+    timestamp_ms: int
+    sender: str
+    sender_party: str
+    target: str | None
+    target_party: str | None
+    text: str = attrs.field(repr=False)
+    txn: bytes | None = attrs.field(default=None, repr=False)
+    offline: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if (self.target is None) != (self.target_party is None):
+            msg = "a message has both target and target_party, or neither"
+            raise ValueError(msg)
+        if self.offline and self.target_party is None:
+            msg = "only a direct message can wait offline"
+            raise ValueError(msg)
+
+
+def account_party(name_key: str) -> str:
+    """The party of a logged-in account: `a:` + its `nick_key` (issue 14)."""
+    return f"a:{name_key}"
+
+
+def guest_party(session_id: str) -> str:
+    """The party of a guest: `s:` + its session id in hex (issue 14)."""
+    return f"s:{session_id}"
+
+
 class StoreError(Exception):
     """The database failed (disk full, file corrupt, locked too long...).
 
@@ -99,6 +153,20 @@ class InviteUnusable(StoreError):
 
 class SchemaTooNew(StoreError):
     """The file was written by a newer server; refusing to touch it."""
+
+
+class TxnTaken(StoreError):
+    """`MessageStore.append` met a `txn` that is stored already (or repeated
+    within the batch); nothing of that batch was stored.
+
+    Attributes:
+        txn: the offending transaction id (not in the message: txns never
+            reach a log).
+    """
+
+    def __init__(self, txn: bytes) -> None:
+        super().__init__("a message with this transaction id is stored already")
+        self.txn = txn
 
 
 class Store(Protocol):
@@ -202,4 +270,88 @@ class Store(Protocol):
 
     def delete_bans(self, *, account_id: int | None, address: str | None) -> int:
         """Delete every ban on this account or this address; return how many."""
+        ...
+
+
+class MessageStore(Protocol):
+    """Stored history (issue 14): every chat line, searchable, in id order.
+
+    Implementations are safe to call from several threads, and reads may run
+    while a write commits. Ids and times come from the caller. Who may see a
+    message: everyone for a message to everyone (`target_party` None), else
+    its sender's party and its target's party.
+    """
+
+    def close(self) -> None:
+        """Release the database; later calls raise `StoreError`."""
+
+    def last_id(self) -> int:
+        """The highest id ever stored (0 for none), pruned messages included,
+        so ids given from `last_id() + 1` on are never reused.
+        """
+        ...
+
+    def append(self, messages: Sequence[StoredMessage]) -> None:
+        """Store the messages in one transaction (group commit).
+
+        Durable when this returns (it survives a crash or a power cut). Ids
+        are the caller's and must be new.
+
+        Raises:
+            TxnTaken: a `txn` is stored already or appears twice in the
+                batch; nothing was stored.
+            StoreError: the database failed; nothing was stored.
+        """
+        ...
+
+    def by_txn(self, txn: bytes) -> StoredMessage | None:
+        """The message stored with this transaction id, if any."""
+        ...
+
+    def page(
+        self, party: str, *, before: int, after: int, limit: int
+    ) -> tuple[list[StoredMessage], bool]:
+        """Messages `party` may see with `after < id < before`.
+
+        `before` is a real bound (the hub passes its join point + 1). With
+        `after == 0`: the newest `limit` of them; otherwise the oldest
+        `limit`. Returned in ascending id order, with whether more matching
+        messages exist beyond those (older ones when `after == 0`, newer
+        ones otherwise). `limit` must be at least 1.
+        """
+        ...
+
+    def search(
+        self, party: str, words: str, *, before: int, limit: int
+    ) -> tuple[list[StoredMessage], bool]:
+        """The newest `limit` messages `party` may see containing every word.
+
+        `words` is user input, never query syntax: each word matches
+        literally (case and accents ignored); the last one also as a prefix.
+        `before` bounds the ids (0: no bound). Returned in ascending id
+        order, with whether older matches exist. A query with no word in it
+        (empty, only punctuation) gives `([], False)`.
+        """
+        ...
+
+    def take_offline(self, party: str) -> list[StoredMessage]:
+        """The offline direct messages for `party`, ascending; they stop
+        being offline in the same transaction, so each is taken once.
+        """
+        ...
+
+    def prune(self, older_than_ms: int) -> int:
+        """Delete the messages with `timestamp_ms < older_than_ms`; how many."""
+        ...
+
+    def backup(self, path: Path) -> None:
+        """Write a consistent copy of the whole database to `path` (mode
+        0600), while other threads and processes keep reading and writing.
+        """
+        ...
+
+    def export(self, sender_party: str) -> Iterator[StoredMessage]:
+        """Every message `sender_party` sent, ascending, read in batches (the
+        whole history is never in memory at once).
+        """
         ...

@@ -87,6 +87,73 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX bans_by_address ON bans (address)",
         ),
     ),
+    Migration(
+        3,
+        "stored messages and their full-text index",
+        (
+            # AUTOINCREMENT (the hub gives the ids) keeps the highest id ever
+            # stored in sqlite_sequence, so ids stay increasing even after
+            # pruning has deleted the newest rows.
+            """
+            CREATE TABLE messages (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                timestamp_ms INTEGER NOT NULL,
+                sender TEXT NOT NULL,
+                sender_party TEXT NOT NULL,
+                target TEXT,
+                target_party TEXT,
+                text TEXT NOT NULL,
+                txn BLOB UNIQUE CHECK (length(txn) = 16),
+                offline INTEGER NOT NULL DEFAULT 0 CHECK (offline IN (0, 1)),
+                CHECK ((target IS NULL) = (target_party IS NULL)),
+                CHECK (offline = 0 OR target_party IS NOT NULL)
+            ) STRICT
+            """,
+            # Direct messages only: a lobby line needs no index for who may
+            # see it. SQLite appends the rowid to every index entry, so each
+            # of these is also in id order within one party.
+            """
+            CREATE INDEX messages_to_party ON messages (target_party)
+                WHERE target_party IS NOT NULL
+            """,
+            """
+            CREATE INDEX messages_from_party ON messages (sender_party)
+                WHERE target_party IS NOT NULL
+            """,
+            """
+            CREATE INDEX messages_offline ON messages (target_party)
+                WHERE offline = 1
+            """,
+            "CREATE INDEX messages_by_time ON messages (timestamp_ms)",
+            """
+            CREATE VIRTUAL TABLE messages_fts USING fts5 (
+                text,
+                content = 'messages',
+                content_rowid = 'id',
+                tokenize = 'unicode61 remove_diacritics 2'
+            )
+            """,
+            # An external-content index must be told of every change.
+            """
+            CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+                INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);
+            END
+            """,
+            """
+            CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+                INSERT INTO messages_fts (messages_fts, rowid, text)
+                    VALUES ('delete', old.id, old.text);
+            END
+            """,
+            """
+            CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN
+                INSERT INTO messages_fts (messages_fts, rowid, text)
+                    VALUES ('delete', old.id, old.text);
+                INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);
+            END
+            """,
+        ),
+    ),
 )
 """Every step, in order; `MIGRATIONS[i].version == i + 1`."""
 

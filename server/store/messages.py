@@ -1,0 +1,420 @@
+"""`SqliteMessageStore`: stored history (issue 14) in the server's SQLite file.
+
+Only this package touches the database. The messages live in the same file
+as the accounts (`SqliteStore`, schema step 3) but use their own connections.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+import unicodedata
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from server.store.backup import backup_database
+from server.store.base import StoredMessage, StoreError, TxnTaken
+from server.store.migrations import migrate
+from server.store.sqlite import DATABASE_FILE_NAME
+
+log = logging.getLogger(__name__)
+
+MIN_PREFIX_CHARS = 3
+"""The last word of a search also matches as a prefix when it is this long:
+`a*` would make SQLite merge the index entries of every word starting with a.
+"""
+
+EXPORT_BATCH = 500
+"""Rows read per step of `export`; the read lock is free between steps."""
+
+PRUNE_BATCH = 5000
+"""Rows deleted per transaction by `prune`, so new messages wait only briefly."""
+
+_MAX_ROWID = 2**63 - 1
+"""SQLite integers are signed 64-bit; wire ids (u64) above this are clamped."""
+
+_COLUMNS = (
+    "id, timestamp_ms, sender, sender_party, target, target_party, text, txn, offline"
+)
+
+# One arm per reason a party may see a message, merged in id order: SQLite
+# runs each arm on its own index and stops at the LIMIT. The third arm skips
+# a party's direct messages to itself, which the second arm has already.
+_VISIBLE = f"""
+    SELECT {_COLUMNS} FROM messages
+        WHERE id > :after AND id < :before AND target_party IS NULL
+    UNION ALL
+    SELECT {_COLUMNS} FROM messages
+        WHERE id > :after AND id < :before AND target_party = :party
+    UNION ALL
+    SELECT {_COLUMNS} FROM messages
+        WHERE id > :after AND id < :before AND sender_party = :party
+        AND target_party IS NOT NULL AND target_party <> :party
+"""  # noqa: S608 - only constant text is formatted into these queries
+_PAGE_NEWEST = f"{_VISIBLE} ORDER BY id DESC LIMIT :limit"
+_PAGE_OLDEST = f"{_VISIBLE} ORDER BY id ASC LIMIT :limit"
+
+_SEARCH = """
+    SELECT m.id, m.timestamp_ms, m.sender, m.sender_party, m.target,
+        m.target_party, m.text, m.txn, m.offline
+    FROM messages_fts JOIN messages AS m ON m.id = messages_fts.rowid
+    WHERE messages_fts MATCH :match AND messages_fts.rowid < :before
+        AND (m.target_party IS NULL OR m.sender_party = :party
+             OR m.target_party = :party)
+    ORDER BY messages_fts.rowid DESC LIMIT :limit
+"""
+
+
+class SqliteMessageStore:
+    """The `MessageStore` protocol over the server's SQLite file.
+
+    Threads: one writer connection under one lock and one reader connection
+    under another, both separate from `SqliteStore`'s. A batch of messages
+    commits in one transaction (group commit) while history pages and
+    searches go on reading: WAL gives each read the last committed state.
+
+    Durability: the writer runs `synchronous=FULL`, so a message whose
+    `append` returned survives a power cut too (the hub confirms it to its
+    sender only then). Reads need no such care.
+
+    Opening applies the schema steps the file lacks (`migrate`, idempotent
+    and safe between processes), so this works with or without accounts;
+    usually `SqliteStore` has applied them already.
+
+    Args:
+        path: the database file; created (mode 0600) with its directory if
+            missing.
+        busy_timeout: seconds to wait for another connection's write lock
+            (the accounts store, an admin command, a backup).
+
+    Raises:
+        StoreError: the file cannot be opened or migrated.
+        SchemaTooNew: the file comes from a newer server.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:
+        self.path = path
+        self._busy_timeout = busy_timeout
+        self._write_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not path.exists():
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError as error:
+            raise StoreError(f"cannot open the database {path}: {error}") from error
+        writer = self._connect()
+        try:
+            mode = writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning(
+                    "%s: WAL is not available here (journal mode %s)", path, mode
+                )
+            writer.execute("PRAGMA synchronous = FULL")
+            migrate(writer)
+            reader = self._connect()
+        except sqlite3.Error as error:
+            writer.close()
+            raise StoreError(f"cannot use the database {path}: {error}") from error
+        except StoreError:
+            writer.close()
+            raise
+        try:
+            reader.execute("PRAGMA query_only = ON")
+        except sqlite3.Error as error:
+            reader.close()
+            writer.close()
+            raise StoreError(f"cannot use the database {path}: {error}") from error
+        self._writer: sqlite3.Connection | None = writer
+        self._reader: sqlite3.Connection | None = reader
+
+    @classmethod
+    def in_data_dir(cls, data_dir: Path) -> SqliteMessageStore:
+        """Open (or create) `chinwag.sqlite3` in the server's data directory."""
+        return cls(data_dir / DATABASE_FILE_NAME)
+
+    def close(self) -> None:
+        with self._write_lock, self._read_lock:
+            if self._writer is not None:
+                try:
+                    self._writer.execute("PRAGMA optimize")
+                except sqlite3.Error as error:
+                    log.warning("PRAGMA optimize failed: %s", error)
+                self._writer.close()
+                self._writer = None
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+
+    def __enter__(self) -> SqliteMessageStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- plumbing --------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            return sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout,
+                isolation_level=None,  # autocommit: transactions are explicit
+                check_same_thread=False,  # each shared under its own lock
+            )
+        except sqlite3.Error as error:
+            raise StoreError(
+                f"cannot open the database {self.path}: {error}"
+            ) from error
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._read_lock:
+            if self._reader is None:
+                raise StoreError("the message store is closed")
+            try:
+                yield self._reader
+            except sqlite3.Error as error:
+                raise StoreError(f"reading messages failed: {error}") from error
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One transaction, holding the write lock from its start (IMMEDIATE)."""
+        with self._write_lock:
+            connection = self._writer
+            if connection is None:
+                raise StoreError("the message store is closed")
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException as error:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                if isinstance(error, sqlite3.Error):
+                    raise StoreError(f"writing messages failed: {error}") from error
+                raise
+
+    # --- the MessageStore protocol ----------------------------------------
+
+    def last_id(self) -> int:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT max("
+                " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0),"
+                " coalesce((SELECT max(id) FROM messages), 0))"
+            ).fetchone()
+        return int(row[0])
+
+    def append(self, messages: Sequence[StoredMessage]) -> None:
+        if not messages:
+            return
+        seen: set[bytes] = set()
+        for message in messages:
+            if message.txn is not None:
+                if message.txn in seen:
+                    raise TxnTaken(message.txn)
+                seen.add(message.txn)
+        rows = [
+            (
+                m.id,
+                m.timestamp_ms,
+                m.sender,
+                m.sender_party,
+                m.target,
+                m.target_party,
+                m.text,
+                m.txn,
+                int(m.offline),
+            )
+            for m in messages
+        ]
+        try:
+            with self._write() as db:
+                db.executemany(
+                    f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant columns
+                    rows,
+                )
+        except StoreError as error:
+            if _is_txn_conflict(error.__cause__):
+                for message in messages:
+                    if message.txn is not None and self.by_txn(message.txn):
+                        raise TxnTaken(message.txn) from error
+            raise
+
+    def by_txn(self, txn: bytes) -> StoredMessage | None:
+        with self._read() as db:
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE txn = ?",  # noqa: S608 - constant columns
+                (txn,),
+            ).fetchone()
+        return _message(row) if row else None
+
+    def page(
+        self, party: str, *, before: int, after: int, limit: int
+    ) -> tuple[list[StoredMessage], bool]:
+        _check_limit(limit)
+        after = max(0, min(after, _MAX_ROWID))
+        before = max(0, min(before, _MAX_ROWID))
+        if before <= after + 1:
+            return [], False
+        newest = after == 0
+        with self._read() as db:
+            rows = db.execute(
+                _PAGE_NEWEST if newest else _PAGE_OLDEST,
+                {"party": party, "after": after, "before": before, "limit": limit + 1},
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        if newest:
+            rows.reverse()
+        return [_message(row) for row in rows], more
+
+    def search(
+        self, party: str, words: str, *, before: int, limit: int
+    ) -> tuple[list[StoredMessage], bool]:
+        _check_limit(limit)
+        match = match_expression(words)
+        before = _MAX_ROWID if before <= 0 else min(before, _MAX_ROWID)
+        if match is None:
+            return [], False
+        with self._read() as db:
+            rows = db.execute(
+                _SEARCH,
+                {"match": match, "before": before, "party": party, "limit": limit + 1},
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        rows.reverse()
+        return [_message(row) for row in rows], more
+
+    def take_offline(self, party: str) -> list[StoredMessage]:
+        with self._write() as db:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM messages"  # noqa: S608 - constant columns
+                " WHERE offline = 1 AND target_party = ? ORDER BY id",
+                (party,),
+            ).fetchall()
+            if rows:
+                db.execute(
+                    "UPDATE messages SET offline = 0"
+                    " WHERE offline = 1 AND target_party = ?",
+                    (party,),
+                )
+        return [_message(row) for row in rows]
+
+    def prune(self, older_than_ms: int) -> int:
+        cutoff = max(-_MAX_ROWID, min(older_than_ms, _MAX_ROWID))
+        total = 0
+        while True:
+            with self._write() as db:
+                deleted = db.execute(
+                    "DELETE FROM messages WHERE id IN"
+                    " (SELECT id FROM messages WHERE timestamp_ms < ? LIMIT ?)",
+                    (cutoff, PRUNE_BATCH),
+                ).rowcount
+            total += deleted
+            if deleted < PRUNE_BATCH:
+                return total
+
+    def backup(self, path: Path) -> None:
+        with self._read_lock:
+            if self._reader is None:
+                raise StoreError("the message store is closed")
+        backup_database(self.path, path, busy_timeout=self._busy_timeout)
+
+    def export(self, sender_party: str) -> Iterator[StoredMessage]:
+        last = 0
+        while True:
+            # The lock is held for one batch only, never while the caller
+            # works on the messages handed out.
+            with self._read() as db:
+                rows = db.execute(
+                    f"SELECT {_COLUMNS} FROM messages"  # noqa: S608 - constant columns
+                    " WHERE sender_party = ? AND id > ? ORDER BY id LIMIT ?",
+                    (sender_party, last, EXPORT_BATCH),
+                ).fetchall()
+            for row in rows:
+                yield _message(row)
+            if len(rows) < EXPORT_BATCH:
+                return
+            last = int(rows[-1][0])
+
+
+def match_expression(words: str) -> str | None:
+    """An FTS5 query matching every word of `words` literally; None if none.
+
+    Each word becomes a quoted FTS5 string (a `"` inside doubled), so no
+    user input is ever query syntax: `NEAR(`, `*`, `-`, `:` and `^` are
+    just characters, which the tokenizer then treats as it treats them in
+    the messages (word separators). Control characters separate words (a
+    NUL would end the query string early). A word with no letter or digit
+    would be an empty phrase, which matches nothing, so it is left out. The
+    last word also matches as a prefix when it is long enough.
+    """
+    cleaned = "".join(
+        " " if unicodedata.category(char) in {"Cc", "Cs"} else char for char in words
+    )
+    kept = [word for word in cleaned.split() if _last_token_chars(word)]
+    if not kept:
+        return None
+    phrases = ['"' + word.replace('"', '""') + '"' for word in kept]
+    if _last_token_chars(kept[-1]) >= MIN_PREFIX_CHARS:
+        phrases[-1] += "*"
+    return " ".join(phrases)
+
+
+def _is_token_char(char: str) -> bool:
+    # The unicode61 tokenizer's default token characters: L*, N* and Co.
+    category = unicodedata.category(char)
+    return category[0] in "LN" or category == "Co"
+
+
+def _last_token_chars(word: str) -> int:
+    """The length of the last run of token characters in `word` (0: none)."""
+    count = 0
+    for char in reversed(word):
+        if _is_token_char(char):
+            count += 1
+        elif count:
+            break
+    return count
+
+
+def _check_limit(limit: int) -> None:
+    if limit < 1:
+        msg = f"limit must be at least 1, not {limit}"
+        raise ValueError(msg)
+
+
+def _is_txn_conflict(error: BaseException | None) -> bool:
+    return isinstance(error, sqlite3.IntegrityError) and "messages.txn" in str(error)
+
+
+def _message(row: tuple[Any, ...]) -> StoredMessage:
+    (
+        message_id,
+        timestamp_ms,
+        sender,
+        sender_party,
+        target,
+        target_party,
+        text,
+        txn,
+        offline,
+    ) = row
+    return StoredMessage(
+        id=int(message_id),
+        timestamp_ms=int(timestamp_ms),
+        sender=str(sender),
+        sender_party=str(sender_party),
+        target=None if target is None else str(target),
+        target_party=None if target_party is None else str(target_party),
+        text=str(text),
+        txn=None if txn is None else bytes(txn),
+        offline=bool(offline),
+    )
