@@ -11,7 +11,13 @@ from collections.abc import Callable
 
 import attrs
 
-from protocol import InvalidNick, ModerationAction, normalize_nick
+from protocol import (
+    MAX_HISTORY_PAGE,
+    MAX_QUERY_CHARS,
+    InvalidNick,
+    ModerationAction,
+    normalize_nick,
+)
 
 
 @attrs.frozen
@@ -91,6 +97,24 @@ class Moderation:
     minutes: int = 0
 
 
+@attrs.frozen
+class LoadEarlier:
+    """Show `count` older lines of the stored history."""
+
+    count: int
+
+
+@attrs.frozen
+class SearchFor:
+    """Search the stored history for lines holding every word."""
+
+    words: str
+
+
+DEFAULT_HISTORY_LINES = 100
+"""What /history shows without a count."""
+
+
 Command = (
     Say
     | Whisper
@@ -105,6 +129,8 @@ Command = (
     | LogIn
     | LogOut
     | Moderation
+    | LoadEarlier
+    | SearchFor
 )
 
 
@@ -225,6 +251,25 @@ def _parse_promote(rest: str) -> Command:
     )
 
 
+def _parse_history(rest: str) -> Command:
+    text = rest.strip()
+    usage = f"usage: /history [N], N from 1 to {MAX_HISTORY_PAGE}"
+    if not text:
+        return LoadEarlier(DEFAULT_HISTORY_LINES)
+    if not text.isdigit() or not 1 <= int(text) <= MAX_HISTORY_PAGE:
+        raise CommandError(usage)
+    return LoadEarlier(int(text))
+
+
+def _parse_search(rest: str) -> Command:
+    words = " ".join(rest.split())
+    if not words:
+        raise CommandError("what to search for? usage: /search <words>")
+    if len(words) > MAX_QUERY_CHARS:
+        raise CommandError(f"a search has at most {MAX_QUERY_CHARS} characters")
+    return SearchFor(words)
+
+
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("help", "/help", "show this list of commands", _no_args(ShowHelp())),
     CommandSpec(
@@ -238,6 +283,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
         aliases=("w", "tell"),
     ),
     CommandSpec("nick", "/nick <name>", "change your nickname", _parse_nick),
+    CommandSpec(
+        "history",
+        "/history [N]",
+        f"show N earlier messages (default {DEFAULT_HISTORY_LINES})",
+        _parse_history,
+    ),
+    CommandSpec(
+        "search",
+        "/search <words>",
+        "find stored messages holding every word",
+        _parse_search,
+    ),
     CommandSpec(
         "clear",
         "/clear",

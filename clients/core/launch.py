@@ -8,6 +8,7 @@ known-servers file, login tokens in the token store.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,13 @@ import attrs
 
 from clients.core.client import ChatClient, TransportFactory
 from clients.core.formatting import address_label
+from clients.core.journal import Journal
 from clients.core.secrets import FileSecretStore, SecretStore, open_secret_store
 from clients.core.session import AccountSettings, ChatSession, TrustSettings
 from clients.core.transport import Transport, TransportEvent
 from clients.core.trust import KnownServers, parse_endpoint
+
+log = logging.getLogger(__name__)
 
 
 @attrs.frozen(kw_only=True)
@@ -34,6 +38,9 @@ class Security:
         known_servers: the pin file (default: in the user's data directory).
         tokens: the token file (default: the system keyring where one works,
             else a 0600 file in the user's data directory).
+        journals: the directory of journals, where unconfirmed lines and
+            the last message seen outlive the process (default: in the
+            user's data directory).
     """
 
     plaintext: bool = False
@@ -42,6 +49,7 @@ class Security:
     program: str = "chinwag"
     known_servers: Path | None = None
     tokens: Path | None = None
+    journals: Path | None = None
 
 
 def build_client(
@@ -58,12 +66,13 @@ def build_client(
 
     Args:
         security: None is for tests with a fake transport: plaintext, no
-            pins, no saved tokens.
+            pins, no saved tokens, no journal.
         transport_factory: replaces the real `Transport` (tests).
         session_options: further `ChatSession` keyword arguments (clocks,
             backoff) for tests.
     """
     trust = accounts = None
+    journal: Journal | None = None
     factory = transport_factory
     if security is not None:
         known = KnownServers(security.known_servers)
@@ -84,12 +93,17 @@ def build_client(
         )
         if factory is None:
             factory = functools.partial(Transport, secure=not security.plaintext)
+        try:
+            journal = Journal(host, port, nick, directory=security.journals)
+        except ValueError as exc:
+            log.warning("no journal for %s:%s: %s", host, port, exc)
+    options: dict[str, Any] = {"journal": journal, **(session_options or {})}
     session = ChatSession(
         nick=nick,
         server=address_label(host, port),
         trust=trust,
         accounts=accounts,
-        **(session_options or {}),
+        **options,
     )
     return ChatClient(session, host, port, sink, transport_factory=factory or Transport)
 

@@ -12,6 +12,7 @@ import ipaddress
 import itertools
 import logging
 import math
+import os
 import random
 import re
 import time
@@ -26,16 +27,21 @@ from clients.core.accounts import AccountFlow, Purpose
 from clients.core.completion import Completer
 from clients.core.delivery import QUEUE_LIMIT, Delivery
 from clients.core.history import InputHistory
+from clients.core.journal import Journal, JournalKeeper, JournalLine, JournalState
 from clients.core.pacing import Pacer
+from clients.core.scrollback import EARLIER_PAGE, Refusal, Scrollback
 from clients.core.secrets import SecretStore, SecretStoreError, server_key
 from clients.core.tls import TlsInfo
 from clients.core.trust import Action, FirstSeen, KnownServers, decide
 from protocol import (
     CAP_ACCOUNTS,
+    CAP_HISTORY,
     CAP_LIMITS,
     CAP_SESSION,
+    MAX_QUERY_CHARS,
     MAX_TEXT_CHARS,
     PROTOCOL_VERSION,
+    TXN_BYTES,
     AccountStatus,
     Bye,
     ChangeNick,
@@ -46,6 +52,7 @@ from protocol import (
     ErrorCode,
     Event,
     Hello,
+    HistoryEnd,
     Identify,
     Limits,
     ListUsers,
@@ -56,6 +63,8 @@ from protocol import (
     NickChanged,
     Ping,
     Pong,
+    Post,
+    Recalled,
     Register,
     Rejected,
     RemoteProtocolError,
@@ -74,7 +83,7 @@ from protocol import (
 log = logging.getLogger(__name__)
 
 CLIENT_NAME = "chinwag"
-CAPABILITIES = (CAP_ACCOUNTS, CAP_LIMITS, CAP_SESSION)
+CAPABILITIES = (CAP_ACCOUNTS, CAP_HISTORY, CAP_LIMITS, CAP_SESSION)
 """What this client asks for in Hello (spec 12)."""
 HANDSHAKE_TIMEOUT = 15.0
 """Seconds to wait for Welcome before deciding the server is not Chinwag."""
@@ -87,6 +96,9 @@ _LOGIN = (
     ErrorCode.NOT_PERMITTED,
 )
 _AGAIN = "Type /reconnect to try again."
+SEEN_SAVE_INTERVAL = 5.0
+"""Seconds between journal writes that only move the last seen message id
+(unconfirmed lines are written at once)."""
 
 
 @attrs.define
@@ -186,6 +198,8 @@ class ChatSession:
         accounts: login tokens and logging in; without it the session is
             a guest that can still /register (the token is then kept in
             memory only).
+        journal: where unconfirmed lines and the last message seen outlive
+            the process; without it they are kept in memory only.
     """
 
     def __init__(
@@ -201,6 +215,7 @@ class ChatSession:
         queue_limit: int = QUEUE_LIMIT,
         trust: TrustSettings | None = None,
         accounts: AccountSettings | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.nick = nick
         self._trust = trust
@@ -243,6 +258,14 @@ class ChatSession:
         self._last_heard = 0.0
         self._pinged = False
         self._fatal: str | None = None
+        self._journal = JournalKeeper(
+            journal, now=clock(), seen_interval=SEEN_SAVE_INTERVAL
+        )
+        for kept in self._journal.loaded.lines:
+            self._delivery.restore(kept.text, kept.target, kept.txn, sent=kept.sent)
+        self._scrollback = Scrollback(
+            refs=lambda: next(self._refs), cursor=self._journal.loaded.last_seen
+        )
 
     # --- queries ---------------------------------------------------------------
 
@@ -277,6 +300,12 @@ class ChatSession:
         """
         self.status = ev.ConnectionStatus.CONNECTING
         out = Output(events=[self._status_event()])
+        out.events += [
+            ev.Pending(
+                local_id=line.local_id, text=line.text, target=line.target, queued=True
+            )
+            for line, _ in self._delivery.snapshot()
+        ]
         accounts = self._accounts
         if accounts is not None and accounts.login:
             token = accounts.secrets.load(accounts.server, nick_key(self.nick))
@@ -521,10 +550,14 @@ class ChatSession:
             out.data = self._conn.send(Bye(reason=reason or "leaving"))
         self._conn = None
         self._retry_at = None
+        kept = self._save_journal(out, force=True)
+        self._journal.close()  # what is on disk now waits for the next run
         for line in self._delivery.drop_all():
             out.events += [
                 ev.PendingDone(local_id=line.local_id, delivered=False),
-                ev.Notice(f"not sent: {line.describe()}", ev.NoticeLevel.ERROR),
+                ev.Notice(f"kept to send next time: {line.describe()}")
+                if kept
+                else ev.Notice(f"not sent: {line.describe()}", ev.NoticeLevel.ERROR),
             ]
         self.status = ev.ConnectionStatus.DISCONNECTED
         out.events.append(self._status_event(detail="you left"))
@@ -550,19 +583,55 @@ class ChatSession:
 
     # --- stored history (issue 14) ----------------------------------------------
 
-    def load_earlier(self) -> Output:
-        """Ask for the page of the log before the oldest line shown."""
-        return Output(events=[ev.Notice(f"{self.server} keeps no history")])
+    def load_earlier(self, count: int = EARLIER_PAGE, *, asked: bool = False) -> Output:
+        """Ask for the `count` messages before the oldest line shown; they
+        come as one `EarlierLines`.
+
+        Args:
+            asked: the user typed /history: say so when nothing is sent
+                (a page is on its way, or none is left); scrolling up stays
+                quiet then.
+        """
+        if (refused := self._history_refusal("load earlier messages")) is not None:
+            return refused
+        request = self._scrollback.earlier(count)
+        if request is Refusal.IN_FLIGHT:
+            return Output(
+                events=[ev.Notice("earlier messages are on their way")] if asked else []
+            )
+        if request is Refusal.NONE_LEFT:
+            return Output(
+                events=[ev.Notice("that is the start of the history")] if asked else []
+            )
+        return self._queue(request)
 
     def search(self, words: str) -> Output:
-        """Ask for the stored messages holding every word of `words`."""
-        del words
-        return Output(events=[ev.Notice(f"{self.server} keeps no history")])
+        """Ask for stored messages holding every word; a `SearchResults` follows."""
+        query = " ".join(words.split())
+        if not query:
+            return _refusal("what to search for? usage: /search <words>")
+        if len(query) > MAX_QUERY_CHARS:
+            return _refusal(f"a search has at most {MAX_QUERY_CHARS} characters")
+        if (refused := self._history_refusal("search")) is not None:
+            return refused
+        return self._queue(self._scrollback.search(query))
 
     def show_context(self, message_id: int) -> Output:
-        """Ask for the lines around `message_id`."""
-        del message_id
-        return Output(events=[ev.Notice(f"{self.server} keeps no history")])
+        """Ask for the lines around `message_id`; a `Context` follows."""
+        if (refused := self._history_refusal("show the context")) is not None:
+            return refused
+        if message_id < 1:
+            return _refusal(f"there is no message {message_id}")
+        before, after = self._scrollback.context(message_id)
+        self._control += (before, after)
+        return self._queue_sent()
+
+    def _history_refusal(self, what: str) -> Output | None:
+        if not self._is_open():
+            return _refusal(f"cannot {what}: not connected")
+        if CAP_HISTORY not in self._capabilities:
+            return _refusal(f"cannot {what}: {self.server} keeps no history")
+        return None
 
     # --- user input --------------------------------------------------------------
 
@@ -590,6 +659,7 @@ class ChatSession:
                     events=[ev.Notice("\n".join(["Commands:", *cmd.help_lines()]))]
                 )
             case cmd.ClearWindow():
+                self._scrollback.cleared()
                 return Output(events=[ev.ClearRequested()])
             case cmd.Quit(reason):
                 return self.quit(reason)
@@ -605,7 +675,8 @@ class ChatSession:
             case _:
                 return self._run_account(command)
 
-    def _run_account(self, command: cmd.Command) -> Output:
+    def _run_account(self, command: cmd.Command) -> Output:  # noqa: PLR0911 - one arm per command
+        """Account, moderation and history commands (the rest of `_run`)."""
         match command:
             case cmd.RegisterNick(invite):
                 self._flow.invite = invite
@@ -626,8 +697,12 @@ class ChatSession:
                 return self._account_request(Logout(everywhere=everywhere))
             case cmd.Moderation():
                 return self._moderate(command)
+            case cmd.LoadEarlier(count):
+                return self.load_earlier(count, asked=True)
+            case cmd.SearchFor(words):
+                return self.search(words)
             case _:  # pragma: no cover - _run handles the others
-                msg = f"not an account command: {command!r}"
+                msg = f"not a command for _run_account: {command!r}"
                 raise AssertionError(msg)
 
     def _ask_if_open(self, purpose: Purpose, prompt: str) -> Output:
@@ -692,13 +767,15 @@ class ChatSession:
             and self._is_open()
             and self._roster
             and nick_key(target) not in self._roster
+            # With history, an account that is offline gets it later.
+            and CAP_HISTORY not in self._capabilities
         ):
             return _refusal(f"{target} is not online; nothing was sent")
         if self._delivery.full:
             return _refusal(
                 f"{self._delivery.limit} messages already wait to be sent; this one was not added. Try again once they are through."
             )
-        line = self._delivery.add(text, target)
+        line = self._delivery.add(text, target, os.urandom(TXN_BYTES))
         out = Output(
             events=[
                 ev.Pending(
@@ -713,13 +790,21 @@ class ChatSession:
         return out
 
     def _queue(self, message: Message) -> Output:
-        out = Output()
         self._control.append(message)
+        return self._queue_sent()
+
+    def _queue_sent(self) -> Output:
+        out = Output()
         self._pump(out)
         return out
 
     def _pump(self, out: Output) -> None:
-        """Send what waits, as fast as the server's flood limit allows."""
+        """Send what waits, as fast as the server's flood limit allows;
+        then keep what must outlive the process in the journal."""
+        self._send_waiting(out)
+        self._save_journal(out)
+
+    def _send_waiting(self, out: Output) -> None:
         if not self._is_open():
             return
         assert self._conn is not None  # noqa: S101 - _is_open checked it
@@ -730,8 +815,13 @@ class ChatSession:
             elif self._settled and (line := self._delivery.take()) is not None:
                 ref = next(self._refs)
                 self._delivery.sent(ref, line)
-                if line.target is None:
-                    message: Message = SendText(ref=ref, text=line.text)
+                message: Message
+                if CAP_HISTORY in self._capabilities:
+                    message = Post(
+                        ref=ref, txn=line.txn, target=line.target, text=line.text
+                    )
+                elif line.target is None:
+                    message = SendText(ref=ref, text=line.text)
                 else:
                     message = SendDirect(ref=ref, target=line.target, text=line.text)
                 out.data += self._conn.send(message)
@@ -747,9 +837,27 @@ class ChatSession:
                 return
             self._pacer.spend(now)
 
+    def _save_journal(self, out: Output, *, force: bool = False) -> bool:
+        """Keep the unconfirmed lines and the last seen id in the journal.
+
+        Returns:
+            True if the journal on disk is up to date.
+        """
+        state = JournalState(
+            lines=tuple(
+                JournalLine(txn=line.txn, text=line.text, target=line.target, sent=sent)
+                for line, sent in self._delivery.snapshot()
+            ),
+            last_seen=self._scrollback.cursor,
+        )
+        kept = self._journal.keep(state, self._clock(), force=force)
+        if kept.problem is not None:
+            out.events.append(ev.Notice(kept.problem, ev.NoticeLevel.ERROR))
+        return kept.current
+
     # --- server messages ------------------------------------------------------------
 
-    def _handle(self, event: Event, out: Output) -> None:  # noqa: C901, PLR0912 - one arm per message
+    def _handle(self, event: Event, out: Output) -> None:  # noqa: C901, PLR0912, PLR0915 - one arm per message
         match event:
             case Welcome():
                 self._welcomed(event, out)
@@ -767,6 +875,8 @@ class ChatSession:
                 out.events.append(ev.Notice(text))
             case Delivered():
                 self._delivered(event, out)
+            case Recalled() | HistoryEnd():
+                self._history_answer(event, out)
             case UserList():
                 self._list_chunks.extend(event.nicks)
                 if event.final:
@@ -835,8 +945,21 @@ class ChatSession:
             out.events.append(ev.Notice(f"{wanted} is taken; you are {welcome.nick}"))
         self._list_requests.append(False)
         self._control.append(ListUsers())
+        if CAP_HISTORY in self._capabilities:
+            self._control.append(self._scrollback.begin())
+        else:
+            out.events += self._scrollback.without_history()
         if CAP_SESSION not in self._capabilities:
             self._settle(None, out)
+
+    def _history_answer(self, message: Recalled | HistoryEnd, out: Output) -> None:
+        if isinstance(message, Recalled):
+            out.events += self._scrollback.recalled(message.ref, self._line(message))
+            return
+        step = self._scrollback.ended(message.ref, message.count, message.more)
+        out.events += step.events
+        if step.request is not None:
+            self._control.append(step.request)
 
     def _session_token(self, message: SessionToken, out: Output) -> None:
         self._token = message.token
@@ -894,7 +1017,9 @@ class ChatSession:
 
     def _settle(self, last_ref: int | None, out: Output) -> None:
         """Decide the fate of the lines in flight when the last connection dropped."""
-        settled = self._delivery.settle(last_ref)
+        settled = self._delivery.settle(
+            last_ref, idempotent=CAP_HISTORY in self._capabilities
+        )
         self._settled = True
         for line in settled.delivered:
             out.events += [
@@ -914,24 +1039,44 @@ class ChatSession:
 
     def _delivered(self, message: Delivered, out: Output) -> None:
         line = self._delivery.confirmed(message.ref)
-        is_own = line is not None or nick_key(message.sender) == nick_key(self.nick)
-        out.events.append(
-            ev.ChatLine(
-                id=message.id,
-                timestamp_ms=message.timestamp_ms,
-                sender=message.sender,
-                target=message.target,
-                text=message.text,
-                is_own=is_own,
-                is_direct=message.target is not None,
-                mentions_me=not is_own and mentions(message.text, self.nick),
-            )
+        chat = self._line(message, own=line is not None)
+        done = (
+            ev.PendingDone(local_id=line.local_id, delivered=True)
+            if line is not None
+            else None
         )
-        if line is not None:
-            out.events.append(ev.PendingDone(local_id=line.local_id, delivered=True))
+        if CAP_HISTORY in self._capabilities:
+            # Deduplicated by id, held while catching up (issue 14).
+            out.events += self._scrollback.live(chat, done)
+            return
+        out.events.append(chat)
+        if done is not None:
+            out.events.append(done)
+
+    def _line(self, message: Delivered | Recalled, *, own: bool = False) -> ev.ChatLine:
+        is_own = own or nick_key(message.sender) == nick_key(self.nick)
+        return ev.ChatLine(
+            id=message.id,
+            timestamp_ms=message.timestamp_ms,
+            sender=message.sender,
+            target=message.target,
+            text=message.text,
+            is_own=is_own,
+            is_direct=message.target is not None,
+            mentions_me=not is_own and mentions(message.text, self.nick),
+            recalled=isinstance(message, Recalled),
+        )
 
     def _refused(self, error: Error, out: Output) -> None:
         if self._refused_line(error, out):
+            return
+        if error.ref and (request := self._scrollback.request(error.ref)) is not None:
+            if error.code is ErrorCode.RATE_LIMITED:
+                # Paced like every frame; if refused anyway, ask again later.
+                self._pacer.back_off(self._clock())
+                self._control.append(request)
+            else:
+                out.events += self._scrollback.failed(error.ref, error.text)
             return
         if error.ref in self._nick_requests:
             nick = self._nick_requests.pop(error.ref)
@@ -1019,6 +1164,7 @@ class ChatSession:
         self._nick_requests.clear()
         self._control.clear()
         self._capabilities = frozenset()
+        out.events += self._scrollback.connection_lost()
         for line in self._delivery.connection_lost():
             out.events.append(
                 ev.Pending(

@@ -13,27 +13,39 @@ import attrs
 from clients.core import events as ev
 from clients.core.client import ChatClient
 from clients.core.formatting import address_label
+from clients.core.journal import Journal
 from clients.core.session import Backoff, ChatSession
 from clients.core.tls import TlsInfo
 from clients.core.transport import Closed, Connected, DataReceived, TransportEvent
 from protocol import (
     CAP_ACCOUNTS,
+    CAP_HISTORY,
     CAP_LIMITS,
     CAP_SESSION,
+    MAX_HISTORY_PAGE,
     AccountStatus,
     ChangePassword,
     Connection,
+    Delivered,
+    Error,
+    ErrorCode,
+    FetchHistory,
     Hello,
+    HistoryEnd,
     Identify,
     Limits,
     ListUsers,
     Message,
+    Post,
+    Recalled,
     Register,
     Rejected,
     Role,
+    Search,
     SessionToken,
     UserList,
     Welcome,
+    nick_key,
 )
 
 FAKE_TOKEN = b"fake-session-token-0123456789abc"
@@ -56,6 +68,157 @@ class ManualClock:
         self.now += seconds
 
 
+PLAYED_EPOCH_MS = 1_772_366_400_000
+"""When `PlayedHistory`'s first message was said, unless told: 2026-03-01 12:00 UTC."""
+
+
+@attrs.frozen(kw_only=True)
+class StoredMessage:
+    """One message a `PlayedHistory` keeps."""
+
+    id: int
+    timestamp_ms: int
+    sender: str
+    target: str | None
+    text: str
+
+    def recalled(self, ref: int) -> Recalled:
+        return Recalled(
+            ref=ref,
+            id=self.id,
+            timestamp_ms=self.timestamp_ms,
+            sender=self.sender,
+            target=self.target,
+            text=self.text,
+        )
+
+    def delivered(self, ref: int = 0) -> Delivered:
+        return Delivered(
+            id=self.id,
+            timestamp_ms=self.timestamp_ms,
+            sender=self.sender,
+            target=self.target,
+            text=self.text,
+            ref=ref,
+        )
+
+    def visible_to(self, nick: str) -> bool:
+        return self.target is None or nick_key(nick) in {
+            nick_key(self.sender),
+            nick_key(self.target),
+        }
+
+
+class PlayedHistory:
+    """A server's stored messages, for a `FakeTransport` that speaks history.
+
+    Shared by every transport a factory makes, so it outlives reconnections
+    like a real server's database. It answers `FetchHistory` and `Search` as
+    the spec says (a page below the join point, or the oldest after `after`),
+    keeps each `Post` once per `txn`, and can hand out direct messages kept
+    while offline (`offline`). Everyone may see every message to everyone and
+    the direct messages they sent or received (by nick).
+
+    Args:
+        page_limit: answer at most this many messages at once (the server
+            may send fewer than asked), so `more` is exercised.
+    """
+
+    def __init__(self, *, page_limit: int = MAX_HISTORY_PAGE) -> None:
+        self.messages: list[StoredMessage] = []
+        self.offline: list[StoredMessage] = []
+        self.page_limit = page_limit
+        self.refuse: ErrorCode | None = None
+        self._txns: dict[bytes, StoredMessage] = {}
+
+    @property
+    def last_id(self) -> int:
+        return self.messages[-1].id if self.messages else 0
+
+    def add(
+        self,
+        sender: str,
+        text: str,
+        *,
+        target: str | None = None,
+        timestamp_ms: int | None = None,
+    ) -> StoredMessage:
+        """Store a message (someone said it), with the next id."""
+        message_id = self.last_id + 1
+        message = StoredMessage(
+            id=message_id,
+            timestamp_ms=(
+                PLAYED_EPOCH_MS + message_id * 1000
+                if timestamp_ms is None
+                else timestamp_ms
+            ),
+            sender=sender,
+            target=target,
+            text=text,
+        )
+        self.messages.append(message)
+        return message
+
+    def keep_for_later(self, sender: str, target: str, text: str) -> StoredMessage:
+        """A direct message to `target` while offline: stored, and handed
+        out (Recalled ref 0) at `target`'s next login."""
+        message = self.add(sender, text, target=target)
+        self.offline.append(message)
+        return message
+
+    def post(self, sender: str, post: Post) -> StoredMessage:
+        """Store a `Post` once per `txn`; a repeat returns the stored one."""
+        stored = self._txns.get(post.txn)
+        if stored is None:
+            stored = self.add(sender, post.text, target=post.target)
+            self._txns[post.txn] = stored
+        return stored
+
+    def answer(
+        self, request: FetchHistory | Search, nick: str, join: int
+    ) -> list[Message]:
+        """The Recalled frames and HistoryEnd for `request` (or an Error)."""
+        if self.refuse is not None:
+            return [Error(code=self.refuse, text="history refused", ref=request.ref)]
+        mine = [m for m in self.messages if m.visible_to(nick)]
+        limit = max(1, min(request.limit, self.page_limit))
+        if isinstance(request, Search):
+            words = request.query.casefold().split()
+            found = [
+                m
+                for m in mine
+                if (request.before == 0 or m.id < request.before)
+                and all(word in m.text.casefold() for word in words)
+            ]
+            chosen, more = found[-limit:], len(found) > limit
+        else:
+            before = request.before or join + 1
+            found = [m for m in mine if request.after < m.id < before]
+            if request.after == 0:
+                chosen, more = found[-limit:], len(found) > limit
+            else:
+                chosen, more = found[:limit], len(found) > limit
+        return [
+            *(m.recalled(request.ref) for m in chosen),
+            HistoryEnd(ref=request.ref, count=len(chosen), more=more),
+        ]
+
+    def take_offline(self, nick: str) -> list[Message]:
+        """Direct messages kept for `nick`, then HistoryEnd (ref 0)."""
+        kept = [
+            m
+            for m in self.offline
+            if m.target is not None and nick_key(m.target) == nick_key(nick)
+        ]
+        if not kept:
+            return []
+        self.offline = [m for m in self.offline if m not in kept]
+        return [
+            *(m.recalled(0) for m in kept),
+            HistoryEnd(ref=0, count=len(kept)),
+        ]
+
+
 class FakeTransport:
     """Stands in for `Transport` in UI tests: no socket, the test is the server.
 
@@ -71,6 +234,9 @@ class FakeTransport:
         auto_welcome: answer Hello (and Identify) and ListUsers by itself.
         last_ref: what the automatic SessionToken says was delivered.
         resumed: what the automatic SessionToken says of the session.
+        history: speak the `history` capability with these stored messages
+            (answers FetchHistory, Search and Post, hands out offline direct
+            messages); None (the default): no history, as before.
     """
 
     instances: list[FakeTransport] = []  # noqa: RUF012 - the tests' registry
@@ -83,8 +249,11 @@ class FakeTransport:
         auto_welcome: bool = True,
         last_ref: int = 0,
         resumed: bool = False,
+        history: PlayedHistory | None = None,
     ) -> None:
         self.id = next(_fake_ids)
+        self.history = history
+        self.join = 0
         self._sink = sink
         self._users = users
         self._auto = auto_welcome
@@ -105,6 +274,7 @@ class FakeTransport:
         auto_welcome: bool = True,
         last_ref: int = 0,
         resumed: bool = False,
+        history: PlayedHistory | None = None,
     ) -> Callable[[str, int, Callable[[TransportEvent], object]], FakeTransport]:
         """A `transport_factory` for `ChatClient` making fakes with these options."""
 
@@ -117,6 +287,7 @@ class FakeTransport:
                 auto_welcome=auto_welcome,
                 last_ref=last_ref,
                 resumed=resumed,
+                history=history,
             )
 
         return make
@@ -143,6 +314,21 @@ class FakeTransport:
         """Play a lost connection."""
         self._sink(Closed(self.id, reason))
 
+    def say(self, sender: str, text: str, *, target: str | None = None) -> Delivered:
+        """Play someone else talking: stored (with history) and delivered live."""
+        if self.history is not None:
+            message = self.history.add(sender, text, target=target).delivered()
+        else:
+            message = Delivered(
+                id=next(_fake_ids),
+                timestamp_ms=PLAYED_EPOCH_MS,
+                sender=sender,
+                target=target,
+                text=text,
+            )
+        self.deliver(message)
+        return message
+
     def _answer(self, message: Message) -> None:
         if isinstance(message, Hello):
             self.nick = message.nick
@@ -155,10 +341,21 @@ class FakeTransport:
             self.deliver(
                 UserList(nicks=tuple(sorted({*self._users, self.nick})), final=True)
             )
+        elif self.history is not None:
+            self._answer_history(message, self.history)
+
+    def _answer_history(self, message: Message, history: PlayedHistory) -> None:
+        if isinstance(message, Post):
+            self.deliver(history.post(self.nick, message).delivered(message.ref))
+        elif isinstance(message, FetchHistory | Search):
+            self.deliver(*history.answer(message, self.nick, self.join))
 
     def _welcome(self, hello: Hello) -> None:
         version = min(hello.version, 2)
         wanted = {CAP_LIMITS, CAP_SESSION} if version >= 2 else set()
+        if version >= 2 and self.history is not None:
+            wanted.add(CAP_HISTORY)
+            self.join = self.history.last_id
         caps = tuple(sorted(wanted.intersection(hello.capabilities)))
         messages: list[Message] = [
             Welcome(
@@ -180,6 +377,8 @@ class FakeTransport:
                     token=FAKE_TOKEN, resumed=self._resumed, last_ref=self._last_ref
                 )
             )
+        if CAP_HISTORY in caps and self.history is not None:
+            messages += self.history.take_offline(hello.nick)
         self.deliver(*messages)
 
 
@@ -191,6 +390,7 @@ class PlayedServer(FakeTransport):
         accounts: enable the accounts capability: a password in Identify
             logs in (the SessionToken names the account), Register and
             ChangePassword succeed.
+        history: enable the history capability (see `FakeTransport`).
     """
 
     def __init__(
@@ -200,11 +400,12 @@ class PlayedServer(FakeTransport):
         users: tuple[str, ...] = (),
         tls: TlsInfo | None = None,
         accounts: bool = False,
+        history: PlayedHistory | None = None,
     ) -> None:
         self._events = sink
         self.tls = tls
         self.accounts = accounts
-        super().__init__(sink, users=users)
+        super().__init__(sink, users=users, history=history)
 
     def start(self) -> None:
         self._events(Connected(self.id, tls=self.tls))
@@ -243,7 +444,8 @@ class PlayedServer(FakeTransport):
 class HeadlessDriver:
     """Plays the UI thread: pumps transport events into a real `ChatClient`.
 
-    Every UI event is recorded in `events`, in order.
+    Every UI event is recorded in `events`, in order. With a `journal`, the
+    session keeps unconfirmed lines and the last message seen in it.
     """
 
     def __init__(
@@ -255,6 +457,7 @@ class HeadlessDriver:
         backoff: Backoff | None = None,
         ping_interval: float = 20.0,
         dead_after: float = 45.0,
+        journal: Journal | None = None,
     ) -> None:
         self.inbox: queue.SimpleQueue[TransportEvent] = queue.SimpleQueue()
         self.session = ChatSession(
@@ -263,6 +466,7 @@ class HeadlessDriver:
             backoff=backoff or Backoff(base=0.05, cap=0.5),
             ping_interval=ping_interval,
             dead_after=dead_after,
+            journal=journal,
         )
         self.client = ChatClient(self.session, host, port, self.inbox.put)
         self.events: list[ev.UiEvent] = []

@@ -83,6 +83,7 @@ _ARGUMENTS = {
     "/ban": " bob",
     "/unban": " bob",
     "/promote": " bob",
+    "/search": " lunch",
 }
 
 

@@ -45,7 +45,7 @@ class Rig:
             assert self.session.start().connect
         hello, identify = self.to_server(self.session.connected())
         assert isinstance(hello, p.Hello)
-        assert hello.capabilities == ("accounts", "limits", "session")
+        assert hello.capabilities == ("accounts", "history", "limits", "session")
         assert isinstance(identify, p.Identify)
         self.identify = identify
         nick = assigned or hello.nick
