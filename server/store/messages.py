@@ -23,9 +23,10 @@ from server.store.sqlite import DATABASE_FILE_NAME
 
 log = logging.getLogger(__name__)
 
-MIN_PREFIX_CHARS = 3
+MIN_PREFIX_CHARS = 2
 """The last word of a search also matches as a prefix when it is this long:
 `a*` would make SQLite merge the index entries of every word starting with a.
+Two keeps CJK words (no spaces between them, so a run is one token) findable.
 """
 
 EXPORT_BATCH = 500
@@ -72,10 +73,12 @@ _SEARCH = """
 class SqliteMessageStore:
     """The `MessageStore` protocol over the server's SQLite file.
 
-    Threads: one writer connection under one lock and one reader connection
-    under another, both separate from `SqliteStore`'s. A batch of messages
-    commits in one transaction (group commit) while history pages and
-    searches go on reading: WAL gives each read the last committed state.
+    Threads: its own connections, apart from `SqliteStore`'s, each shared
+    under its own lock: one writer, one reader for pages and the other
+    quick reads, and one for searches, so that a slow search (a common
+    word over years of history) never holds up a page. A batch of messages
+    commits in one transaction (group commit) while the readers go on:
+    WAL gives each read the last committed state.
 
     Durability: the writer runs `synchronous=FULL`, so a message whose
     `append` returned survives a power cut too (the hub confirms it to its
@@ -89,7 +92,7 @@ class SqliteMessageStore:
         path: the database file; created (mode 0600) with its directory if
             missing.
         busy_timeout: seconds to wait for another connection's write lock
-            (the accounts store, an admin command, a backup).
+            (the accounts store, an admin command).
 
     Raises:
         StoreError: the file cannot be opened or migrated.
@@ -100,15 +103,15 @@ class SqliteMessageStore:
         self.path = path
         self._busy_timeout = busy_timeout
         self._write_lock = threading.Lock()
-        self._read_lock = threading.Lock()
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not path.exists():
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         except OSError as error:
             raise StoreError(f"cannot open the database {path}: {error}") from error
-        writer = self._connect()
+        opened: list[sqlite3.Connection] = []
         try:
+            writer = self._connect(opened)
             mode = writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 log.warning(
@@ -116,21 +119,19 @@ class SqliteMessageStore:
                 )
             writer.execute("PRAGMA synchronous = FULL")
             migrate(writer)
-            reader = self._connect()
-        except sqlite3.Error as error:
-            writer.close()
-            raise StoreError(f"cannot use the database {path}: {error}") from error
-        except StoreError:
-            writer.close()
-            raise
-        try:
-            reader.execute("PRAGMA query_only = ON")
-        except sqlite3.Error as error:
-            reader.close()
-            writer.close()
+            reader = self._connect(opened)
+            searcher = self._connect(opened)
+            for connection in (reader, searcher):
+                connection.execute("PRAGMA query_only = ON")
+        except (sqlite3.Error, StoreError) as error:
+            for connection in opened:
+                connection.close()
+            if isinstance(error, StoreError):
+                raise
             raise StoreError(f"cannot use the database {path}: {error}") from error
         self._writer: sqlite3.Connection | None = writer
-        self._reader: sqlite3.Connection | None = reader
+        self._reader = _Reader(reader)
+        self._searcher = _Reader(searcher)
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> SqliteMessageStore:
@@ -138,7 +139,7 @@ class SqliteMessageStore:
         return cls(data_dir / DATABASE_FILE_NAME)
 
     def close(self) -> None:
-        with self._write_lock, self._read_lock:
+        with self._write_lock:
             if self._writer is not None:
                 try:
                     self._writer.execute("PRAGMA optimize")
@@ -146,9 +147,8 @@ class SqliteMessageStore:
                     log.warning("PRAGMA optimize failed: %s", error)
                 self._writer.close()
                 self._writer = None
-            if self._reader is not None:
-                self._reader.close()
-                self._reader = None
+        self._reader.close()
+        self._searcher.close()
 
     def __enter__(self) -> SqliteMessageStore:
         return self
@@ -158,9 +158,9 @@ class SqliteMessageStore:
 
     # --- plumbing --------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, opened: list[sqlite3.Connection]) -> sqlite3.Connection:
         try:
-            return sqlite3.connect(
+            connection = sqlite3.connect(
                 self.path,
                 timeout=self._busy_timeout,
                 isolation_level=None,  # autocommit: transactions are explicit
@@ -170,16 +170,8 @@ class SqliteMessageStore:
             raise StoreError(
                 f"cannot open the database {self.path}: {error}"
             ) from error
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._read_lock:
-            if self._reader is None:
-                raise StoreError("the message store is closed")
-            try:
-                yield self._reader
-            except sqlite3.Error as error:
-                raise StoreError(f"reading messages failed: {error}") from error
+        opened.append(connection)
+        return connection
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -202,7 +194,7 @@ class SqliteMessageStore:
     # --- the MessageStore protocol ----------------------------------------
 
     def last_id(self) -> int:
-        with self._read() as db:
+        with self._reader.use() as db:
             row = db.execute(
                 "SELECT max("
                 " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0),"
@@ -247,7 +239,7 @@ class SqliteMessageStore:
             raise
 
     def by_txn(self, txn: bytes) -> StoredMessage | None:
-        with self._read() as db:
+        with self._reader.use() as db:
             row = db.execute(
                 f"SELECT {_COLUMNS} FROM messages WHERE txn = ?",  # noqa: S608 - constant columns
                 (txn,),
@@ -263,7 +255,7 @@ class SqliteMessageStore:
         if before <= after + 1:
             return [], False
         newest = after == 0
-        with self._read() as db:
+        with self._reader.use() as db:
             rows = db.execute(
                 _PAGE_NEWEST if newest else _PAGE_OLDEST,
                 {"party": party, "after": after, "before": before, "limit": limit + 1},
@@ -282,7 +274,7 @@ class SqliteMessageStore:
         before = _MAX_ROWID if before <= 0 else min(before, _MAX_ROWID)
         if match is None:
             return [], False
-        with self._read() as db:
+        with self._searcher.use() as db:
             rows = db.execute(
                 _SEARCH,
                 {"match": match, "before": before, "party": party, "limit": limit + 1},
@@ -322,9 +314,8 @@ class SqliteMessageStore:
                 return total
 
     def backup(self, path: Path) -> None:
-        with self._read_lock:
-            if self._reader is None:
-                raise StoreError("the message store is closed")
+        with self._reader.use():
+            pass  # only to refuse when closed: the backup has its own connection
         backup_database(self.path, path, busy_timeout=self._busy_timeout)
 
     def export(self, sender_party: str) -> Iterator[StoredMessage]:
@@ -332,7 +323,7 @@ class SqliteMessageStore:
         while True:
             # The lock is held for one batch only, never while the caller
             # works on the messages handed out.
-            with self._read() as db:
+            with self._reader.use() as db:
                 rows = db.execute(
                     f"SELECT {_COLUMNS} FROM messages"  # noqa: S608 - constant columns
                     " WHERE sender_party = ? AND id > ? ORDER BY id LIMIT ?",
@@ -343,6 +334,30 @@ class SqliteMessageStore:
             if len(rows) < EXPORT_BATCH:
                 return
             last = int(rows[-1][0])
+
+
+class _Reader:
+    """One read-only connection and the lock that shares it between threads."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.lock = threading.Lock()
+        self.connection: sqlite3.Connection | None = connection
+
+    @contextlib.contextmanager
+    def use(self) -> Iterator[sqlite3.Connection]:
+        with self.lock:
+            if self.connection is None:
+                raise StoreError("the message store is closed")
+            try:
+                yield self.connection
+            except sqlite3.Error as error:
+                raise StoreError(f"reading messages failed: {error}") from error
+
+    def close(self) -> None:
+        with self.lock:
+            if self.connection is not None:
+                self.connection.close()
+                self.connection = None
 
 
 def match_expression(words: str) -> str | None:

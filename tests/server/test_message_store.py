@@ -1,0 +1,834 @@
+"""server/store/messages.py: stored history over a real SQLite file (issue 14)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import sqlite3
+import stat
+import string
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from server.store import (
+    DATABASE_FILE_NAME,
+    LATEST_VERSION,
+    MIGRATIONS,
+    Role,
+    SchemaTooNew,
+    SqliteMessageStore,
+    SqliteStore,
+    StoredMessage,
+    StoreError,
+    TxnTaken,
+    account_party,
+)
+from server.store import messages as messages_module
+
+ANN, BOB, CAT, DAN = (account_party(name) for name in ("ann", "bob", "cat", "dan"))
+WAIT = 10.0
+
+
+@pytest.fixture(name="db_path")
+def _db_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / DATABASE_FILE_NAME
+
+
+@pytest.fixture(name="store")
+def _store(db_path: Path) -> Iterator[SqliteMessageStore]:
+    store = SqliteMessageStore(db_path)
+    yield store
+    store.close()
+
+
+def msg(
+    message_id: int,
+    text: str = "hello",
+    *,
+    sender: str = "ann",
+    to: str | None = None,
+    txn: bytes | None = None,
+    offline: bool = False,
+    at: int | None = None,
+) -> StoredMessage:
+    """A message from `sender` to everyone, or to `to`; parties from the nicks."""
+    return StoredMessage(
+        id=message_id,
+        timestamp_ms=message_id * 1000 if at is None else at,
+        sender=sender,
+        sender_party=account_party(sender),
+        target=to,
+        target_party=None if to is None else account_party(to),
+        text=text,
+        txn=txn,
+        offline=offline,
+    )
+
+
+def ids(messages: list[StoredMessage]) -> list[int]:
+    return [message.id for message in messages]
+
+
+def raw(path: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
+    """Look at the file through a separate, plain connection."""
+    connection = sqlite3.connect(path)
+    try:
+        return connection.execute(sql, params).fetchall()
+    finally:
+        connection.close()
+
+
+def fts_consistent(path: Path) -> None:
+    """FTS5's own check that the index matches the messages table."""
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute(
+            "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)"
+        )
+    finally:
+        connection.close()
+
+
+def lobby(count: int, start: int = 1) -> list[StoredMessage]:
+    return [msg(i, f"line {i}") for i in range(start, start + count)]
+
+
+# --- opening ---------------------------------------------------------------------
+
+
+def test_a_new_file_is_private_at_the_latest_step_and_durable(store, db_path):
+    assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
+    assert raw(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
+    assert raw(db_path, "PRAGMA journal_mode") == [("wal",)]
+    # FULL (2): a confirmed message survives a power cut, not only a crash.
+    assert store._writer.execute("PRAGMA synchronous").fetchone() == (2,)
+    for reader in (store._reader, store._searcher):
+        assert reader.connection.execute("PRAGMA query_only").fetchone() == (1,)
+    assert store.last_id() == 0
+    assert store.page(ANN, before=100, after=0, limit=10) == ([], False)
+
+
+def test_an_accounts_file_from_step_2_gains_messages(db_path):
+    with SqliteStore(db_path, steps=MIGRATIONS[:2]) as old:
+        old.create_account(
+            name="Ann",
+            name_key="ann",
+            password_hash="$argon2id$fake",
+            role=Role.USER,
+            created_at=1.0,
+        )
+    with SqliteMessageStore(db_path) as store:
+        store.append([msg(1)])
+    with SqliteStore(db_path) as accounts, SqliteMessageStore(db_path) as store:
+        assert accounts.version == LATEST_VERSION
+        assert accounts.account_by_key("ann") is not None
+        assert ids(store.page(ANN, before=9, after=0, limit=9)[0]) == [1]
+
+
+def test_accounts_and_messages_share_the_file_at_the_same_time(db_path):
+    with SqliteStore(db_path) as accounts, SqliteMessageStore(db_path) as store:
+        for i in range(1, 21):
+            store.append([msg(i)])
+            accounts.create_account(
+                name=f"u{i}",
+                name_key=f"u{i}",
+                password_hash="$argon2id$fake",
+                role=Role.USER,
+                created_at=1.0,
+            )
+        assert accounts.count_accounts() == 20
+        assert store.last_id() == 20
+
+
+def test_a_file_from_a_newer_server_is_refused(db_path):
+    SqliteMessageStore(db_path).close()
+    connection = sqlite3.connect(db_path)
+    connection.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
+    connection.close()
+    with pytest.raises(SchemaTooNew):
+        SqliteMessageStore(db_path)
+
+
+def test_a_file_that_is_not_a_database_is_refused_and_kept(db_path):
+    db_path.parent.mkdir()
+    db_path.write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(StoreError, match="cannot use the database"):
+        SqliteMessageStore(db_path)
+    assert db_path.read_bytes() == b"not sqlite at all" * 100
+
+
+def test_a_closed_store_raises_store_error(db_path):
+    store = SqliteMessageStore(db_path)
+    store.close()
+    store.close()  # twice is fine
+    with pytest.raises(StoreError, match="closed"):
+        store.last_id()
+    with pytest.raises(StoreError, match="closed"):
+        store.append([msg(1)])
+    with pytest.raises(StoreError, match="closed"):
+        store.backup(db_path.parent / "copy")
+
+
+# --- append and by_txn -----------------------------------------------------------
+
+
+def test_append_then_read_back_by_txn(store):
+    txn = os.urandom(16)
+    sent = [msg(1, "to all", txn=txn), msg(2, "psst", to="bob", offline=True)]
+    store.append(sent)
+    assert store.by_txn(txn) == sent[0]
+    assert store.by_txn(os.urandom(16)) is None
+    assert store.last_id() == 2
+    assert store.page(BOB, before=3, after=0, limit=5) == (sent, False)
+
+
+def test_text_and_txn_never_reach_a_repr():
+    secret = StoredMessage(
+        id=1,
+        timestamp_ms=5,
+        sender="ann",
+        sender_party=ANN,
+        target="bob",
+        target_party=BOB,
+        text="the password is swordfish",
+        txn=b"\xab" * 16,
+    )
+    assert "swordfish" not in repr(secret)
+    assert "ab" * 4 not in repr(secret)
+    assert "\\xab" not in repr(secret)
+
+
+@pytest.mark.parametrize(
+    ("target", "target_party", "offline"),
+    [("bob", None, False), (None, BOB, False), (None, None, True)],
+)
+def test_a_half_addressed_message_is_refused(target, target_party, offline):
+    with pytest.raises(ValueError, match=r"target|direct"):
+        StoredMessage(
+            id=1,
+            timestamp_ms=1,
+            sender="ann",
+            sender_party=ANN,
+            target=target,
+            target_party=target_party,
+            text="x",
+            offline=offline,
+        )
+
+
+def test_a_stored_txn_refuses_the_whole_batch(store):
+    txn = os.urandom(16)
+    store.append([msg(1, txn=txn)])
+    with pytest.raises(TxnTaken) as caught:
+        store.append([msg(2), msg(3, txn=txn), msg(4)])
+    assert caught.value.txn == txn
+    assert txn.hex() not in str(caught.value)
+    assert store.last_id() == 1
+    assert ids(store.page(ANN, before=10, after=0, limit=10)[0]) == [1]
+    store.append([msg(2), msg(3, txn=os.urandom(16))])  # the store still works
+    assert store.last_id() == 3
+
+
+def test_a_txn_twice_in_one_batch_is_refused(store):
+    txn = os.urandom(16)
+    with pytest.raises(TxnTaken):
+        store.append([msg(1, txn=txn), msg(2, txn=txn)])
+    assert store.last_id() == 0
+
+
+def test_a_reused_id_is_a_store_error_not_a_txn_error(store):
+    store.append([msg(1)])
+    with pytest.raises(StoreError, match="UNIQUE") as caught:
+        store.append([msg(1, txn=os.urandom(16))])
+    assert not isinstance(caught.value, TxnTaken)
+
+
+def test_a_txn_must_have_16_bytes(store):
+    with pytest.raises(StoreError, match="CHECK"):
+        store.append([msg(1, txn=b"short")])
+
+
+def test_an_empty_batch_is_nothing(store):
+    store.append([])
+    assert store.last_id() == 0
+
+
+def test_ids_keep_increasing_across_reopen_and_pruning(db_path):
+    with SqliteMessageStore(db_path) as store:
+        store.append(lobby(5))
+    with SqliteMessageStore(db_path) as store:
+        assert store.last_id() == 5
+        assert store.prune(10**12) == 5
+        assert store.last_id() == 5  # pruned, but the ids stay used
+    with SqliteMessageStore(db_path) as store:
+        assert store.last_id() == 5
+        store.append(lobby(2, start=6))
+        assert store.last_id() == 7
+
+
+# --- pages -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("before", "limit", "expected", "more"),
+    [
+        (11, 3, [8, 9, 10], True),
+        (8, 3, [5, 6, 7], True),
+        (5, 3, [2, 3, 4], True),
+        (4, 3, [1, 2, 3], False),  # exactly the last ones: nothing older
+        (4, 4, [1, 2, 3], False),
+        (11, 10, list(range(1, 11)), False),
+        (11, 9, list(range(2, 11)), True),
+        (2, 5, [1], False),
+        (1, 5, [], False),  # before is exclusive
+        (0, 5, [], False),
+        (2**64 - 1, 2, [9, 10], True),  # any u64 from the wire
+    ],
+)
+def test_newest_page_below_before(store, before, limit, expected, more):
+    store.append(lobby(10))
+    page, has_more = store.page(ANN, before=before, after=0, limit=limit)
+    assert (ids(page), has_more) == (expected, more)
+
+
+@pytest.mark.parametrize(
+    ("after", "before", "limit", "expected", "more"),
+    [
+        (3, 11, 3, [4, 5, 6], True),
+        (7, 11, 3, [8, 9, 10], False),  # exactly the rest: nothing newer
+        (6, 11, 3, [7, 8, 9], True),
+        (5, 8, 3, [6, 7], False),  # before bounds the resume too
+        (5, 8, 2, [6, 7], False),
+        (5, 8, 1, [6], True),
+        (10, 11, 3, [], False),
+        (9, 10, 3, [], False),
+        (2**64 - 1, 2**64 - 1, 3, [], False),
+    ],
+)
+def test_oldest_page_after_after(store, after, before, limit, expected, more):  # noqa: PLR0917
+    store.append(lobby(10))
+    page, has_more = store.page(ANN, before=before, after=after, limit=limit)
+    assert (ids(page), has_more) == (expected, more)
+
+
+def test_limit_must_be_positive(store):
+    with pytest.raises(ValueError, match="limit"):
+        store.page(ANN, before=5, after=0, limit=0)
+    with pytest.raises(ValueError, match="limit"):
+        store.search(ANN, "x", before=0, limit=0)
+
+
+def _mixed(store) -> None:
+    store.append(
+        [
+            msg(1, "hello everyone"),
+            msg(2, "secret for bob", to="bob"),
+            msg(3, "secret for ann", sender="bob", to="ann"),
+            msg(4, "secret between cat and dan", sender="cat", to="dan"),
+            msg(5, "secret note to self", to="ann"),
+            msg(6, "goodbye everyone", sender="dan"),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("party", "visible"),
+    [
+        (ANN, [1, 2, 3, 5, 6]),
+        (BOB, [1, 2, 3, 6]),
+        (CAT, [1, 4, 6]),
+        (DAN, [1, 4, 6]),
+        (account_party("eve"), [1, 6]),
+        ("s:00ff", [1, 6]),
+    ],
+)
+def test_each_party_sees_the_lobby_and_its_own_direct_messages(store, party, visible):
+    _mixed(store)
+    assert ids(store.page(party, before=100, after=0, limit=50)[0]) == visible
+    assert ids(store.page(party, before=100, after=1, limit=50)[0]) == visible[1:]
+    secrets = [i for i in visible if i in (2, 3, 4, 5)]  # the texts with "secret"
+    assert ids(store.search(party, "secret", before=0, limit=50)[0]) == secrets
+
+
+def test_pages_match_a_model_of_who_sees_what(store):
+    """Random traffic between five parties: every page equals a plain filter."""
+    rng = random.Random(14)
+    nicks = ["ann", "bob", "cat", "dan", "eve"]
+    sent = []
+    for i in range(1, 401):
+        sender = rng.choice(nicks)
+        to = rng.choice([*nicks, None, None]) if rng.random() < 0.6 else None
+        sent.append(msg(i, f"m{i}", sender=sender, to=to))
+    store.append(sent)
+    for _ in range(300):
+        party = account_party(rng.choice(nicks))
+        after = rng.choice([0, 0, rng.randrange(0, 400)])
+        before = rng.randrange(after + 1, 403)
+        limit = rng.randrange(1, 60)
+        model = [
+            m.id
+            for m in sent
+            if after < m.id < before
+            and (m.target_party is None or party in (m.sender_party, m.target_party))
+        ]
+        expected = model[-limit:] if after == 0 else model[:limit]
+        page, more = store.page(party, before=before, after=after, limit=limit)
+        assert ids(page) == expected, (party, after, before, limit)
+        assert more == (len(model) > limit)
+
+
+# --- search ----------------------------------------------------------------------
+
+
+def test_search_needs_every_word_ignores_case_and_accents(store):
+    store.append(
+        [
+            msg(1, "Café au lait, s'il vous plaît"),
+            msg(2, "the CAFE is closed"),
+            msg(3, "tea only"),
+            msg(4, "crème brûlée at the café"),
+        ]
+    )
+    assert ids(store.search(ANN, "cafe", before=0, limit=10)[0]) == [1, 2, 4]
+    assert ids(store.search(ANN, "CAFÉ the", before=0, limit=10)[0]) == [2, 4]
+    assert ids(store.search(ANN, "brulee creme", before=0, limit=10)[0]) == [4]
+    assert ids(store.search(ANN, "cafe tea", before=0, limit=10)[0]) == []
+
+
+def test_search_pages_backwards_from_before(store):
+    store.append([msg(i, f"needle {i}" if i % 2 else "hay") for i in range(1, 11)])
+    assert store.search(ANN, "needle", before=0, limit=2)[0] == [
+        msg(7, "needle 7"),
+        msg(9, "needle 9"),
+    ]
+    assert store.search(ANN, "needle", before=0, limit=2)[1] is True
+    assert ids(store.search(ANN, "needle", before=7, limit=2)[0]) == [3, 5]
+    assert store.search(ANN, "needle", before=3, limit=1) == (
+        [msg(1, "needle 1")],
+        False,
+    )
+    assert store.search(ANN, "needle", before=4, limit=2) == (
+        [msg(1, "needle 1"), msg(3, "needle 3")],
+        False,  # exactly the last matches
+    )
+    assert store.search(ANN, "needle", before=1, limit=2) == ([], False)
+    assert ids(store.search(ANN, "needle", before=2**64 - 1, limit=9)[0]) == [
+        1,
+        3,
+        5,
+        7,
+        9,
+    ]
+
+
+def test_the_last_word_is_also_a_prefix_when_long_enough(store):
+    store.append([msg(1, "category theory"), msg(2, "a cat"), msg(3, "catalogue")])
+    assert ids(store.search(ANN, "cat", before=0, limit=9)[0]) == [1, 2, 3]
+    assert ids(store.search(ANN, "theory cat", before=0, limit=9)[0]) == [1]
+    assert ids(store.search(ANN, "cat theory", before=0, limit=9)[0]) == []
+    store.append([msg(4, "c"), msg(5, "ca"), msg(6, "cab")])
+    assert ids(store.search(ANN, "ca", before=0, limit=9)[0]) == [1, 2, 3, 5, 6]
+    # one letter: only the word itself, no merge of every word starting so
+    assert ids(store.search(ANN, "c", before=0, limit=9)[0]) == [4]
+    # only the last word: earlier ones match whole
+    assert ids(store.search(ANN, "cat a", before=0, limit=9)[0]) == [2]
+
+
+HOSTILE = [
+    '"',
+    '""',
+    '"""',
+    'a"b',
+    "NEAR(",
+    "NEAR(a b)",
+    "NEAR(a b, 2)",
+    "*",
+    "a*",
+    "**a",
+    "-",
+    "-secret",
+    ":",
+    "text:",
+    "text:secret",
+    "messages_fts:secret",
+    "^",
+    "^secret",
+    "AND",
+    "OR",
+    "NOT",
+    "a AND b OR NOT c",
+    "(",
+    ")",
+    "(secret)",
+    "{text}: secret",
+    "+",
+    "secret +",
+    "\x00",
+    "a\x00b",
+    "secret\x00",
+    "'; DROP TABLE messages; --",
+    "💥",
+    "日本",
+    "ﬁ",
+    "e\u0301",
+    "\u200b",
+    "\u202e",
+    "  ",
+    "",
+    "\t\n\r",
+    "x" * 400,
+    " ".join(["secret"] * 200),
+    "\U0010ffff",
+    "\ue000",
+]
+
+
+@pytest.mark.parametrize("query", HOSTILE)
+def test_hostile_queries_never_raise(store, query):
+    store.append([msg(1, "secret AND NEAR(a b) text:secret ^ -x"), msg(2, "other")])
+    found, more = store.search(ANN, query, before=0, limit=10)
+    assert more is False
+    assert set(ids(found)) <= {1, 2}
+    assert raw(store.path, "SELECT count(*) FROM messages") == [(2,)]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("AND", [2]),  # a word, not an operator
+        ("or", [3]),
+        ("NOT", [1, 3, 4]),  # not, NOT and (as a prefix) nothing
+        ("NEAR(a", [5]),
+        ("near", [5]),
+        ("-x", [6]),  # not "without x"
+        ("text:secret", [7]),  # not a column filter
+        ("text:", [7]),
+        ('"hi"', [8]),
+        ('he said "hi"', [8]),
+        ("*", []),
+        ("!!!", []),
+        ("", []),
+        ("   ", []),
+        ("ÜBER", [9]),
+        ("日本語のテキスト", [10]),
+        ("日本", [10]),  # no word breaks in CJK: the prefix finds it
+        ("\ue000", [11]),  # private use characters are letters to the index
+    ],
+)
+def test_words_match_literally(store, query, expected):
+    store.append(
+        [
+            msg(1, "nothing here"),
+            msg(2, "this and that"),
+            msg(3, "to be or not"),
+            msg(4, "knot NOT ok"),
+            msg(5, "NEAR(a b)"),
+            msg(6, "-x marks"),
+            msg(7, "text:secret"),
+            msg(8, 'he said "hi" to me'),
+            msg(9, "über alles"),
+            msg(10, "日本語のテキスト"),
+            msg(11, "private \ue000 use"),
+        ]
+    )
+    assert ids(store.search(ANN, query, before=0, limit=20)[0]) == expected
+
+
+def test_an_empty_or_punctuation_query_finds_nothing(store):
+    store.append([msg(1, "!!! ... ???")])
+    for query in ("", " ", "!!!", "... ???", "\x00\x01", '"" ""'):
+        assert store.search(ANN, query, before=0, limit=5) == ([], False)
+
+
+def test_match_expression_quotes_every_word():
+    expression = messages_module.match_expression('say "NEAR(a b)" -x col:y')
+    assert expression == '"say" """NEAR(a" "b)""" "-x" "col:y"'
+    assert messages_module.match_expression("hello") == '"hello"*'
+    assert messages_module.match_expression("!!! ...") is None
+
+
+# --- offline direct messages -----------------------------------------------------
+
+
+def test_take_offline_hands_each_message_out_once(store):
+    store.append(
+        [
+            msg(1, "first while away", to="bob", offline=True),
+            msg(2, "for everyone"),
+            msg(3, "bob is online for this one", to="bob"),
+            msg(4, "for cat", to="cat", offline=True),
+            msg(5, "second while away", sender="dan", to="bob", offline=True),
+        ]
+    )
+    taken = store.take_offline(BOB)
+    assert ids(taken) == [1, 5]
+    assert [m.text for m in taken] == ["first while away", "second while away"]
+    assert store.take_offline(BOB) == []
+    assert ids(store.take_offline(CAT)) == [4]
+    assert store.take_offline(ANN) == []
+    # still history, no longer waiting
+    page, _ = store.page(BOB, before=9, after=0, limit=9)
+    assert ids(page) == [1, 2, 3, 5]
+    assert not any(m.offline for m in page)
+
+
+def test_take_offline_from_many_threads_gives_each_message_once(store):
+    store.append([msg(i, f"m{i}", to="bob", offline=True) for i in range(1, 101)])
+    results: list[list[int]] = []
+
+    def take() -> None:
+        results.append(ids(store.take_offline(BOB)))
+
+    assert _run_all(*[take] * 8) == []
+    assert sorted(itertools.chain.from_iterable(results)) == list(range(1, 101))
+    assert sum(1 for got in results if got) == 1
+
+
+# --- pruning ---------------------------------------------------------------------
+
+
+def test_prune_deletes_old_messages_and_their_index_entries(store, db_path):
+    store.append([msg(i, f"word{i} common", at=i * 100) for i in range(1, 11)])
+    assert store.prune(older_than_ms=501) == 5
+    assert ids(store.page(ANN, before=99, after=0, limit=99)[0]) == [6, 7, 8, 9, 10]
+    assert ids(store.search(ANN, "common", before=0, limit=99)[0]) == [6, 7, 8, 9, 10]
+    assert store.search(ANN, "word3", before=0, limit=9) == ([], False)
+    assert raw(
+        db_path, "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'word3'"
+    ) == [(0,)]
+    fts_consistent(db_path)
+    assert store.prune(older_than_ms=501) == 0
+    assert store.prune(older_than_ms=-(2**70)) == 0
+
+
+def test_prune_works_in_batches(store, db_path, monkeypatch):
+    monkeypatch.setattr(messages_module, "PRUNE_BATCH", 7)
+    store.append([msg(i, f"text {i}", at=i) for i in range(1, 51)])
+    assert store.prune(older_than_ms=36) == 35  # 5 full batches, then a short one
+    assert store.prune(older_than_ms=2**70) == 15
+    assert store.search(ANN, "text", before=0, limit=9) == ([], False)
+    fts_consistent(db_path)
+
+
+# --- backup ----------------------------------------------------------------------
+
+
+def test_a_backup_made_while_another_thread_appends_is_consistent(store, tmp_path):
+    batch = 10
+    stop = threading.Event()
+    written = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            for n in range(2000):  # bounded: at most 20,000 messages
+                if stop.is_set():
+                    return
+                first = n * batch + 1
+                store.append(
+                    [msg(i, f"busy word{i}") for i in range(first, first + batch)]
+                )
+                if n >= 5:
+                    written.set()
+        except BaseException as error:  # reported to the test below
+            errors.append(error)
+            written.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert written.wait(WAIT)
+        copy = tmp_path / "backup.sqlite3"
+        store.backup(copy)
+    finally:
+        stop.set()
+        thread.join(WAIT)
+    assert not errors
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backup.sqlite3", "data"]
+    assert raw(copy, "PRAGMA integrity_check") == [("ok",)]
+    fts_consistent(copy)
+    restored_dir = tmp_path / "restored"
+    restored_dir.mkdir()
+    (restored_dir / DATABASE_FILE_NAME).write_bytes(copy.read_bytes())
+    with SqliteMessageStore.in_data_dir(restored_dir) as restored:
+        last = restored.last_id()
+        assert last >= 6 * batch
+        assert last % batch == 0  # whole batches: one transaction each
+        everything, more = restored.page(ANN, before=last + 1, after=0, limit=last)
+        assert ids(everything) == list(range(1, last + 1))
+        assert more is False
+        assert ids(restored.search(ANN, f"word{last}", before=0, limit=5)[0]) == [last]
+        restored.append([msg(last + 1)])  # and it is a working database
+
+
+def test_backup_replaces_nothing_on_failure_and_refuses_itself(
+    store, db_path, tmp_path
+):
+    store.append(lobby(3))
+    with pytest.raises(StoreError, match="onto itself"):
+        store.backup(db_path)
+    with pytest.raises(StoreError, match="cannot write the backup"):
+        store.backup(tmp_path / "no" / "such" / "dir" / "copy")
+    assert ids(store.page(ANN, before=9, after=0, limit=9)[0]) == [1, 2, 3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_backup_overwrites_an_old_backup_whole(store, tmp_path):
+    copy = tmp_path / "copy.sqlite3"
+    store.append(lobby(2))
+    store.backup(copy)
+    store.append(lobby(2, start=3))
+    store.backup(copy)
+    assert raw(copy, "SELECT max(id) FROM messages") == [(4,)]
+
+
+# --- export ----------------------------------------------------------------------
+
+
+def test_export_gives_only_the_senders_messages_in_order(store):
+    _mixed(store)
+    store.append([msg(7, "later", sender="ann"), msg(8, "not mine", sender="bob")])
+    assert ids(store.export(ANN)) == [1, 2, 5, 7]
+    assert ids(store.export(BOB)) == [3, 8]
+    assert list(store.export(account_party("eve"))) == []
+
+
+def test_export_streams_in_batches_without_holding_the_store(store, monkeypatch):
+    monkeypatch.setattr(messages_module, "EXPORT_BATCH", 3)
+    store.append([msg(i, sender="ann" if i % 2 else "bob") for i in range(1, 13)])
+    stream = store.export(ANN)
+    assert next(stream).id == 1
+    # Between batches the reader is free: other threads read and write.
+    assert not store._reader.lock.locked()
+    store.append([msg(13)])
+    assert ids(store.page(BOB, before=99, after=0, limit=2)[0]) == [12, 13]
+    assert [m.id for m in stream] == [3, 5, 7, 9, 11, 13]
+
+
+def test_export_of_an_exact_multiple_of_the_batch(store, monkeypatch):
+    monkeypatch.setattr(messages_module, "EXPORT_BATCH", 3)
+    store.append(lobby(6))
+    assert ids(store.export(ANN)) == [1, 2, 3, 4, 5, 6]
+
+
+# --- threads ---------------------------------------------------------------------
+
+
+def _run_all(*targets) -> list[BaseException]:
+    """Run each target on its own thread at once; the exceptions they raised."""
+    errors: list[BaseException] = []
+
+    def guarded(target) -> None:
+        try:
+            target()
+        except BaseException as error:  # reported to the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=guarded, args=(t,)) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    assert not any(thread.is_alive() for thread in threads)
+    return errors
+
+
+def test_many_threads_write_and_read_at_once(store):
+    writers, batches, batch = 4, 25, 4
+    per_writer = batches * batch
+
+    def write(writer: int) -> None:
+        # Disjoint id ranges, so the appends really run at the same time.
+        for n in range(batches):
+            first = writer * per_writer + n * batch + 1
+            store.append(
+                [
+                    msg(i, f"word{i}", txn=os.urandom(16))
+                    for i in range(first, first + batch)
+                ]
+            )
+
+    def read() -> None:
+        for _ in range(100):
+            page, _ = store.page(ANN, before=2**63, after=0, limit=20)
+            assert ids(page) == sorted(ids(page))
+            store.search(ANN, "word1", before=0, limit=5)
+            store.last_id()
+
+    errors = _run_all(*(lambda w=w: write(w) for w in range(writers)), read, read, read)
+    assert not errors
+    total = writers * per_writer
+    assert store.last_id() == total
+    everything, more = store.page(ANN, before=total + 1, after=0, limit=total)
+    assert ids(everything) == list(range(1, total + 1))
+    assert more is False
+
+
+# --- properties ------------------------------------------------------------------
+
+
+def test_any_text_and_any_query_are_stored_and_searched_without_error():
+    counter = itertools.count(1)
+    with tempfile.TemporaryDirectory() as directory:
+        store = SqliteMessageStore(Path(directory) / DATABASE_FILE_NAME)
+        # Durability costs an fsync per commit; this test is about queries.
+        store._writer.execute("PRAGMA synchronous = OFF")
+        try:
+
+            @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+            @given(
+                texts=st.lists(st.text(max_size=200), min_size=1, max_size=5),
+                query=st.text(max_size=400),
+            )
+            def check(texts: list[str], query: str) -> None:
+                batch = [msg(next(counter), text) for text in texts]
+                store.append(batch)
+                assert store.page(
+                    ANN,
+                    before=batch[-1].id + 1,
+                    after=batch[0].id - 1,
+                    limit=len(batch),
+                ) == (batch, False)
+                found, _ = store.search(ANN, query, before=0, limit=50)
+                assert ids(found) == sorted(ids(found))
+
+            check()
+        finally:
+            store.close()
+
+
+_WORD = st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=12)
+
+
+def test_every_word_of_a_message_finds_it():
+    counter = itertools.count(1)
+    with tempfile.TemporaryDirectory() as directory:
+        store = SqliteMessageStore(Path(directory) / DATABASE_FILE_NAME)
+        store._writer.execute("PRAGMA synchronous = OFF")
+        try:
+
+            @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+            @given(
+                words=st.lists(_WORD, min_size=1, max_size=8),
+                separator=st.sampled_from([" ", ", ", "-", '" "', "(", "*", ":"]),
+                data=st.data(),
+            )
+            def check(words: list[str], separator: str, data: st.DataObject) -> None:
+                message = msg(next(counter), separator.join(words))
+                store.append([message])
+                chosen = data.draw(st.lists(st.sampled_from(words), min_size=1))
+                query = " ".join(word.upper() for word in chosen)
+                found, _ = store.search(ANN, query, before=message.id + 1, limit=1)
+                assert found == [message]
+
+            check()
+        finally:
+            store.close()
