@@ -160,6 +160,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept unencrypted clients from other machines too (loopback always may)",
     )
 
+    stored = parser.add_argument_group("history")
+    stored.add_argument(
+        "--no-history",
+        action="store_true",
+        help="keep no messages: clients get no history, search or offline messages",
+    )
+    stored.add_argument(
+        "--retention-days",
+        metavar="DAYS",
+        type=float,
+        default=None,
+        help="delete stored messages older than this (default: keep them all)",
+    )
+
     limits = parser.add_argument_group("limits")
     limits.add_argument(
         "--max-clients",
@@ -331,6 +345,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         accounts=not args.no_accounts,
         registration=args.registration,
         require_account=args.require_account,
+        history=not args.no_history,
+        retention_days=args.retention_days,
     )
 
 

@@ -56,6 +56,8 @@ class ServerConfig:
         registration: "open", "invite" (an invite code is needed) or
             "closed" (only `chinwag-server admin create-user`).
         require_account: refuse guests.
+        history: store every message (spec 12.4) in the data directory.
+        retention_days: delete stored messages older than this; None keeps all.
         cheap_hashing: hash passwords with argon2's cheapest parameters
             (tests only: it makes passwords easy to guess).
     """
@@ -100,6 +102,8 @@ class ServerConfig:
     )
     require_account: bool = attrs.field(default=False, validator=instance_of(bool))
     cheap_hashing: bool = attrs.field(default=False, validator=instance_of(bool))
+    history: bool = attrs.field(default=True, validator=instance_of(bool))
+    retention_days: float | None = attrs.field(default=None)
 
     @tls_key.validator
     def _cert_and_key(
@@ -107,6 +111,14 @@ class ServerConfig:
     ) -> None:
         if (self.tls_cert is None) != (value is None):
             msg = "give both a TLS certificate and its key, or neither"
+            raise ValueError(msg)
+
+    @retention_days.validator
+    def _retention_positive(
+        self, _attr: attrs.Attribute[float | None], value: float | None
+    ) -> None:
+        if value is not None and not (isinstance(value, int | float) and value > 0):
+            msg = f"retention_days must be a positive number of days, not {value!r}"
             raise ValueError(msg)
 
     @max_frame_size.validator

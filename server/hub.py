@@ -23,6 +23,7 @@ hub's lock, because resuming one means taking over a nick atomically.
 from __future__ import annotations
 
 import bisect
+import collections
 import itertools
 import logging
 import threading
@@ -33,6 +34,7 @@ import attrs
 
 from protocol import (
     CAP_ACCOUNTS,
+    CAP_HISTORY,
     CAP_LIMITS,
     CAP_SESSION,
     MAX_NICK_CHARS,
@@ -41,11 +43,16 @@ from protocol import (
     AccountStatus,
     ChangeNick,
     Delivered,
+    Error,
     ErrorCode,
+    FetchHistory,
     Hello,
+    HistoryEnd,
     Identify,
     InvalidNick,
     NickChanged,
+    Post,
+    Search,
     SendDirect,
     SendText,
     SessionToken,
@@ -58,10 +65,13 @@ from protocol import (
     normalize_nick,
 )
 from protocol.constants import MIN_PROTOCOL_VERSION
+from server import history
+from server.history import Record, Step
 from server.logins import Login
 from server.outbox import batched, in_batch
 from server.refusal import Refusal
 from server.sessions import LoginCheck, NoAccounts, Session, SessionRegistry
+from server.store.base import MessageStore, StoredMessage, StoreError
 
 __all__ = ["RESUMED_REASON", "Hub", "Joined", "Member", "Refusal"]
 
@@ -71,6 +81,11 @@ V2_CAPABILITIES: frozenset[str] = frozenset({CAP_LIMITS, CAP_SESSION})
 """Capabilities this server enables for version 2 clients that ask (spec 12)."""
 
 RESUMED_REASON = "session resumed on another connection"
+
+RECENT_TXNS = 10_000
+"""Transaction ids remembered in memory (older ones are looked up in the store)."""
+
+STORE_FAILED = "the server could not store your message; it was not sent"
 """The Bye a connection gets when its session moves to a new one."""
 
 
@@ -81,13 +96,14 @@ def enabled_capabilities(
 ) -> tuple[str, ...]:
     """What Welcome lists: none before version 2, else those asked for that we have.
 
-    `accounts` needs `session` (spec 12.3).
+    `accounts` and `history` need `session` (spec 12.3, 12.4).
     """
     if min(version, PROTOCOL_VERSION) < 2:
         return ()
     enabled = set(offered.intersection(requested))
     if CAP_SESSION not in enabled:
         enabled.discard(CAP_ACCOUNTS)
+        enabled.discard(CAP_HISTORY)
     return tuple(sorted(enabled))
 
 
@@ -168,7 +184,9 @@ class Hub:
         self._wall_clock = wall_clock
         self._limits_frame = limits_frame
         self._accounts: LoginCheck = accounts or NoAccounts()
-        self._lock = threading.Lock()
+        # Re-entrant: a peer kicked while the hub publishes (an outbox that
+        # overflows) has its last words queued through the hub again.
+        self._lock = threading.RLock()
         self._members: dict[str, Member] = {}
         self.sessions = SessionRegistry(clock)
         self._ids = itertools.count(1)
@@ -183,6 +201,28 @@ class Hub:
         self._order: list[str] = []
         self._chunks: list[bytes] = []
         self._answer: bytes | None = None
+        # Stored history (spec 12.4); see `attach_history`.
+        self._store: MessageStore | None = None
+        self._steps: list[Step] = []  # in hub order; the recorder takes them
+        self._in_flight = 0  # records taken but not yet published
+        self._work = threading.Condition(self._lock)
+        self._published = 0  # the highest message id fanned out
+        self._join_points: dict[int, int] = {}
+        self._txns: collections.OrderedDict[bytes, Record | StoredMessage] = (
+            collections.OrderedDict()
+        )
+
+    def attach_history(self, store: MessageStore) -> None:
+        """Store every message from now on, and offer `history` (before start)."""
+        self._store = store
+        last = store.last_id()
+        self._ids = itertools.count(last + 1)
+        self._published = last
+        self.offered = self.offered | {CAP_HISTORY}
+
+    @property
+    def history(self) -> MessageStore | None:
+        return self._store
 
     def __len__(self) -> int:
         return len(self._members)
@@ -259,6 +299,7 @@ class Hub:
                 after,
             )
             self._newcomers[id(member)] = len(self._presence)
+            self._join_points[id(member)] = self._published
             if displaced is None:
                 self._presence.append((member, encode_frame(UserJoined(nick=nick))))
             else:
@@ -298,6 +339,7 @@ class Hub:
         with self._lock:
             if member.session is not None:
                 self.sessions.detach(member.session, member)
+            self._join_points.pop(id(member), None)
             nick = self._registered_nick(member)
             if nick is None:
                 return
@@ -324,6 +366,9 @@ class Hub:
                 return
             if self._presence:
                 self._send_pending()  # nobody hears from a nick before its join
+            if self._store is not None:
+                self._record(member, sender, None, request.text, request.ref)
+                return
             message = Delivered(
                 id=next(self._ids),
                 timestamp_ms=self._now_ms(),
@@ -355,6 +400,9 @@ class Hub:
             if sender is None:
                 return
             self._send_pending()
+            if self._store is not None:
+                self._record(member, sender, request.target, request.text, request.ref)
+                return
             target = self._members.get(nick_key(request.target))
             if target is None or target.nick is None:
                 text = f"no such user: {request.target}"
@@ -385,7 +433,8 @@ class Hub:
             if self._registered_nick(member) is None:
                 return
             self._send_pending()
-            member.deliver(self._user_list())
+            answer = self._user_list()
+            self._later(lambda: member.deliver(answer))
 
     def change_nick(self, member: Member, request: ChangeNick) -> str | None:
         """Rename `member` and tell everyone.
@@ -426,9 +475,7 @@ class Hub:
             else:
                 self._remove(old_key)
                 self._add(new_key, member)
-            data = encode_frame(NickChanged(old=old, new=new))
-            for other in self._members.values():
-                other.deliver(data)
+            self._to_everyone(encode_frame(NickChanged(old=old, new=new)))
         return old
 
     def flush_presence(self) -> None:
@@ -445,6 +492,158 @@ class Hub:
         with self._lock:
             self._flush_queued()
 
+    # --- stored history (spec 12.4) ------------------------------------------
+
+    def post(self, member: Member, request: Post) -> None:
+        """A message with a transaction id: stored once, however often it comes.
+
+        Raises:
+            Refusal: unknown target, or the id belongs to someone else.
+        """
+        store = self._store
+        assert store is not None  # noqa: S101 - `history` is offered only with one
+        with self._lock:
+            sender = self._registered_nick(member)
+            if sender is None or self._repeated(member, request):
+                return
+        try:
+            found = store.by_txn(request.txn)
+        except StoreError as error:
+            log.error("transaction lookup failed: %s", error)
+            raise Refusal(ErrorCode.INTERNAL_ERROR, STORE_FAILED, request.ref) from None
+        with self._lock:
+            sender = self._registered_nick(member)
+            if sender is None:
+                return
+            if found is not None:
+                self._txns[request.txn] = found
+            if self._repeated(member, request):
+                return
+            self._send_pending()
+            self._record(
+                member,
+                sender,
+                request.target,
+                request.text,
+                request.ref,
+                txn=request.txn,
+            )
+
+    def fetch_history(self, member: Member, request: FetchHistory) -> None:
+        """Answer a FetchHistory from the store (spec 12.4)."""
+        store = self._store
+        assert store is not None  # noqa: S101 - `history` is offered only with one
+        with self._lock:
+            if self._registered_nick(member) is None:
+                return
+            party = self._party(member)
+            join_point = self._join_points.get(id(member), self._published)
+        try:
+            data = history.fetch(store, party, request, join_point)
+        except StoreError as error:
+            log.error("history read failed: %s", error)
+            text = "the server could not read its history"
+            raise Refusal(ErrorCode.INTERNAL_ERROR, text, request.ref) from None
+        self.reply(member, data)
+
+    def search(self, member: Member, request: Search) -> None:
+        """Answer a Search from the store (spec 12.4)."""
+        store = self._store
+        assert store is not None  # noqa: S101 - `history` is offered only with one
+        with self._lock:
+            if self._registered_nick(member) is None:
+                return
+            party = self._party(member)
+        try:
+            data = history.search(store, party, request)
+        except StoreError as error:
+            log.error("search failed: %s", error)
+            text = "the server could not search its history"
+            raise Refusal(ErrorCode.INTERNAL_ERROR, text, request.ref) from None
+        self.reply(member, data)
+
+    def deliver_offline(self, member: Member, *, recalled: bool) -> None:
+        """Send a just-logged-in account the direct messages kept for it.
+
+        As Recalled frames closed by HistoryEnd(ref 0) to a client with
+        `history`, as plain Delivered frames to any other.
+        """
+        store = self._store
+        with self._lock:
+            session = member.session
+            if store is None or session is None or session.account is None:
+                return
+            party = self._party(member)
+        try:
+            kept = store.take_offline(party)
+        except StoreError as error:
+            log.error("offline messages could not be read: %s", error)
+            return
+        if not kept and not recalled:
+            return
+        if recalled:
+            data = b"".join(encode_frame(history.recalled(m, 0)) for m in kept)
+            data += encode_frame(HistoryEnd(ref=0, count=len(kept), more=False))
+        else:
+            data = b"".join(encode_frame(history.delivered(m)) for m in kept)
+        self.reply(member, data)
+
+    def reply(self, member: Member, data: bytes) -> None:
+        """Answer `member` after whatever it sent before is published."""
+        self.after_pending(lambda: member.deliver(data))
+
+    def after_pending(self, send: Callable[[], object]) -> None:
+        """Run `send` after the messages waiting to be stored are published."""
+        with self._lock:
+            self._later(send)
+
+    @property
+    def ordering(self) -> bool:
+        """Whether replies must queue behind unpublished messages (a hint)."""
+        return bool(self._steps or self._in_flight)
+
+    def take_steps(self, timeout: float) -> list[Step]:
+        """For the recorder: wait for steps and take them (records counted in flight).
+
+        DMs to an account are marked offline here, just before they are
+        committed, when none of the account's connections is online.
+        """
+        with self._lock:
+            if not self._steps:
+                self._work.wait(timeout)
+            steps = self._steps[: history.MAX_BATCH]
+            del self._steps[: len(steps)]
+            for step in steps:
+                if isinstance(step, Record):
+                    self._in_flight += 1
+                    stored = step.stored
+                    if (
+                        stored.target_party is not None
+                        and stored.target_party.startswith(history.ACCOUNT_PARTY_PREFIX)
+                        and self._holder_of_party(step.target_key, stored.target_party)
+                        is None
+                    ):
+                        step.stored = attrs.evolve(stored, offline=True)
+            return steps
+
+    def wake_recorder(self) -> None:
+        """Make a recorder waiting in `take_steps` look again (it is stopping)."""
+        with self._lock:
+            self._work.notify_all()
+
+    def publish(self, steps: list[Step], stored: bool) -> None:
+        """For the recorder: fan out `steps` in order (records only if `stored`)."""
+        with self._lock:
+            group: list[Record] = []
+            for step in steps:
+                if isinstance(step, Record):
+                    group.append(step)
+                    continue
+                self._fan_out(group, stored)
+                group = []
+                step()
+            self._fan_out(group, stored)
+
     def _capabilities(self, hello: Hello, identify: Identify | None) -> tuple[str, ...]:
         if hello.version < MIN_PROTOCOL_VERSION:
             text = f"protocol version {hello.version} is not supported; this server speaks {MIN_PROTOCOL_VERSION}-{PROTOCOL_VERSION}"
@@ -459,6 +658,206 @@ class Hub:
         return capabilities
 
     # --- with the lock held ---------------------------------------------------
+
+    def _later(self, send: Callable[[], object]) -> None:
+        """Send now, or after the messages waiting to be stored (hub order)."""
+        if self._steps or self._in_flight:
+            self._steps.append(send)
+            self._work.notify()
+        else:
+            send()
+
+    def _to_everyone(self, data: bytes) -> None:
+        def send() -> None:
+            for other in self._members.values():
+                other.deliver(data)
+
+        self._later(send)
+
+    def _party(self, member: Member) -> str:
+        """Whose eyes `member`'s stored direct messages are for (spec 12.4)."""
+        session = member.session
+        if session is None:
+            return history.NOBODY
+        if session.account is not None:
+            return history.ACCOUNT_PARTY_PREFIX + nick_key(session.account)
+        return session.party
+
+    def _holder_of_party(self, key: str | None, party: str) -> Member | None:
+        """The registered member under nick `key`, if it is `party`."""
+        holder = None if key is None else self._members.get(key)
+        if holder is None or self._party(holder) != party:
+            return None
+        return holder
+
+    def _current(self, member: Member) -> Member | None:
+        """`member`, or the connection that took its session over, if registered."""
+        if self._registered_nick(member) is not None:
+            return member
+        session = member.session
+        if session is None or session.holder is None:
+            return None
+        holder: Member = session.holder  # type: ignore[assignment]
+        return holder if self._registered_nick(holder) is not None else None
+
+    def _repeated(self, member: Member, request: Post) -> bool:
+        """Handle a transaction id seen before; False if it is new.
+
+        Raises:
+            Refusal: the id was used by another account.
+        """
+        known = self._txns.get(request.txn)
+        if known is None:
+            return False
+        self._txns.move_to_end(request.txn)
+        stored = known.stored if isinstance(known, Record) else known
+        party = self._party(member)
+        if stored.sender_party != party and (
+            stored.sender_party.startswith(history.ACCOUNT_PARTY_PREFIX)
+            or party.startswith(history.ACCOUNT_PARTY_PREFIX)
+        ):
+            text = "that transaction id was used by someone else"
+            raise Refusal(ErrorCode.INVALID_FIELD, text, request.ref)
+        self._delivered(member, request.ref)
+        if isinstance(known, Record):
+            known.waiters.append((member, request.ref))
+        else:
+            frame = encode_frame(history.delivered(known, request.ref))
+            self._later(lambda: member.deliver(frame))
+        return True
+
+    def _record(
+        self,
+        member: Member,
+        sender: str,
+        target: str | None,
+        text: str,
+        ref: int,
+        *,
+        txn: bytes | None = None,
+    ) -> None:
+        """Queue a message for the recorder (spec 12.4).
+
+        Raises:
+            Refusal: nobody has the target nick and no account owns it.
+        """
+        target_nick = target_party = target_key = None
+        if target is not None:
+            target_key = nick_key(target)
+            holder = self._members.get(target_key)
+            if holder is not None and holder.nick is not None:
+                target_nick, target_party = holder.nick, self._party(holder)
+            elif self._owns(target):
+                target_nick = target
+                target_party = history.ACCOUNT_PARTY_PREFIX + target_key
+            else:
+                text = f"no such user: {target}"
+                raise Refusal(ErrorCode.UNKNOWN_USER, text, ref)
+        stored = StoredMessage(
+            id=next(self._ids),
+            timestamp_ms=self._now_ms(),
+            sender=sender,
+            sender_party=self._party(member),
+            target=target_nick,
+            target_party=target_party,
+            text=text,
+            txn=txn,
+        )
+        record = Record(stored, member, ref, target_key)
+        if txn is not None:
+            self._txns[txn] = record
+        self._steps.append(record)
+        self._delivered(member, ref)
+        self._work.notify()
+
+    def _fan_out(self, records: list[Record], stored: bool) -> None:
+        """Publish durable records: each recipient gets the group in one write."""
+        if not records:
+            return
+        self._in_flight -= len(records)
+        if not stored:
+            for record in records:
+                self._refuse_unstored(record)
+            return
+        shared = [encode_frame(history.delivered(r.stored)) for r in records]
+        special = self._special_copies(records, shared)
+        self._remember_published(records)
+        broadcast = [record.stored.target_party is None for record in records]
+        everything = b"".join(
+            frame for frame, wide in zip(shared, broadcast, strict=True) if wide
+        )
+        for member in self._members.values():
+            entry = special.pop(id(member), None)
+            if entry is None:
+                if everything:
+                    member.deliver(everything)
+                continue
+            member.deliver(
+                b"".join(
+                    frame or (shared[i] if broadcast[i] else b"")
+                    for i, frame in enumerate(entry[1])
+                )
+            )
+        # Senders no longer registered (kicked, say) still get their
+        # confirmations ahead of their last words.
+        for member, frames in special.values():
+            member.deliver(b"".join(frames))
+
+    def _remember_published(self, records: list[Record]) -> None:
+        """Recent transaction ids now map to stored messages; the join point moves."""
+        for record in records:
+            if record.stored.txn is not None:
+                self._txns[record.stored.txn] = record.stored
+        while len(self._txns) > RECENT_TXNS:
+            self._txns.popitem(last=False)
+        self._published = max(self._published, records[-1].stored.id)
+
+    def _special_copies(
+        self, records: list[Record], shared: list[bytes]
+    ) -> dict[int, tuple[Member, list[bytes]]]:
+        """Who gets something other than the broadcast frames, and what:
+        senders (their copy carries the ref), DM recipients, and repeats of a
+        transaction id. Keyed by `id(member)`; one slot per record."""
+        special: dict[int, tuple[Member, list[bytes]]] = {}
+
+        def add(member: Member | None, frame: bytes, index: int) -> None:
+            if member is None:
+                return
+            entry = special.get(id(member))
+            if entry is None:
+                entry = special[id(member)] = (member, [b""] * len(records))
+            entry[1][index] = frame
+
+        for index, record in enumerate(records):
+            message = record.stored
+            if message.target_party is not None:
+                recipient = self._holder_of_party(
+                    record.target_key, message.target_party
+                )
+                add(recipient, shared[index], index)
+            own = shared[index]
+            if record.ref:
+                own = encode_frame(history.delivered(message, record.ref))
+            add(self._current(record.sender) or record.sender, own, index)
+            for waiter, ref in record.waiters:
+                frame = encode_frame(history.delivered(message, ref))
+                add(self._current(waiter) or waiter, frame, index)
+        return special
+
+    def _refuse_unstored(self, record: Record) -> None:
+        """The store failed: the sender learns its message was not sent."""
+        txn = record.stored.txn
+        if txn is not None:
+            self._txns.pop(txn, None)
+        targets = [(record.sender, record.ref), *record.waiters]
+        for member, ref in targets:
+            current = self._current(member) or member
+            if current is not None:
+                current.deliver(
+                    encode_frame(
+                        Error(code=ErrorCode.INTERNAL_ERROR, text=STORE_FAILED, ref=ref)
+                    )
+                )
 
     def _start_session(
         self,
@@ -516,9 +915,7 @@ class Hub:
         self._remove(nick_key(old))
         holder.nick = new
         self._add(nick_key(new), holder)
-        data = encode_frame(NickChanged(old=old, new=new))
-        for other in self._members.values():
-            other.deliver(data)
+        self._to_everyone(encode_frame(NickChanged(old=old, new=new)))
         log.info("guest %s renamed to %s: its owner logged in", old, new)
         return None, session
 
@@ -603,11 +1000,20 @@ class Hub:
             )
 
     def _send_presence(self) -> None:
-        """Everyone gets the pending notices, bar those about themselves."""
+        """Everyone gets the pending notices, bar those about themselves.
+
+        Behind messages not yet published, they wait their turn (nobody
+        hears of a leave before the last words of who left).
+        """
         if not self._presence:
             return
         pending, self._presence = self._presence, []
         newcomers, self._newcomers = self._newcomers, {}
+        self._later(lambda: self._deliver_presence(pending, newcomers))
+
+    def _deliver_presence(
+        self, pending: list[tuple[Member, bytes]], newcomers: dict[int, int]
+    ) -> None:
         everything = b"".join(data for _, data in pending)
         with batched():
             for member in self._members.values():

@@ -24,6 +24,7 @@ from protocol import ErrorCode, encode_frame
 from server.accounts import Accounts, Registration
 from server.addresses import AddressLimiter, is_loopback
 from server.config import ServerConfig
+from server.history import Recorder
 from server.hub import Hub
 from server.logins import LoginService
 from server.loop import SelectorLoop
@@ -32,6 +33,7 @@ from server.paths import default_data_dir
 from server.peer import Peer, last_words
 from server.readers import ReaderPool
 from server.store import SqliteStore
+from server.store.messages import SqliteMessageStore
 from server.tls import (
     ReloadableContext,
     ReloadFailed,
@@ -74,6 +76,9 @@ class ChatServer:
         self._clock = clock
         self._logins: LoginService | None = None
         self._store: SqliteStore | None = None
+        self._messages: SqliteMessageStore | None = None
+        self._recorder: Recorder | None = None
+        self._wall_clock = wall_clock
         self.hub = Hub(
             owns=self._owns if config.accounts else None,
             server_name=config.server_name,
@@ -131,6 +136,8 @@ class ChatServer:
             self._start_tls()
         if self.config.accounts:
             self._start_accounts()
+        if self.config.history:
+            self._start_history()
         family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
         self._listener = socket.create_server(
             (self.config.host, self.config.port),
@@ -172,6 +179,33 @@ class ChatServer:
             config.registration,
             ", guests refused" if config.require_account else "",
         )
+
+    def _start_history(self) -> None:
+        config = self.config
+        data_dir = config.data_dir or default_data_dir()
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        store = SqliteMessageStore.in_data_dir(data_dir)
+        self._messages = store
+        self.hub.attach_history(store)
+        prune = None
+        if config.retention_days is not None:
+            keep_ms = int(config.retention_days * 86_400_000)
+
+            def prune() -> None:
+                cutoff = int(self._wall_clock() * 1000) - keep_ms
+                removed = store.prune(cutoff)
+                if removed:
+                    log.info("retention: %d messages deleted", removed)
+
+        self._recorder = Recorder(
+            take=self.hub.take_steps,
+            publish=self.hub.publish,
+            store=store,
+            prune=prune,
+            wake=self.hub.wake_recorder,
+        )
+        self._recorder.start()
+        log.info("history in %s (last message id %d)", data_dir, store.last_id())
 
     def _owns(self, nick: str) -> bool:
         return self._logins is not None and self._logins.owns(nick)
@@ -218,15 +252,22 @@ class ChatServer:
             peer.outbox.abort()
         self._wait_for_peers(timeout / 2)
         self._readers.stop(timeout=0.5)
+        if self._recorder is not None:
+            self._recorder.stop()
         self._flusher.stop()
         self._flusher.thread.join(0.5)
         if self._listener is not None:
             self._listener.close()
+        self._close_stores()
+        log.info("server stopped")
+
+    def _close_stores(self) -> None:
         if self._logins is not None:
             self._logins.accounts.close()
         if self._store is not None:
             self._store.close()
-        log.info("server stopped")
+        if self._messages is not None:
+            self._messages.close()
 
     def _wait_for_peers(self, seconds: float) -> None:
         """Wait until every peer has closed, or `seconds` have passed."""

@@ -24,6 +24,7 @@ import attrs
 
 from protocol import (
     CAP_ACCOUNTS,
+    CAP_HISTORY,
     CAP_SESSION,
     AccountStatus,
     Bye,
@@ -33,6 +34,7 @@ from protocol import (
     Error,
     ErrorCode,
     Event,
+    FetchHistory,
     Hello,
     Identify,
     ListUsers,
@@ -42,10 +44,12 @@ from protocol import (
     ModerationAction,
     Ping,
     Pong,
+    Post,
     Register,
     Rejected,
     RemoteProtocolError,
     Role,
+    Search,
     SendDirect,
     SendText,
     State,
@@ -146,6 +150,7 @@ class Peer:
         self.login: Login | None = None
         self._logins = logins
         self._accounts_on = False  # negotiated (spec 12.3)
+        self._history_on = False  # negotiated (spec 12.4)
         self._loopback = is_loopback(host)
         # Runs a function on this peer's reader thread; the reader sets it.
         self.post: Callable[[Callable[[], object]], object] = lambda function: (
@@ -222,7 +227,12 @@ class Peer:
     def kick(self, code: ErrorCode | None, text: str) -> None:
         """Say why (best effort) and close this connection; never blocks."""
         self._set_reason(text)
-        self.outbox.finish(last_words(code, text))
+        words = last_words(code, text)
+        if self._hub.ordering:
+            # Behind the confirmations and answers still waiting to be stored.
+            self._hub.after_pending(lambda: self.outbox.finish(words))
+        else:
+            self.outbox.finish(words)
         self._condemn()
 
     def ping(self) -> None:
@@ -375,7 +385,11 @@ class Peer:
 
     def _done(self) -> bool:
         """Condemned, or the client said Bye: nothing more it sent matters."""
-        return self.outbox.is_finishing() or self._conn.state is State.CLOSED
+        return (
+            self._condemned
+            or self.outbox.is_finishing()
+            or self._conn.state is State.CLOSED
+        )
 
     def _said_bye(self) -> bool:
         return self._conn.state is State.CLOSED
@@ -430,6 +444,8 @@ class Peer:
                 old = self._hub.change_nick(self, event)
                 if old is not None:
                     log.info("nick change %s -> %s (%s)", old, self.nick, self.label)
+            case Post() | FetchHistory() | Search():
+                self._history_request(event)
             case Register() | ChangePassword() | Logout() | Moderate():
                 if self._logins is None or not self._accounts_on:
                     # Capability `accounts` is not offered: refused as a
@@ -462,6 +478,21 @@ class Peer:
                 msg = f"unhandled {type(event).__name__}"
                 raise AssertionError(msg)
 
+    def _history_request(self, event: Post | FetchHistory | Search) -> None:
+        if not self._history_on:
+            # Capability `history` was not agreed: refused as a server that
+            # does not know the type would (spec 4, 6).
+            text = f"{type(event).__name__} needs the history capability"
+            self._send_error(ErrorCode.UNKNOWN_MESSAGE_TYPE, text, event.ref)
+            return
+        match event:
+            case Post():
+                self._hub.post(self, event)
+            case FetchHistory():
+                self._hub.fetch_history(self, event)
+            case Search():
+                self._hub.search(self, event)
+
     def _handshake(self, event: Hello | Identify) -> None:
         if isinstance(event, Hello):
             caps = enabled_capabilities(event.version, event.capabilities)
@@ -479,6 +510,7 @@ class Peer:
             hello.version, hello.capabilities, self._hub.offered
         )
         self._accounts_on = CAP_ACCOUNTS in caps
+        self._history_on = CAP_HISTORY in caps
         if self._logins is None or not self._accounts_on:
             self._join(hello, event)  # a password is refused there (spec 12.2)
         else:
@@ -530,6 +562,8 @@ class Peer:
         if login is not None:
             self.login = login
         joined = self._hub.join(self, hello, identify, login)
+        if login is not None:
+            self._hub.deliver_offline(self, recalled=self._history_on)
         if joined.resumed:
             log.info("resumed the session of %s on %s", joined.nick, self.label)
         else:
@@ -681,7 +715,10 @@ class Peer:
         """
         if self._hub.has_queued():
             self._hub.flush_broadcasts()
-        self.deliver(data)
+        if self._hub.ordering:
+            self._hub.reply(self, data)  # behind our messages not yet stored
+        else:
+            self.deliver(data)
 
     def close(self) -> None:
         """Leave the hub and release the socket (reader thread, once)."""

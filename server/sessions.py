@@ -48,12 +48,15 @@ class Session:
         holder: the connection that holds the session now; None once it ended.
         last_ref: the highest ref of a SendText or SendDirect delivered for it.
         account: the account it is logged in to; None for a guest.
+        party: who a guest's stored direct messages are visible to
+            (spec 12.4); random, and unrelated to the token.
     """
 
     digest: bytes
     holder: object | None = None
     last_ref: int = 0
     account: str | None = None
+    party: str = attrs.field(factory=lambda: "s:" + secrets.token_hex(8))
 
 
 class LoginCheck(Protocol):

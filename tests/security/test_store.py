@@ -171,7 +171,9 @@ def test_a_failing_step_leaves_the_file_at_the_step_before(db_path):
             "INSERT INTO no_such_table VALUES (1)",
         ),
     )
-    with pytest.raises(StoreError, match=r"schema step 3 \(broken\) failed"):
+    with pytest.raises(
+        StoreError, match=rf"schema step {LATEST_VERSION + 1} \(broken\) failed"
+    ):
         SqliteStore(db_path, steps=(*MIGRATIONS, broken))
     assert _raw(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
     assert _raw(db_path, "SELECT name FROM sqlite_master WHERE name = 'half'") == []

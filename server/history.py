@@ -1,0 +1,229 @@
+"""Stored history (spec 12.4): the recorder thread and the answers to history requests.
+
+Every accepted chat message becomes a `Record` in the hub's ordered queue.
+The `Recorder` thread takes what has gathered, commits all of it in one
+transaction (group commit: one fsync for many messages) and only then has the
+hub fan it out. So nobody ever sees a message the database could lose, and a
+sender's confirmation means the message survives a crash.
+
+Answers to FetchHistory and Search are built here from store reads; they
+are capped in bytes so one request never fills a client's outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import attrs
+
+from protocol import (
+    MAX_HISTORY_PAGE,
+    Delivered,
+    FetchHistory,
+    HistoryEnd,
+    Recalled,
+    Search,
+    encode_frame,
+)
+from server.store.base import MessageStore, StoredMessage, StoreError
+
+if TYPE_CHECKING:
+    from server.hub import Member
+
+log = logging.getLogger(__name__)
+
+PAGE_BYTES = 64 * 1024
+"""An answer stops after about this many bytes of frames (`more` tells)."""
+
+MAX_BATCH = 1024
+"""At most this many steps are committed and published together."""
+
+GUEST_PARTY_PREFIX = "s:"
+ACCOUNT_PARTY_PREFIX = "a:"
+NOBODY = "-"
+"""The party of a connection without a session: no history request can
+name it, so what was sent to it is visible to its sender only."""
+
+
+@attrs.define(eq=False)
+class Record:
+    """A message accepted but not yet durable and published.
+
+    Attributes:
+        stored: the row to write.
+        sender: the connection that sent it (its confirmation goes there, or
+            to whichever connection holds its session by then).
+        ref: the sender's request id.
+        target_key: the DM recipient's nick key; None for everyone.
+        waiters: connections that sent the same transaction id again
+            meanwhile, with their refs: each gets the confirmation too.
+    """
+
+    stored: StoredMessage
+    sender: Member
+    ref: int
+    target_key: str | None = None
+    waiters: list[tuple[Member, int]] = attrs.field(factory=list)
+
+
+Step = Record | Callable[[], object]
+"""What the hub's ordered queue holds: a message, or something to send after it."""
+
+
+def delivered(message: StoredMessage, ref: int = 0) -> Delivered:
+    """The live frame for a stored message."""
+    return Delivered(
+        id=message.id,
+        timestamp_ms=message.timestamp_ms,
+        sender=message.sender,
+        target=message.target,
+        text=message.text,
+        ref=ref,
+    )
+
+
+def recalled(message: StoredMessage, ref: int) -> Recalled:
+    """The history frame for a stored message."""
+    return Recalled(
+        ref=ref,
+        id=message.id,
+        timestamp_ms=message.timestamp_ms,
+        sender=message.sender,
+        target=message.target,
+        text=message.text,
+    )
+
+
+def clamp_limit(limit: int) -> int:
+    return max(1, min(limit, MAX_HISTORY_PAGE))
+
+
+def answer(
+    ref: int,
+    messages: Sequence[StoredMessage],
+    more: bool,
+    *,
+    keep_newest: bool,
+    budget: int = PAGE_BYTES,
+) -> bytes:
+    """Recalled frames for `messages` (ascending) and the closing HistoryEnd.
+
+    Past `budget` bytes the rest is left out and `more` set: the oldest are
+    dropped for a page going back in time (`keep_newest`), the newest for
+    one going forward, so the client's next request continues seamlessly.
+    """
+    frames: list[bytes] = []
+    size = 0
+    ordered = reversed(messages) if keep_newest else iter(messages)
+    for message in ordered:
+        frame = encode_frame(recalled(message, ref))
+        if frames and size + len(frame) > budget:
+            more = True
+            break
+        frames.append(frame)
+        size += len(frame)
+    if keep_newest:
+        frames.reverse()
+    frames.append(encode_frame(HistoryEnd(ref=ref, count=len(frames), more=more)))
+    return b"".join(frames)
+
+
+def fetch(
+    store: MessageStore, party: str, request: FetchHistory, join_point: int
+) -> bytes:
+    """The answer to FetchHistory: never past `join_point` (spec 12.4)."""
+    ceiling = join_point + 1
+    before = ceiling if request.before == 0 else min(request.before, ceiling)
+    if request.after >= before - 1:
+        return encode_frame(HistoryEnd(ref=request.ref, count=0, more=False))
+    messages, more = store.page(
+        party, before=before, after=request.after, limit=clamp_limit(request.limit)
+    )
+    return answer(request.ref, messages, more, keep_newest=request.after == 0)
+
+
+def search(store: MessageStore, party: str, request: Search) -> bytes:
+    """The answer to Search."""
+    messages, more = store.search(
+        party, request.query, before=request.before, limit=clamp_limit(request.limit)
+    )
+    return answer(request.ref, messages, more, keep_newest=True)
+
+
+class Recorder:
+    """The thread that makes messages durable, then has them published.
+
+    Args:
+        take: called with nothing, under no lock; blocks until steps are
+            waiting (or `stop` was called) and returns them, oldest first.
+        publish: called with the steps and whether the commit succeeded.
+        store: where records are written.
+        prune: called about once an hour (retention); None to keep all.
+        wake: makes a waiting `take` return at once (for `stop`).
+    """
+
+    def __init__(
+        self,
+        *,
+        take: Callable[[float], list[Step]],
+        publish: Callable[[list[Step], bool], None],
+        store: MessageStore,
+        prune: Callable[[], None] | None = None,
+        prune_every: float = 3600.0,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._wake = wake
+        self._take = take
+        self._publish = publish
+        self._store = store
+        self._prune = prune
+        self._prune_every = prune_every
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Commit and publish what is waiting, then end the thread."""
+        self._stopping.set()
+        self._wake()
+        self._thread.join(timeout)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def _run(self) -> None:
+        next_prune = time.monotonic()
+        while True:
+            if self._prune is not None and time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + self._prune_every
+                self._safely(self._prune)
+            steps = self._take(1.0)
+            if steps:
+                self._commit_and_publish(steps)
+            elif self._stopping.is_set():
+                return
+
+    def _commit_and_publish(self, steps: list[Step]) -> None:
+        rows = [step.stored for step in steps if isinstance(step, Record)]
+        ok = True
+        if rows:
+            try:
+                self._store.append(rows)
+            except StoreError:
+                log.exception("could not store %d messages", len(rows))
+                ok = False
+        self._safely(lambda: self._publish(steps, ok))
+
+    @staticmethod
+    def _safely(function: Callable[[], object]) -> None:
+        try:
+            function()
+        except Exception:
+            log.exception("history: unexpected error")

@@ -1,0 +1,231 @@
+"""Stored history on a real server (spec 12.4): Post exactly once, the join
+point, pages, search visibility, kept direct messages, restarts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+
+import protocol as p
+from server import ChatServer
+from tests.server.helpers import hello_v2
+from tests.wire import WireClient
+
+HISTORY = (p.CAP_LIMITS, p.CAP_SESSION, p.CAP_HISTORY)
+ACCOUNTS = (*HISTORY, p.CAP_ACCOUNTS)
+
+
+def _txn() -> bytes:
+    return os.urandom(p.TXN_BYTES)
+
+
+@pytest.fixture(name="data_server")
+def _data_server(make_server, tmp_path) -> Callable[..., ChatServer]:
+    def make(**overrides) -> ChatServer:
+        overrides.setdefault("data_dir", tmp_path / "data")
+        overrides.setdefault("cheap_hashing", True)
+        return make_server(**overrides)
+
+    return make
+
+
+_open: list[WireClient] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients():
+    yield
+    while _open:
+        _open.pop().close()
+
+
+def _client(server: ChatServer) -> WireClient:
+    client = WireClient(server.address)
+    _open.append(client)
+    return client
+
+
+def _join(server: ChatServer, nick: str, caps=HISTORY, **kwargs) -> WireClient:
+    client = _client(server)
+    events = hello_v2(client, nick, caps, **kwargs)
+    assert isinstance(events[0], p.Welcome), events
+    if p.CAP_HISTORY in caps:
+        assert p.CAP_HISTORY in events[0].capabilities
+    return client
+
+
+def _own(client: WireClient, ref: int) -> p.Delivered:
+    while True:
+        event = client.expect(p.Delivered, skip=(p.UserJoined, p.UserLeft))
+        if event.ref == ref:
+            return event
+
+
+def _fetch(client: WireClient, **fields) -> tuple[list[p.Recalled], p.HistoryEnd]:
+    ref = fields.setdefault("ref", 77)
+    client.send(p.FetchHistory(**fields))
+    return _answer(client, ref)
+
+
+def _answer(client: WireClient, ref: int) -> tuple[list[p.Recalled], p.HistoryEnd]:
+    recalled: list[p.Recalled] = []
+    while True:
+        event = client.next()
+        if isinstance(event, p.Recalled) and event.ref == ref:
+            recalled.append(event)
+        elif isinstance(event, p.HistoryEnd) and event.ref == ref:
+            assert event.count == len(recalled)
+            return recalled, event
+
+
+def test_a_post_reaches_everyone_once_and_a_repeat_only_confirms(data_server):
+    server = data_server()
+    ann = _join(server, "ann")
+    bob = _client(server)
+    bob.hello("bob", version=1)  # a version 1 client notices nothing
+    txn = _txn()
+    ann.send(p.Post(ref=1, txn=txn, text="hello"))
+    first = _own(ann, 1)
+    seen = bob.expect(p.Delivered, skip=(p.UserJoined,))
+    assert (seen.id, seen.text, seen.ref) == (first.id, "hello", 0)
+    # The same txn again, as after a drop: the original comes back, once.
+    ann.send(p.Post(ref=2, txn=txn, text="hello"))
+    again = _own(ann, 2)
+    assert again.id == first.id
+    assert again.timestamp_ms == first.timestamp_ms
+    assert not [e for e in bob.drain(0.3) if isinstance(e, p.Delivered)]
+
+
+def test_a_repeat_on_a_new_connection_and_after_a_restart(data_server):
+    server = data_server()
+    ann = _join(server, "ann")
+    txn = _txn()
+    ann.send(p.Post(ref=1, txn=txn, text="once"))
+    first = _own(ann, 1)
+    ann.close()
+    server.stop()
+    server = data_server()
+    ann = _join(server, "ann")
+    ann.send(p.Post(ref=5, txn=txn, text="once"))
+    again = _own(ann, 5)
+    assert again.id == first.id
+    ann.send(p.Post(ref=6, txn=_txn(), text="later"))
+    assert _own(ann, 6).id > first.id  # ids go on increasing over restarts
+    recalled, end = _fetch(ann, limit=100)
+    # Only what was published before this connection joined: one message.
+    assert [r.text for r in recalled] == ["once"]
+    assert not end.more
+
+
+def test_fetch_stops_at_the_join_point_and_pages_back(data_server):
+    server = data_server()
+    ann = _join(server, "ann")
+    ids = []
+    for ref in range(1, 8):
+        ann.send(p.Post(ref=ref, txn=_txn(), text=f"m{ref}"))
+        ids.append(_own(ann, ref).id)
+    bob = _join(server, "bob")
+    ann.send(p.Post(ref=50, txn=_txn(), text="live"))
+    live = bob.expect(p.Delivered, skip=(p.UserJoined,))
+    assert live.text == "live"
+    page, end = _fetch(bob, limit=3)
+    assert [r.id for r in page] == ids[-3:]
+    assert end.more
+    older, end = _fetch(bob, ref=78, before=page[0].id, limit=10)
+    assert [r.id for r in older] == ids[:-3]
+    assert not end.more
+    caught_up, end = _fetch(bob, ref=79, after=ids[1], limit=2)
+    assert [r.id for r in caught_up] == ids[2:4]
+    assert end.more
+    rest, end = _fetch(bob, ref=80, after=ids[3], limit=500)
+    assert [r.id for r in rest] == ids[4:]  # never past the join point
+    assert not end.more
+
+
+def test_direct_messages_are_seen_only_by_their_two_parties(data_server):
+    server = data_server()
+    ann, bob, eve = (_join(server, n) for n in ("ann", "bob", "eve"))
+    ann.send(p.Post(ref=1, txn=_txn(), target="bob", text="secret lunch plan"))
+    _own(ann, 1)
+    ann.send(p.Post(ref=2, txn=_txn(), text="public lunch plan"))
+    _own(ann, 2)
+    for client, expected in ((bob, 2), (eve, 1), (ann, 2)):
+        client.drain(0.2)
+        client.send(p.Search(ref=9, query="lunch", limit=50))
+        found, _ = _answer(client, 9)
+        assert len(found) == expected, (client.nick, found)
+
+
+def test_search_takes_words_not_syntax(data_server):
+    server = data_server()
+    ann = _join(server, "ann")
+    ann.send(p.Post(ref=1, txn=_txn(), text='he said "NEAR(a b)" -x * OR'))
+    _own(ann, 1)
+    for query in ['"NEAR(a', "-x", "*", "OR", 'said "', "^", ":", "AND NOT"]:
+        ann.send(p.Search(ref=3, query=query, limit=5))
+        _answer(ann, 3)  # an answer, never an error or a closed connection
+
+
+def test_a_direct_message_waits_for_an_offline_account(data_server):
+    server = data_server()
+    bob = _join(server, "bob", ACCOUNTS)
+    bob.send(p.Register(ref=1, password="correct horse"))
+    bob.expect(p.AccountStatus)
+    bob.close()
+    ann = _join(server, "ann")
+    ann.send(p.Post(ref=1, txn=_txn(), target="bob", text="while you were out"))
+    kept = _own(ann, 1)
+    assert kept.target == "bob"
+    bob = _client(server)
+    events = hello_v2(bob, "bob", ACCOUNTS, password="correct horse")
+    assert isinstance(events[0], p.Welcome)
+    bob.expect(p.AccountStatus)
+    recalled, end = _answer(bob, 0)
+    assert [(r.id, r.text) for r in recalled] == [(kept.id, "while you were out")]
+    assert end.count == 1
+    bob.close()
+    # Given once: the next login finds nothing kept.
+    bob = _client(server)
+    hello_v2(bob, "bob", ACCOUNTS, password="correct horse")
+    bob.expect(p.AccountStatus)
+    recalled, end = _answer(bob, 0)
+    assert recalled == []
+
+
+def test_a_guest_cannot_message_an_unknown_nick(data_server):
+    server = data_server()
+    ann = _join(server, "ann")
+    ann.send(p.Post(ref=4, txn=_txn(), target="nobody", text="hi"))
+    error = ann.expect(p.Error)
+    assert (error.code, error.ref) == (p.ErrorCode.UNKNOWN_USER, 4)
+
+
+def test_history_needs_the_capability(data_server):
+    server = data_server()
+    ann = _join(server, "ann", (p.CAP_LIMITS, p.CAP_SESSION))
+    ann.send(p.FetchHistory(ref=3))
+    error = ann.expect(p.Error)
+    assert (error.code, error.ref) == (p.ErrorCode.UNKNOWN_MESSAGE_TYPE, 3)
+
+
+def test_no_history_server_offers_none(data_server):
+    server = data_server(history=False)
+    client = _client(server)
+    events = hello_v2(client, "ann", HISTORY)
+    assert p.CAP_HISTORY not in events[0].capabilities
+
+
+def test_replies_keep_their_order_behind_stored_messages(data_server):
+    server = data_server()
+    ann = _join(server, "ann")
+    ann.send(p.Post(ref=1, txn=_txn(), text="first"))
+    ann.send(p.Post(ref=2, txn=_txn(), target="nobody", text="x"))
+    ann.send(p.Ping(payload=b"after"))
+    order = []
+    while len(order) < 3:
+        event = ann.next()
+        if isinstance(event, p.Delivered | p.Error | p.Pong):
+            order.append(type(event).__name__)
+    assert order == ["Delivered", "Error", "Pong"]
