@@ -336,7 +336,8 @@ class MessageStore(Protocol):
 
     def take_offline(self, party: str) -> list[StoredMessage]:
         """The offline direct messages for `party`, ascending; they stop
-        being offline in the same transaction, so each is taken once.
+        being offline in the same transaction, so each is taken once. The
+        records come back as they were stored (`offline=True`).
         """
         ...
 

@@ -188,7 +188,10 @@ class SqliteMessageStore:
                 connection.execute("COMMIT")
             except BaseException as error:
                 if connection.in_transaction:
-                    connection.execute("ROLLBACK")
+                    try:
+                        connection.execute("ROLLBACK")
+                    except sqlite3.Error as failed:  # the original error matters
+                        log.warning("ROLLBACK failed: %s", failed)
                 if isinstance(error, sqlite3.Error):
                     raise StoreError(f"writing messages failed: {error}") from error
                 raise
