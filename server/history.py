@@ -163,6 +163,7 @@ class Recorder:
         publish: called with the steps and whether the commit succeeded.
         store: where records are written.
         prune: called about once an hour (retention); None to keep all.
+            The first call is the owner's, before the server starts.
         wake: makes a waiting `take` return at once (for `stop`).
     """
 
@@ -199,7 +200,7 @@ class Recorder:
         return self._stopping.is_set()
 
     def _run(self) -> None:
-        next_prune = time.monotonic()
+        next_prune = time.monotonic() + self._prune_every  # the owner pruned at start
         while True:
             if self._prune is not None and time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + self._prune_every

@@ -71,7 +71,12 @@ from server.logins import Login
 from server.outbox import batched, in_batch
 from server.refusal import Refusal
 from server.sessions import LoginCheck, NoAccounts, Session, SessionRegistry
-from server.store.base import MessageStore, StoredMessage, StoreError
+from server.store.base import (
+    MessageStore,
+    StoredMessage,
+    StoreError,
+    account_party,
+)
 
 __all__ = ["RESUMED_REASON", "Hub", "Joined", "Member", "Refusal"]
 
@@ -680,7 +685,7 @@ class Hub:
         if session is None:
             return history.NOBODY
         if session.account is not None:
-            return history.ACCOUNT_PARTY_PREFIX + nick_key(session.account)
+            return account_party(nick_key(session.account))
         return session.party
 
     def _holder_of_party(self, key: str | None, party: str) -> Member | None:
@@ -749,7 +754,7 @@ class Hub:
                 target_nick, target_party = holder.nick, self._party(holder)
             elif self._owns(target):
                 target_nick = target
-                target_party = history.ACCOUNT_PARTY_PREFIX + target_key
+                target_party = account_party(target_key)
             else:
                 text = f"no such user: {target}"
                 raise Refusal(ErrorCode.UNKNOWN_USER, text, ref)

@@ -197,6 +197,8 @@ class ChatServer:
                 if removed:
                     log.info("retention: %d messages deleted", removed)
 
+            prune()
+
         self._recorder = Recorder(
             take=self.hub.take_steps,
             publish=self.hub.publish,

@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+import attrs
 import pytest
 
 import protocol as p
 from server import ChatServer
+from tests.server.conftest import FAST
 from tests.server.helpers import hello_v2
 from tests.wire import WireClient
 
@@ -229,3 +231,66 @@ def test_replies_keep_their_order_behind_stored_messages(data_server):
         if isinstance(event, p.Delivered | p.Error | p.Pong):
             order.append(type(event).__name__)
     assert order == ["Delivered", "Error", "Pong"]
+
+
+def test_retention_prunes_old_messages_at_start(data_server, tmp_path):
+    from server.store import SqliteMessageStore, StoredMessage
+
+    data_dir = tmp_path / "data"
+    server = data_server()  # creates and migrates the database
+    server.stop()
+    day_ms = 86_400_000
+    now_ms = 1_800_000_000_000
+    with SqliteMessageStore.in_data_dir(data_dir) as store:
+        store.append(
+            [
+                StoredMessage(
+                    id=n,
+                    timestamp_ms=now_ms - age_days * day_ms,
+                    sender="old",
+                    sender_party="s:00",
+                    target=None,
+                    target_party=None,
+                    text=f"{age_days} days old",
+                )
+                for n, age_days in enumerate((40, 20, 1), start=1)
+            ]
+        )
+    server = ChatServer(
+        attrs.evolve(FAST, data_dir=data_dir, retention_days=30),
+        wall_clock=lambda: now_ms / 1000,
+    )
+    server.start()
+    try:
+        ann = _join(server, "ann")
+        recalled, _ = _fetch(ann, limit=100)
+        assert [r.text for r in recalled] == ["20 days old", "1 days old"]
+    finally:
+        server.stop()
+
+
+def test_a_backup_taken_while_running_restores_into_a_working_server(
+    data_server, tmp_path
+):
+    from server import admin
+
+    server = data_server(rate_burst=100)
+    ann = _join(server, "ann")
+    for ref in range(1, 31):
+        ann.send(p.Post(ref=ref, txn=_txn(), text=f"kept {ref}"))
+    copy = tmp_path / "backup.sqlite3"
+    assert admin.main(["--data-dir", str(tmp_path / "data"), "backup", str(copy)]) == 0
+    last = _own(ann, 30)
+    server.stop()
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    copy.rename(restored / "chinwag.sqlite3")
+    server = data_server(data_dir=restored)
+    bob = _join(server, "bob")
+    recalled, _ = _fetch(bob, limit=100)
+    texts = [r.text for r in recalled]
+    # A consistent copy: a prefix of what was said, nothing torn.
+    assert texts == [f"kept {n}" for n in range(1, len(texts) + 1)]
+    bob.send(p.Post(ref=1, txn=_txn(), text="after the restore"))
+    assert _own(bob, 1).id > (recalled[-1].id if recalled else 0)
+    del last
