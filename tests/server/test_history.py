@@ -10,7 +10,8 @@ import attrs
 import pytest
 
 import protocol as p
-from server import ChatServer
+from server import ChatServer, admin
+from server.store import SqliteMessageStore, StoredMessage
 from tests.server.conftest import FAST
 from tests.server.helpers import hello_v2
 from tests.wire import WireClient
@@ -234,8 +235,6 @@ def test_replies_keep_their_order_behind_stored_messages(data_server):
 
 
 def test_retention_prunes_old_messages_at_start(data_server, tmp_path):
-    from server.store import SqliteMessageStore, StoredMessage
-
     data_dir = tmp_path / "data"
     server = data_server()  # creates and migrates the database
     server.stop()
@@ -272,8 +271,6 @@ def test_retention_prunes_old_messages_at_start(data_server, tmp_path):
 def test_a_backup_taken_while_running_restores_into_a_working_server(
     data_server, tmp_path
 ):
-    from server import admin
-
     server = data_server(rate_burst=100)
     ann = _join(server, "ann")
     for ref in range(1, 31):
