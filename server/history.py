@@ -29,7 +29,7 @@ from protocol import (
     Search,
     encode_frame,
 )
-from server.store.base import MessageStore, StoredMessage, StoreError
+from server.store.base import MessageStore, StoredMessage, StoreError, TxnTaken
 
 if TYPE_CHECKING:
     from server.hub import Member
@@ -61,6 +61,8 @@ class Record:
         target_key: the DM recipient's nick key; None for everyone.
         waiters: connections that sent the same transaction id again
             meanwhile, with their refs: each gets the confirmation too.
+        original: set when the store already held this transaction id (a
+            repeat the hub could not see coming): confirm that instead.
     """
 
     stored: StoredMessage
@@ -68,6 +70,7 @@ class Record:
     ref: int
     target_key: str | None = None
     waiters: list[tuple[Member, int]] = attrs.field(factory=list)
+    original: StoredMessage | None = None
 
 
 Step = Record | Callable[[], object]
@@ -212,15 +215,41 @@ class Recorder:
                 return
 
     def _commit_and_publish(self, steps: list[Step]) -> None:
-        rows = [step.stored for step in steps if isinstance(step, Record)]
-        ok = True
-        if rows:
+        records = [step for step in steps if isinstance(step, Record)]
+        ok = self._commit(records) if records else True
+        self._safely(lambda: self._publish(steps, ok))
+
+    def _commit(self, records: list[Record]) -> bool:
+        """Store the batch; a transaction id found stored already turns its
+        record into a repeat and the rest is tried again."""
+        while True:
+            rows = [r.stored for r in records if r.original is None]
+            if not rows:
+                return True
             try:
                 self._store.append(rows)
+            except TxnTaken as taken:
+                if not self._mark_repeat(records, taken.txn):
+                    log.exception("could not store %d messages", len(rows))
+                    return False
             except StoreError:
                 log.exception("could not store %d messages", len(rows))
-                ok = False
-        self._safely(lambda: self._publish(steps, ok))
+                return False
+            else:
+                return True
+
+    def _mark_repeat(self, records: list[Record], txn: bytes) -> bool:
+        try:
+            original = self._store.by_txn(txn)
+        except StoreError:
+            return False
+        if original is None:
+            return False
+        for record in records:
+            if record.stored.txn == txn and record.original is None:
+                record.original = original
+                return True
+        return False
 
     @staticmethod
     def _safely(function: Callable[[], object]) -> None:

@@ -784,6 +784,16 @@ class Hub:
             for record in records:
                 self._refuse_unstored(record)
             return
+        fresh = []
+        for record in records:
+            if record.original is None:
+                fresh.append(record)
+            else:
+                self._confirm_repeat(record)
+        if fresh:
+            self._deliver_group(fresh)
+
+    def _deliver_group(self, records: list[Record]) -> None:
         shared = [encode_frame(history.delivered(r.stored)) for r in records]
         special = self._special_copies(records, shared)
         self._remember_published(records)
@@ -807,6 +817,16 @@ class Hub:
         # confirmations ahead of their last words.
         for member, frames in special.values():
             member.deliver(b"".join(frames))
+
+    def _confirm_repeat(self, record: Record) -> None:
+        """A transaction id the store held already: confirm the original."""
+        original = record.original
+        assert original is not None  # noqa: S101 - only repeats come here
+        if original.txn is not None:
+            self._txns[original.txn] = original
+        for member, ref in [(record.sender, record.ref), *record.waiters]:
+            target = self._current(member) or member
+            target.deliver(encode_frame(history.delivered(original, ref)))
 
     def _remember_published(self, records: list[Record]) -> None:
         """Recent transaction ids now map to stored messages; the join point moves."""

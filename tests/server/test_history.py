@@ -11,9 +11,10 @@ import pytest
 
 import protocol as p
 from server import ChatServer, admin
+from server.history import Record, Recorder
 from server.store import SqliteMessageStore, StoredMessage
 from tests.server.conftest import FAST
-from tests.server.helpers import hello_v2
+from tests.server.helpers import hello_v2, wait_for
 from tests.wire import WireClient
 
 HISTORY = (p.CAP_LIMITS, p.CAP_SESSION, p.CAP_HISTORY)
@@ -291,3 +292,40 @@ def test_a_backup_taken_while_running_restores_into_a_working_server(
     bob.send(p.Post(ref=1, txn=_txn(), text="after the restore"))
     assert _own(bob, 1).id > (recalled[-1].id if recalled else 0)
     del last
+
+
+def test_the_recorder_turns_a_stored_transaction_id_into_a_repeat(tmp_path):
+    txn = _txn()
+
+    def row(n: int, txn: bytes | None) -> StoredMessage:
+        return StoredMessage(
+            id=n,
+            timestamp_ms=n,
+            sender="ann",
+            sender_party="s:01",
+            target=None,
+            target_party=None,
+            text=f"m{n}",
+            txn=txn,
+        )
+
+    with SqliteMessageStore.in_data_dir(tmp_path) as store:
+        store.append([row(1, txn)])
+        published: list[tuple[list, bool]] = []
+        steps = [Record(row(2, None), None, 1), Record(row(3, txn), None, 2)]
+        queue = [steps]
+        recorder = Recorder(
+            take=lambda _timeout: queue.pop() if queue else [],
+            publish=lambda taken, ok: published.append((taken, ok)),
+            store=store,
+        )
+        recorder.start()
+        assert wait_for(lambda: bool(published))
+        recorder.stop()
+        taken, ok = published[0]
+        assert ok
+        assert taken[0].original is None
+        assert taken[1].original is not None
+        assert taken[1].original.id == 1  # the stored one, confirmed again
+        page, _ = store.page("s:01", before=100, after=0, limit=10)
+        assert [m.id for m in page] == [1, 2]
