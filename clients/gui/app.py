@@ -6,6 +6,11 @@ Shift+Enter line break stays inside one message). Enter sends, Shift+Enter
 starts a new line, Ctrl+Enter also sends, Ctrl+A selects all. The session's
 questions (trust a certificate, a password) open modal dialogs; a connection
 that ends for good leaves its reason in a banner above the log.
+
+Stored history (issue 14): scrolling to the top of the log asks the session
+for an earlier page, one at a time; the search box (Ctrl+F) asks the session
+to search and the results open in a `SearchWindow`. Lines recalled from the
+server's store never ring or count as unseen: they are not news.
 """
 
 from __future__ import annotations
@@ -37,10 +42,12 @@ from clients.gui.dialogs import (
     TrustDialog,
 )
 from clients.gui.keys import bind_select_all
+from clients.gui.search import SearchWindow
 
 __all__ = [
     "LINE_COLOURS",
     "PLAINTEXT_BADGE",
+    "SEARCH_HINT",
     "STATUS_COLOURS",
     "ChatPane",
     "ChatWindow",
@@ -57,10 +64,32 @@ STATUS_COLOURS = {
 }
 PLAINTEXT_BADGE = "⚠ not encrypted"
 """Shown beside the status while connected without TLS (a symbol: not colour alone)."""
+SEARCH_HINT = "Search (Ctrl+F)"
+SEARCH_ICON = "⌕"
+SEARCH_KEYS = ("<Control-f>", "<Control-F>")
+_DRAWN_BY_WINDOW = (
+    ev.TrustQuestion,
+    ev.DaySeparator,
+    ev.UnreadMarker,
+    ev.EarlierLines,
+    ev.SearchResults,
+    ev.Context,
+)
+"""Events the window draws itself, never as a plain line of the log."""
 BADGE_COLOURS = {
     "fg_color": ("#e07b00", "#ffa726"),
     "text_color": ("#ffffff", "#1a1a1a"),
 }
+
+
+def _breaking(action: Callable[[], None]) -> Callable[[tkinter.Event[Any]], str]:
+    """A key binding that runs `action` and stops Tk's own handling of the key."""
+
+    def handler(_event: tkinter.Event[Any]) -> str:
+        action()
+        return "break"
+
+    return handler
 
 
 class ChatPane(ctk.CTkFrame):  # type: ignore[misc]
@@ -83,11 +112,21 @@ class ChatPane(ctk.CTkFrame):  # type: ignore[misc]
 
         side = ctk.CTkFrame(self, width=170)
         side.grid(row=0, column=1, rowspan=4, sticky="nsew", padx=(4, 8), pady=8)
-        side.grid_rowconfigure(1, weight=1)
+        side.grid_rowconfigure(2, weight=1)
+        find = ctk.CTkFrame(side, fg_color="transparent")
+        find.grid(row=0, column=0, sticky="ew", padx=6, pady=(6, 2))
+        find.grid_columnconfigure(1, weight=1)
+        self.search_icon = ctk.CTkLabel(
+            find, text=SEARCH_ICON, width=18, font=ctk.CTkFont(size=20)
+        )
+        self.search_icon.grid(row=0, column=0, padx=(2, 4))
+        self.search_box = ctk.CTkEntry(find, width=130, placeholder_text=SEARCH_HINT)
+        self.search_box.grid(row=0, column=1, sticky="ew")
+        bind_select_all(self.search_box)
         self.users_title = ctk.CTkLabel(side, text="Online", anchor="w")
-        self.users_title.grid(row=0, column=0, sticky="ew", padx=8, pady=(6, 0))
+        self.users_title.grid(row=1, column=0, sticky="ew", padx=8, pady=(6, 0))
         self.users = ctk.CTkScrollableFrame(side, width=150, fg_color="transparent")
-        self.users.grid(row=1, column=0, sticky="nsew", padx=2, pady=4)
+        self.users.grid(row=2, column=0, sticky="nsew", padx=2, pady=4)
         self.user_buttons: dict[str, ctk.CTkButton] = {}
 
         bottom = ctk.CTkFrame(self, fg_color="transparent")
@@ -167,6 +206,10 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
         self.dialog: ConnectDialog | None = None
         self.trust_dialog: TrustDialog | None = None
         self.password_dialog: PasswordDialog | None = None
+        self.search_window: SearchWindow | None = None
+        self.earlier_refused = False
+        """The session refused an earlier page on this connection (no history
+        kept, not connected): scrolling up does not ask again until it changes."""
         self.protocol("WM_DELETE_WINDOW", self.close)
         self.bind("<FocusIn>", self._on_focus_in, add=True)
         self._bind_keys()
@@ -280,6 +323,131 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
         box.bind("<Tab>", self._on_tab)
         box.bind("<Up>", self._on_up)
         box.bind("<Down>", self._on_down)
+        # Page Up/Down in the (small) input page through the log instead.
+        box.bind("<Prior>", lambda _e: self._page_log(-1))
+        box.bind("<Next>", lambda _e: self._page_log(1))
+        for key in SEARCH_KEYS:
+            self.bind(key, self._focus_search)
+            box.bind(key, self._focus_search)  # before Text's own "forward a character"
+        search = self.pane.search_box
+        for key in ("<Return>", "<KP_Enter>"):
+            search.bind(key, _breaking(self.search))
+        search.bind("<Down>", _breaking(self._to_results))
+        search.bind("<Escape>", _breaking(self._leave_search))
+        self._bind_scrollback()
+
+    # --- stored history: scrollback and search ------------------------------------
+
+    def _bind_scrollback(self) -> None:
+        """Whatever brings the user to the top of the log asks for what came before."""
+        log = self.pane.display
+        inner = log._textbox  # noqa: SLF001 - the Tk Text inside the customtkinter box
+        # Added after Text's own bindings so the view has moved when we look.
+        for sequence in ("<Button-4>", "<MouseWheel>", "<Prior>", "<Control-Home>"):
+            inner.bind(sequence, self._after_log_scroll, add=True)
+        scrollbar = log._y_scrollbar  # noqa: SLF001 - customtkinter's own scrollbar
+
+        def scrolled(*args: Any) -> None:
+            inner.yview(*args)
+            if args and (args[0] == "moveto" or int(args[1]) < 0):
+                self._check_log_top()
+
+        scrollbar.configure(command=scrolled)
+
+    def _after_log_scroll(self, event: tkinter.Event[Any]) -> None:
+        if event.type == tkinter.EventType.MouseWheel and event.delta <= 0:
+            return  # scrolling down
+        # The Text's class binding scrolls after this one: look once it has.
+        self.after_idle(self._check_log_top)
+
+    def _page_log(self, pages: int) -> str:
+        self.pane.display.yview_scroll(pages, "pages")
+        if pages < 0:
+            self._check_log_top()
+        return "break"
+
+    def _check_log_top(self) -> None:
+        if not self.closed and self.pane.display.at_top():
+            self.load_earlier()
+
+    def load_earlier(self) -> None:
+        """The log is at its top: ask for the page before it.
+
+        The session sends one request at a time: it ignores this quietly
+        while a page (or the catch-up) is on its way, and when none is left.
+        The window stops asking once "start of history" shows, and after a
+        refusal it must show (no history kept, not connected) until the
+        connection changes, so each turn of the wheel does not repeat it.
+        """
+        if (
+            self.client is None
+            or self.closed
+            or self.earlier_refused
+            or self.pane.display.has_history_start()
+        ):
+            return
+        events = self.client.load_earlier()
+        # Anything said at once is a refusal: the page itself comes later.
+        self.earlier_refused = bool(events)
+        self._show(events)
+
+    def _focus_search(self, _event: tkinter.Event[Any] | None = None) -> str:
+        """Ctrl+F: to the search box, its words selected to type over."""
+        entry = self.pane.search_box
+        entry.focus_set()
+        if entry.get():
+            entry.select_range(0, "end")
+            entry.icursor("end")
+        return "break"
+
+    def search(self) -> None:
+        """Enter in the search box: the session searches; results come later."""
+        words = str(self.pane.search_box.get())
+        if self.client is None or self.closed or not words.strip():
+            return
+        self._show(self.client.search(words))
+
+    def show_context(self, message_id: int) -> None:
+        """A result was opened: ask for the lines around it."""
+        if self.client is not None and not self.closed:
+            self._show(self.client.show_context(message_id))
+
+    def _search_window(self) -> SearchWindow:
+        if self.search_window is None:
+            self.search_window = SearchWindow(
+                self,
+                on_open=self.show_context,
+                open_link=self.open_link,
+                on_hide=self._leave_search,
+            )
+        return self.search_window
+
+    def _show_results(self, results: ev.SearchResults) -> None:
+        window = self._search_window()
+        waiting = self.focus_get() is self.pane.search_box._entry  # noqa: SLF001
+        window.show_results(results)
+        if waiting:  # the user is waiting for these: take them to the list
+            self._to_results()
+
+    def _to_results(self) -> None:
+        window = self.search_window
+        if window is not None and window.is_shown() and window.results.ids():
+            window.results.focus_row(window.results.selected or 0)
+            window.results._textbox.focus_force()  # noqa: SLF001 - no WM on some desktops
+
+    def _leave_search(self) -> None:
+        """Escape (in the box or the search window): back to typing chat."""
+        # Forced: the keyboard may be in the search window, and without a
+        # window manager (Xvfb, some tiling setups) nothing else moves it.
+        self.pane.input._textbox.focus_force()  # noqa: SLF001
+
+    def _show_earlier(self, page: ev.EarlierLines) -> None:
+        entries = []
+        for item in page.items:
+            entry = item if isinstance(item, ev.DaySeparator) else describe(item)
+            if entry is not None:
+                entries.append(entry)
+        self.pane.display.prepend(entries, complete=not page.more)
 
     def _on_return(self, event: tkinter.Event[Any]) -> str | None:
         if isinstance(event.state, int) and event.state & 0x1:  # Shift: new line
@@ -388,8 +556,8 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
     def _show(self, events: list[ev.UiEvent]) -> None:
         for event in events:
             self._react(event)
-            if isinstance(event, ev.TrustQuestion):
-                continue  # the dialog shows it; the log gets the outcome
+            if isinstance(event, _DRAWN_BY_WINDOW):
+                continue  # e.g. the trust dialog shows it; the log gets the outcome
             line = describe(event)
             if line is not None:
                 self.pane.display.write(line)
@@ -411,16 +579,50 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
                 self.pane.display.clear()
             case ev.ExitRequested():
                 self.close()
-            case ev.ChatLine() if not event.is_own and (
-                event.is_direct or event.mentions_me
+            case (
+                ev.DaySeparator()
+                | ev.UnreadMarker()
+                | ev.EarlierLines()
+                | ev.SearchResults()
+                | ev.Context()
+            ):
+                self._react_history(event)
+            case ev.ChatLine() if (
+                not event.recalled
+                and not event.is_own
+                and (event.is_direct or event.mentions_me)
             ):
                 self._attend()
+
+    def _react_history(
+        self,
+        event: ev.DaySeparator
+        | ev.UnreadMarker
+        | ev.EarlierLines
+        | ev.SearchResults
+        | ev.Context,
+    ) -> None:
+        """Stored history's events (issue 14)."""
+        match event:
+            case ev.DaySeparator():
+                self.pane.display.separator(event)
+            case ev.UnreadMarker():
+                self.pane.display.mark_unread()
+            case ev.EarlierLines():
+                self._show_earlier(event)
+            case ev.SearchResults():
+                self._show_results(event)
+            case ev.Context():
+                self._search_window().show_context(event)
 
     def chat_text(self) -> str:
         """Everything in the chat log (for tests and accessibility tools)."""
         return self.pane.display.text()
 
     def _show_status(self, event: ev.ConnectionChanged) -> None:
+        if not event.quiet:
+            # A new connection may keep history: scrolling up may ask again.
+            self.earlier_refused = False
         pane = self.pane
         pane.status.configure(
             text=status_text(event), text_color=STATUS_COLOURS[event.status]

@@ -3,15 +3,18 @@
 Drawing only: the words come from `clients.core.formatting`. Every further
 line of a message goes on a row of its own behind `CONTINUATION`, styled
 apart, so text inside a message can never pass for a message of its own;
-wrapped rows are indented for the same reason.
+wrapped rows are indented for the same reason. Stored history (issue 14)
+adds centred rows: day separators, the "new messages" rule and the start of
+history; older pages go in above everything without moving the view.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import tkinter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import attrs
@@ -38,18 +41,54 @@ TAG_COLOURS: dict[str, Colour] = {
     "continuation": ("#8c8c8c", "#7a7a7a"),
     "link": ("#0b57d0", "#8ab4f8"),
     "pending": ("#7a7a7a", "#8f8f8f"),
+    "day": ("#7a7a7a", "#8f8f8f"),
+    "unread": ("#c2410c", "#ff9e66"),
+    "history-start": ("#7a7a7a", "#8f8f8f"),
+}
+TAG_BACKGROUNDS: dict[str, Colour] = {
+    "focus": ("#fff1b8", "#4a4020"),
+    "selected": ("#d6e4fb", "#2d4a73"),
 }
 # Not colour alone (WCAG 1.4.1): these kinds of line also carry a symbol.
 KIND_MARKS: dict[LineKind, str] = {LineKind.MENTION: "★ ", LineKind.DIRECT: "✉ "}
 HAND_CURSOR = "hand2"
+RULE = "────"
+"""Drawn either side of a centred row's words: a rule, not one more message."""
+UNREAD_TEXT = "new messages"
+HISTORY_START_TEXT = "start of history"
+
+_HEAD = "chinwag-head"
+"""The mark older lines are inserted at (right gravity: it follows them)."""
+_VIEW = "chinwag-view"
+"""Where the top of the view was before a prepend (right gravity)."""
+
+Entry = DisplayLine | ev.DaySeparator
+"""What the log draws: a line, or a day's separator."""
+
+
+def rule_text(words: str) -> str:
+    """`words` between two rules: how centred rows read."""
+    return f"{RULE} {words} {RULE}"
+
+
+def _day_tag(day: ev.DaySeparator) -> str:
+    return f"day:{day.day.isoformat()}"
 
 
 class _StyledBox(ctk.CTkTextbox):  # type: ignore[misc]
     """A read-only CTkTextbox whose tag colours follow light/dark mode."""
 
-    def __init__(self, master: Any, colours: dict[str, Colour], **kwargs: Any) -> None:
-        super().__init__(master, wrap="word", state="disabled", **kwargs)
+    def __init__(
+        self,
+        master: Any,
+        colours: dict[str, Colour],
+        backgrounds: dict[str, Colour] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("wrap", "word")
+        super().__init__(master, state="disabled", **kwargs)
         self._colours = colours
+        self._backgrounds = backgrounds or {}
         self._colour_tags(ctk.get_appearance_mode())
         bind_select_all(self)
 
@@ -63,6 +102,8 @@ class _StyledBox(ctk.CTkTextbox):  # type: ignore[misc]
         dark = mode.lower() == "dark"
         for tag, (light_colour, dark_colour) in self._colours.items():
             self.tag_config(tag, foreground=dark_colour if dark else light_colour)
+        for tag, (light_colour, dark_colour) in self._backgrounds.items():
+            self.tag_config(tag, background=dark_colour if dark else light_colour)
 
     def _line_space(self) -> int:
         font = self._textbox.cget("font")
@@ -82,12 +123,22 @@ class ChatLog(_StyledBox):
     Args:
         master: the parent widget.
         open_link: called with the URL when a link is clicked.
+        one_day_separator: keep at most one separator per day (the
+            earliest): an older page may start the day the log began with.
     """
 
-    def __init__(self, master: Any, open_link: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        master: Any,
+        open_link: Callable[[str], None],
+        *,
+        one_day_separator: bool = True,
+        **kwargs: Any,
+    ) -> None:
         colours = {kind.value: pair for kind, pair in LINE_COLOURS.items()}
-        super().__init__(master, {**colours, **TAG_COLOURS})
+        super().__init__(master, {**colours, **TAG_COLOURS}, TAG_BACKGROUNDS, **kwargs)
         self._open_link = open_link
+        self._one_day_separator = one_day_separator
         box = self._textbox
         self._text_cursor = str(box.cget("cursor"))
         # Later tags win: links keep their colour over the line's.
@@ -101,45 +152,191 @@ class ChatLog(_StyledBox):
         # Rows a long line wraps onto are indented, so no wrapped text can
         # start at the left edge and look like a message of its own.
         self.tag_config("row", lmargin1=0, lmargin2=self._text_width("00:00 "))
+        for tag in ("day", "unread", "history-start"):
+            self.tag_config(tag, justify="center", spacing1=4, spacing3=4)
+        box.tag_lower("focus")  # a background under every colour
 
-    def write(self, line: DisplayLine) -> None:
-        """Add `line` (and its further lines) at the end; follow it if already at the end."""
+    # --- adding at the end ------------------------------------------------------
+
+    def write(self, line: DisplayLine) -> tuple[str, str]:
+        """Add `line` (and its further lines) at the end; follow it if already at the end.
+
+        Returns:
+            The start and end index of what was added.
+        """
+        with self._at_end():
+            return self._put(line, "end")
+
+    def separator(self, day: ev.DaySeparator) -> None:
+        """A day's separator at the end (none if that day has one already)."""
+        if self._one_day_separator and self._textbox.tag_ranges(_day_tag(day)):
+            return  # a day begins once
+        with self._at_end():
+            self._put(day, "end")
+
+    def append(self, entry: Entry) -> tuple[str, str]:
+        """Add a line or a separator at the end, unconditionally (a log of its own).
+
+        Returns:
+            The start and end index of what was added.
+        """
+        with self._at_end():
+            return self._put(entry, "end")
+
+    def highlight(self, start: str, end: str) -> None:
+        """Highlight the rows from `start` to `end` and bring them to the middle."""
+        box = self._textbox
+        box.tag_remove("focus", "1.0", "end")
+        box.tag_add("focus", start, end)
+        box.update_idletasks()
+        box.yview(start)
+        info = box.dlineinfo(start)
+        if info is not None:
+            # Up by half the view: the lines before it show as well as those after.
+            box.yview_scroll(-(box.winfo_height() // 2 - info[3]), "pixels")
+
+    def highlighted(self) -> str:
+        """The highlighted rows ("" if none)."""
+        ranges = self._textbox.tag_ranges("focus")
+        if not ranges:
+            return ""
+        return str(self.get(ranges[0], ranges[1])).rstrip("\n")
+
+    def mark_unread(self) -> None:
+        """The "new messages" rule at the end; an older one goes."""
+        with self._at_end():
+            self._delete_tagged("unread")
+            self._insert("end", rule_text(UNREAD_TEXT) + "\n", ("unread",))
+
+    @contextlib.contextmanager
+    def _at_end(self) -> Iterator[None]:
+        """Around an append: writable inside; follow the end if it was in view."""
         following = self.yview()[1] >= 0.999
+        self.configure(state="normal")
+        try:
+            yield
+        finally:
+            self.configure(state="disabled")
+        if following:
+            self.see("end")
+
+    # --- adding at the top (older pages) --------------------------------------------
+
+    def prepend(self, entries: Iterable[Entry], *, complete: bool = False) -> None:
+        """Put `entries` (oldest first) above everything, keeping the view still.
+
+        The row at the top of the view stays where it is, to the pixel, so
+        reading is not disturbed; the new rows are above it.
+
+        Args:
+            entries: the older page.
+            complete: nothing is older: say "start of history" at the top
+                (once).
+        """
+        box = self._textbox
+        top = box.index("@0,0")
+        info = box.dlineinfo(top)
+        box.mark_set(_VIEW, top)
+        box.mark_gravity(_VIEW, "right")
+        start = self._textbox.tag_ranges("history-start")
+        box.mark_set(_HEAD, start[1] if start else "1.0")
+        box.mark_gravity(_HEAD, "right")
+        self.configure(state="normal")
+        for entry in entries:
+            if isinstance(entry, ev.DaySeparator) and self._one_day_separator:
+                # The same day further down was the old top's: the day now
+                # begins here.
+                self._delete_tagged(_day_tag(entry))
+            self._put(entry, _HEAD)
+        if complete and not start:
+            self._insert(
+                "1.0", rule_text(HISTORY_START_TEXT) + "\n", ("history-start",)
+            )
+        self.configure(state="disabled")
+        if info is not None:
+            self._restore_view(info[1])
+        box.mark_unset(_HEAD, _VIEW)
+
+    def _restore_view(self, old_y: int) -> None:
+        """Scroll so the row at `_VIEW` is `old_y` pixels from the top again."""
+        box = self._textbox
+        box.yview(_VIEW)
+        info = box.dlineinfo(_VIEW)
+        if info is not None and info[1] != old_y:
+            box.yview_scroll(info[1] - old_y, "pixels")
+
+    def has_history_start(self) -> bool:
+        """True once "start of history" is shown."""
+        return bool(self._textbox.tag_ranges("history-start"))
+
+    def at_top(self) -> bool:
+        """True while the first row is in view (nothing above to scroll to)."""
+        return float(self.yview()[0]) <= 0.0
+
+    # --- drawing -----------------------------------------------------------------
+
+    def _put(self, entry: Entry, where: str) -> tuple[str, str]:
+        """Draw `entry` at `where` ("end" or a right-gravity mark); the box is writable.
+
+        Returns:
+            The start and end index of what was drawn.
+        """
+        box = self._textbox
+        here = "end-1c" if where == "end" else where
+        start = box.index(here)
+        if isinstance(entry, ev.DaySeparator):
+            self._insert(where, rule_text(entry.label) + "\n", ("day", _day_tag(entry)))
+            return start, box.index(here)
+        line = entry
         kind = line.kind.value
         first, *rest = line.text.splitlines() or [""]
         if rest:  # a line break inside one entry still gets the continuation mark
             line = attrs.evolve(line, text=first, more=(*rest, *line.more))
-        self.configure(state="normal")
         if line.time:
-            self.insert("end", f"{line.time} ", ("time", "row"))
+            self._insert(where, f"{line.time} ", ("time", "row"))
         mark = KIND_MARKS.get(line.kind)
         if mark:
-            self.insert("end", mark, (kind, "row"))
-        self._insert_text(line.text, (kind, "row"))
-        self.insert("end", "\n", (kind, "row"))
+            self._insert(where, mark, (kind, "row"))
+        self._insert_text(where, line.text, (kind, "row"))
+        self._insert(where, "\n", (kind, "row"))
         for more in line.more:
-            self.insert("end", CONTINUATION, ("continuation", "row"))
-            self._insert_text(more, (kind, "row"))
-            self.insert("end", "\n", (kind, "row"))
-        self.configure(state="disabled")
-        if following:
-            self.see("end")
+            self._insert(where, CONTINUATION, ("continuation", "row"))
+            self._insert_text(where, more, (kind, "row"))
+            self._insert(where, "\n", (kind, "row"))
+        return start, box.index(here)
 
-    def _insert_text(self, text: str, tags: tuple[str, ...]) -> None:
+    def _insert(self, where: str, text: str, tags: tuple[str, ...]) -> None:
+        self._textbox.insert(where, text, tags)
+
+    def _insert_text(self, where: str, text: str, tags: tuple[str, ...]) -> None:
         """Insert `text` with `tags`; web links in it get the `link` tag too."""
         done = 0
         for link in find_links(text):
             if link.start > done:
-                self.insert("end", text[done : link.start], tags)
-            self.insert("end", link.url, (*tags, "link"))
+                self._insert(where, text[done : link.start], tags)
+            self._insert(where, link.url, (*tags, "link"))
             done = link.end
         if done < len(text):
-            self.insert("end", text[done:], tags)
+            self._insert(where, text[done:], tags)
+
+    def _delete_tagged(self, tag: str) -> None:
+        """Remove every row carrying `tag`; the box is writable."""
+        box = self._textbox
+        while ranges := box.tag_ranges(tag):
+            box.delete(ranges[0], ranges[1])
 
     def clear(self) -> None:
         self.configure(state="normal")
         self.delete("1.0", "end")
         self.configure(state="disabled")
+
+    def rows_tagged(self, tag: str) -> list[str]:
+        """The text of every range carrying `tag`, top to bottom (for tests)."""
+        ranges = self._textbox.tag_ranges(tag)
+        return [
+            str(self.get(start, end)).rstrip("\n")
+            for start, end in zip(ranges[::2], ranges[1::2], strict=True)
+        ]
 
     def links(self) -> list[tuple[str, str, str]]:
         """(start index, end index, URL) of every link shown, in order."""

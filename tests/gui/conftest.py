@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from clients.core.launch import Security
-from clients.core.testing import HeadlessDriver, PlayedServer
+from clients.core.testing import HeadlessDriver, PlayedHistory, PlayedServer
 from clients.core.tls import TlsInfo
 from clients.gui.app import ChatWindow
 from protocol import (
@@ -122,20 +122,29 @@ class FakeServer:
         *,
         tls: TlsInfo | None = None,
         accounts: bool = False,
+        history: PlayedHistory | None = None,
     ) -> None:
         self.transports: list[PlayedServer] = []
         self.addresses: list[tuple[str, int]] = []
         self.users = users
         self.tls = tls
         self.accounts = accounts
+        self.history = history
 
     def factory(self, host: str, port: int, sink) -> PlayedServer:
         self.addresses.append((host, port))
-        transport = PlayedServer(
-            sink, users=self.users, tls=self.tls, accounts=self.accounts
-        )
+        transport = self.make_transport(sink)
         self.transports.append(transport)
         return transport
+
+    def make_transport(self, sink) -> PlayedServer:
+        return PlayedServer(
+            sink,
+            users=self.users,
+            tls=self.tls,
+            accounts=self.accounts,
+            history=self.history,
+        )
 
     @property
     def current(self) -> PlayedServer:
