@@ -72,6 +72,19 @@ CAP_HISTORY = "history"
 """Version 2 capability: stored messages, `Post` with transaction ids,
 `FetchHistory` and `Search` (spec 12.4). Needs `session`."""
 
+CAP_ROOMS = "rooms"
+"""Version 2 capability: rooms besides #lobby (spec 12.5). Needs `session`
+and `history`."""
+
+CAP_TYPING = "typing"
+"""Version 2 capability: typing notices (spec 12.6)."""
+
+CAP_AWAY = "away"
+"""Version 2 capability: away status (spec 12.6)."""
+
+MAX_TOPIC_CHARS = 400
+"""A room topic is at most this long."""
+
 TXN_BYTES = 16
 """A `Post`'s transaction id is exactly this many client-made random bytes."""
 
@@ -117,6 +130,19 @@ class MessageType(enum.IntEnum):
     SEARCH = 0x41
     RECALLED = 0x42
     HISTORY_END = 0x43
+    JOIN_ROOM = 0x50
+    PART_ROOM = 0x51
+    ROOM_JOINED = 0x52
+    ROOM_MEMBERS = 0x53
+    LIST_ROOMS = 0x54
+    ROOM_INFO = 0x55
+    ROOM_ACTION = 0x56
+    ROOM_EVENT = 0x57
+    LIST_MEMBERS = 0x58
+    TYPING = 0x60
+    TYPING_NOTICE = 0x61
+    SET_AWAY = 0x62
+    AWAY_CHANGED = 0x63
 
 
 class ErrorCode(enum.IntEnum):
@@ -144,6 +170,8 @@ class ErrorCode(enum.IntEnum):
     NOT_PERMITTED = 19
     BANNED = 20
     TRY_LATER = 21
+    # Version 2, capability "rooms" only (spec 12.5).
+    NO_SUCH_ROOM = 22
 
 
 class ModerationAction(enum.IntEnum):
@@ -154,6 +182,42 @@ class ModerationAction(enum.IntEnum):
     UNBAN = 3
     INVITE = 4
     PROMOTE = 5
+
+
+class RoomRole(enum.IntEnum):
+    """What a member may do in a room (spec 12.5)."""
+
+    MEMBER = 0
+    OPERATOR = 1
+    OWNER = 2
+
+
+class RoomActionKind(enum.IntEnum):
+    """What a `RoomAction` asks for (spec 12.5)."""
+
+    TOPIC = 1
+    INVITE = 2
+    KICK = 3
+    BAN = 4
+    UNBAN = 5
+    OPERATOR = 6
+    DEOPERATOR = 7
+    INVITE_ONLY = 8
+    OPEN = 9
+
+
+class RoomEventKind(enum.IntEnum):
+    """What a `RoomEvent` tells (spec 12.5)."""
+
+    JOINED = 1
+    LEFT = 2
+    KICKED = 3
+    BANNED = 4
+    TOPIC = 5
+    ROLE = 6
+    INVITE_ONLY = 7
+    OPEN = 8
+    INVITED = 9
 
 
 MAX_PING_PAYLOAD = 64

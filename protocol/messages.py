@@ -22,11 +22,15 @@ from protocol.constants import (
     MAX_REASON_CHARS,
     MAX_TEXT_CHARS,
     MAX_TOKEN_BYTES,
+    MAX_TOPIC_CHARS,
     MAX_USER_LIST_CHUNK,
     TXN_BYTES,
     ErrorCode,
     MessageType,
     ModerationAction,
+    RoomActionKind,
+    RoomEventKind,
+    RoomRole,
 )
 
 
@@ -205,7 +209,8 @@ class FetchHistory:
     Those with `after` < id < `before` (`before` 0: up to where this
     connection's live messages begin), the newest `limit` of them when
     `after` is 0, else the oldest `limit`. Answered by `Recalled` frames in
-    id order and a `HistoryEnd`.
+    id order and a `HistoryEnd`. `conversation` narrows it to one room
+    (`#name`) or the direct messages with one nick; absent: everything.
     """
 
     TYPE: ClassVar[MessageType] = MessageType.FETCH_HISTORY
@@ -213,6 +218,7 @@ class FetchHistory:
     before: int = fields.uint(64, default=0)
     after: int = fields.uint(64, default=0)
     limit: int = fields.uint(16, default=100)
+    conversation: str | None = fields.optional_text(MAX_NAME_CHARS, min_chars=1)
 
 
 @attrs.frozen(kw_only=True)
@@ -225,6 +231,7 @@ class Search:
     query: str = fields.text(MAX_QUERY_CHARS, min_chars=1)
     before: int = fields.uint(64, default=0)
     limit: int = fields.uint(16, default=50)
+    conversation: str | None = fields.optional_text(MAX_NAME_CHARS, min_chars=1)
 
 
 @attrs.frozen(kw_only=True)
@@ -258,6 +265,160 @@ class HistoryEnd:
     ref: int = fields.uint(32, default=0)
     count: int = fields.uint(32, default=0)
     more: bool = fields.flag(default=False)
+
+
+def _room() -> str:
+    return fields.text(MAX_NAME_CHARS, min_chars=1)  # type: ignore[no-any-return]
+
+
+@attrs.frozen(kw_only=True)
+class JoinRoom:
+    """Client → server (capability `rooms`): join `room`, creating it if new."""
+
+    TYPE: ClassVar[MessageType] = MessageType.JOIN_ROOM
+    ref: int = fields.uint(32, default=0)
+    room: str = _room()
+
+
+@attrs.frozen(kw_only=True)
+class PartRoom:
+    """Client → server (capability `rooms`): leave `room` for good."""
+
+    TYPE: ClassVar[MessageType] = MessageType.PART_ROOM
+    ref: int = fields.uint(32, default=0)
+    room: str = _room()
+    reason: str = fields.text(MAX_REASON_CHARS, default="")
+
+
+@attrs.frozen(kw_only=True)
+class RoomJoined:
+    """Server → client (capability `rooms`): you are in `room` now.
+
+    Answers JoinRoom (its ref), or with ref 0 restores a room at login or
+    after an invitation was accepted. `RoomMembers` frames follow.
+    """
+
+    TYPE: ClassVar[MessageType] = MessageType.ROOM_JOINED
+    ref: int = fields.uint(32, default=0)
+    room: str = _room()
+    topic: str = fields.text(MAX_TOPIC_CHARS, default="")
+    invite_only: bool = fields.flag(default=False)
+    role: RoomRole = fields.enum_field(RoomRole)
+
+
+@attrs.frozen(kw_only=True)
+class RoomMembers:
+    """Server → client (capability `rooms`): one chunk of who is in `room`
+    and online; `final` marks the last chunk."""
+
+    TYPE: ClassVar[MessageType] = MessageType.ROOM_MEMBERS
+    ref: int = fields.uint(32, default=0)
+    room: str = _room()
+    nicks: tuple[str, ...] = fields.text_list(MAX_USER_LIST_CHUNK, MAX_NAME_CHARS)
+    final: bool = fields.flag(default=True)
+
+
+@attrs.frozen(kw_only=True)
+class ListRooms:
+    """Client → server (capability `rooms`): which rooms are there?"""
+
+    TYPE: ClassVar[MessageType] = MessageType.LIST_ROOMS
+    ref: int = fields.uint(32, default=0)
+
+
+@attrs.frozen(kw_only=True)
+class RoomInfo:
+    """Server → client (capability `rooms`): one room in the answer to
+    ListRooms; `final` marks the last."""
+
+    TYPE: ClassVar[MessageType] = MessageType.ROOM_INFO
+    ref: int = fields.uint(32, default=0)
+    room: str = _room()
+    members: int = fields.uint(32, default=0)
+    topic: str = fields.text(MAX_TOPIC_CHARS, default="")
+    invite_only: bool = fields.flag(default=False)
+    final: bool = fields.flag(default=True)
+
+
+@attrs.frozen(kw_only=True)
+class RoomAction:
+    """Client → server (capability `rooms`): change something in `room`.
+
+    `target` is the nick concerned (invite, kick, ban, unban, operator,
+    deoperator); `text` the topic, or the reason of a kick or ban.
+    Answered by `Moderated`, or an Error with the ref.
+    """
+
+    TYPE: ClassVar[MessageType] = MessageType.ROOM_ACTION
+    ref: int = fields.uint(32, default=0)
+    room: str = _room()
+    action: RoomActionKind = fields.enum_field(RoomActionKind)
+    target: str = fields.text(MAX_NAME_CHARS, default="")
+    text: str = fields.text(MAX_TOPIC_CHARS, default="")
+
+
+@attrs.frozen(kw_only=True)
+class RoomEvent:
+    """Server → client (capability `rooms`): something happened in `room`.
+
+    `nick` is who it happened to, `actor` who did it (empty when the same),
+    `text` the reason, the new topic, or the new role's name.
+    """
+
+    TYPE: ClassVar[MessageType] = MessageType.ROOM_EVENT
+    room: str = _room()
+    kind: RoomEventKind = fields.enum_field(RoomEventKind)
+    nick: str = fields.text(MAX_NAME_CHARS, default="")
+    actor: str = fields.text(MAX_NAME_CHARS, default="")
+    text: str = fields.text(MAX_TOPIC_CHARS, default="")
+
+
+@attrs.frozen(kw_only=True)
+class ListMembers:
+    """Client → server (capability `rooms`): who is in `room`? (RoomMembers)"""
+
+    TYPE: ClassVar[MessageType] = MessageType.LIST_MEMBERS
+    ref: int = fields.uint(32, default=0)
+    room: str = _room()
+
+
+@attrs.frozen(kw_only=True)
+class Typing:
+    """Client → server (capability `typing`): I am (or stopped) typing to
+    `conversation` (a room, or a nick)."""
+
+    TYPE: ClassVar[MessageType] = MessageType.TYPING
+    conversation: str = _room()
+    active: bool = fields.flag(default=True)
+
+
+@attrs.frozen(kw_only=True)
+class TypingNotice:
+    """Server → client (capability `typing`): `nick` is (or stopped) typing
+    in `conversation` (a room, or, for a direct message, the typist's nick)."""
+
+    TYPE: ClassVar[MessageType] = MessageType.TYPING_NOTICE
+    conversation: str = _room()
+    nick: str = _nick()
+    active: bool = fields.flag(default=True)
+
+
+@attrs.frozen(kw_only=True)
+class SetAway:
+    """Client → server (capability `away`): I am away (`text` says why), or
+    back (empty `text`)."""
+
+    TYPE: ClassVar[MessageType] = MessageType.SET_AWAY
+    text: str = fields.text(MAX_REASON_CHARS, default="")
+
+
+@attrs.frozen(kw_only=True)
+class AwayChanged:
+    """Server → client (capability `away`): `nick` is away (`text`), or back."""
+
+    TYPE: ClassVar[MessageType] = MessageType.AWAY_CHANGED
+    nick: str = _nick()
+    text: str = fields.text(MAX_REASON_CHARS, default="")
 
 
 @attrs.frozen(kw_only=True)
@@ -410,6 +571,19 @@ Message = (
     | Search
     | Recalled
     | HistoryEnd
+    | JoinRoom
+    | PartRoom
+    | RoomJoined
+    | RoomMembers
+    | ListRooms
+    | RoomInfo
+    | RoomAction
+    | RoomEvent
+    | ListMembers
+    | Typing
+    | TypingNotice
+    | SetAway
+    | AwayChanged
 )
 """Any message that can travel in a frame."""
 
@@ -443,6 +617,19 @@ MESSAGE_CLASSES: tuple[type[Message], ...] = (
     Search,
     Recalled,
     HistoryEnd,
+    JoinRoom,
+    PartRoom,
+    RoomJoined,
+    RoomMembers,
+    ListRooms,
+    RoomInfo,
+    RoomAction,
+    RoomEvent,
+    ListMembers,
+    Typing,
+    TypingNotice,
+    SetAway,
+    AwayChanged,
 )
 
 REGISTRY: dict[MessageType, type[Message]] = {cls.TYPE: cls for cls in MESSAGE_CLASSES}

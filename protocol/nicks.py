@@ -68,6 +68,46 @@ def normalize_nick(raw: str) -> str:
     return nick
 
 
+class InvalidRoom(LocalProtocolError):
+    """A room name breaks the rules; the message says which one."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, ErrorCode.INVALID_FIELD)
+
+
+ROOM_PREFIX = "#"
+LOBBY = "#lobby"
+"""The room everyone is in; what version 1 calls broadcast (spec 12.5)."""
+
+
+def normalize_room(raw: str) -> str:
+    """`raw` in canonical form if it is a valid room name: `#` and a name
+    that would be a valid nickname (spec 12.5).
+
+    Raises:
+        InvalidRoom: with a sentence a user can act on.
+    """
+    if not raw.startswith(ROOM_PREFIX):
+        msg = f"a room name starts with {ROOM_PREFIX} (like #lobby)"
+        raise InvalidRoom(msg)
+    try:
+        name = normalize_nick(raw[1:])
+    except InvalidNick as exc:
+        text = str(exc).replace("a nickname", "a room name")
+        raise InvalidRoom(text) from None
+    return ROOM_PREFIX + name
+
+
+def room_key(room: str) -> str:
+    """What makes two room names the same room (like `nick_key`)."""
+    return ROOM_PREFIX + nick_key(room[1:])
+
+
+def is_room(target: str) -> bool:
+    """Whether a Post target names a room rather than a nick."""
+    return target.startswith(ROOM_PREFIX)
+
+
 # Scripts that may share a nickname with any other (digits, "_", accents).
 _NEUTRAL_SCRIPTS = frozenset({"COMMON", "INHERITED"})
 # UTS #39 "highly restrictive": these combinations are how people write.

@@ -8,9 +8,17 @@ suite checks that the encoder produces them and that the document shows them.
 from __future__ import annotations
 
 from protocol.connection import Connection, Event, Role
-from protocol.constants import PROTOCOL_VERSION, ErrorCode, ModerationAction
+from protocol.constants import (
+    PROTOCOL_VERSION,
+    ErrorCode,
+    ModerationAction,
+    RoomActionKind,
+    RoomEventKind,
+    RoomRole,
+)
 from protocol.messages import (
     AccountStatus,
+    AwayChanged,
     Bye,
     ChangeNick,
     ChangePassword,
@@ -20,22 +28,34 @@ from protocol.messages import (
     Hello,
     HistoryEnd,
     Identify,
+    JoinRoom,
     Limits,
+    ListMembers,
+    ListRooms,
     ListUsers,
     Logout,
     Message,
     Moderate,
     Moderated,
     NickChanged,
+    PartRoom,
     Ping,
     Pong,
     Post,
     Recalled,
     Register,
+    RoomAction,
+    RoomEvent,
+    RoomInfo,
+    RoomJoined,
+    RoomMembers,
     Search,
     SendDirect,
     SendText,
     SessionToken,
+    SetAway,
+    Typing,
+    TypingNotice,
     UserJoined,
     UserLeft,
     UserList,
@@ -191,22 +211,22 @@ GOLDEN_VECTORS: tuple[tuple[Message, str], ...] = (
     (
         FetchHistory(ref=11, before=0, after=0, limit=100),
         (
-            "00 00 00 17 40 00 00 00 0b 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"
-            " 00 64"
+            "00 00 00 18 40 00 00 00 0b 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"
+            " 00 64 00"
         ),
     ),
     (
         FetchHistory(ref=12, before=0, after=41, limit=500),
         (
-            "00 00 00 17 40 00 00 00 0c 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 29"
-            " 01 f4"
+            "00 00 00 18 40 00 00 00 0c 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 29"
+            " 01 f4 00"
         ),
     ),
     (
         Search(ref=13, query="lunch", before=0, limit=50),
         (
-            "00 00 00 16 41 00 00 00 0d 00 05 6c 75 6e 63 68 00 00 00 00 00 00 00 00 00"
-            " 32"
+            "00 00 00 17 41 00 00 00 0d 00 05 6c 75 6e 63 68 00 00 00 00 00 00 00 00 00"
+            " 32 00"
         ),
     ),
     (
@@ -240,6 +260,91 @@ GOLDEN_VECTORS: tuple[tuple[Message, str], ...] = (
     (
         HistoryEnd(ref=11, count=1, more=True),
         "00 00 00 0a 43 00 00 00 0b 00 00 00 01 01",
+    ),
+    # Version 2, capabilities rooms, typing and away (spec 12.5, 12.6).
+    (
+        JoinRoom(ref=14, room="#rust"),
+        "00 00 00 0c 50 00 00 00 0e 00 05 23 72 75 73 74",
+    ),
+    (
+        RoomJoined(
+            ref=14, room="#rust", topic="crabs", invite_only=False, role=RoomRole.OWNER
+        ),
+        (
+            "00 00 00 16 52 00 00 00 0e 00 05 23 72 75 73 74 00 05 63 72 61 62 73 00 00"
+            " 02"
+        ),
+    ),
+    (
+        RoomMembers(ref=14, room="#rust", nicks=("ann", "bob"), final=True),
+        (
+            "00 00 00 19 53 00 00 00 0e 00 05 23 72 75 73 74 00 02 00 03 61 6e 6e 00 03"
+            " 62 6f 62 01"
+        ),
+    ),
+    (
+        PartRoom(ref=15, room="#rust", reason="bye"),
+        "00 00 00 11 51 00 00 00 0f 00 05 23 72 75 73 74 00 03 62 79 65",
+    ),
+    (
+        ListRooms(ref=16),
+        "00 00 00 05 54 00 00 00 10",
+    ),
+    (
+        RoomInfo(
+            ref=16,
+            room="#rust",
+            members=2,
+            topic="crabs",
+            invite_only=False,
+            final=True,
+        ),
+        (
+            "00 00 00 19 55 00 00 00 10 00 05 23 72 75 73 74 00 00 00 02 00 05 63 72 61"
+            " 62 73 00 01"
+        ),
+    ),
+    (
+        RoomAction(
+            ref=17, room="#rust", action=RoomActionKind.KICK, target="bob", text="spam"
+        ),
+        (
+            "00 00 00 19 56 00 00 00 11 00 05 23 72 75 73 74 00 03 00 03 62 6f 62 00 04"
+            " 73 70 61 6d"
+        ),
+    ),
+    (
+        RoomEvent(
+            room="#rust",
+            kind=RoomEventKind.KICKED,
+            nick="bob",
+            actor="ann",
+            text="spam",
+        ),
+        (
+            "00 00 00 1a 57 00 05 23 72 75 73 74 00 03 00 03 62 6f 62 00 03 61 6e 6e 00"
+            " 04 73 70 61 6d"
+        ),
+    ),
+    (
+        ListMembers(ref=18, room="#rust"),
+        "00 00 00 0c 58 00 00 00 12 00 05 23 72 75 73 74",
+    ),
+    (
+        Typing(conversation="#rust", active=True),
+        "00 00 00 09 60 00 05 23 72 75 73 74 01",
+    ),
+    (
+        TypingNotice(conversation="#rust", nick="ann", active=True),
+        "00 00 00 0e 61 00 05 23 72 75 73 74 00 03 61 6e 6e 01",
+    ),
+    (
+        SetAway(text="lunch"),
+        "00 00 00 08 62 00 05 6c 75 6e 63 68",
+    ),
+    (
+        AwayChanged(nick="ann", text="lunch"),
+        "00 00 00 0d 63 00 03 61 6e 6e 00 05 6c 75 6e 63 68",
     ),
 )
 
