@@ -13,6 +13,7 @@ import asyncio
 import functools
 import logging
 import signal
+import time
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec
 
@@ -37,7 +38,7 @@ from clients.core.formatting import (
 )
 from clients.core.launch import Security, build_client
 from clients.core.transport import TransportEvent
-from clients.tui.chat_log import ChatLog, LogEntry
+from clients.tui.chat_log import ChatLog, LogEntry, RuleKind, is_for_you, log_entry
 from clients.tui.messages import TransportMessage
 from clients.tui.screens import (
     NickChoice,
@@ -45,6 +46,7 @@ from clients.tui.screens import (
     PasswordAnswer,
     PasswordScreen,
     PasteScreen,
+    SearchScreen,
     TrustScreen,
 )
 from clients.tui.widgets import AlertBanner, ChatInput, PendingArea, normalize_breaks
@@ -65,6 +67,11 @@ With its terminal gone (SIGHUP when the window or the tmux server is
 closed), Textual's shutdown can block for good on a write nobody reads
 (its writer queue full), leaving a process that never exits. SIGALRM's
 default action ends it; `main` cancels the alarm once the app is out."""
+
+EARLIER_PATIENCE_SECONDS = 10.0
+"""Scrolling at the top asks for an earlier page at most this often while
+the last request is unanswered (the session ignores repeats anyway; this
+keeps a spinning wheel from calling it at every step)."""
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +147,14 @@ class ChatApp(App[None]):
         self.client: ChatClient | None = None
         self.trust_screen: TrustScreen | None = None
         self.password_screen: PasswordScreen | None = None
+        self.search_screen: SearchScreen | None = None
+        self._earlier_asked: float | None = None
+        """When the unanswered request for an earlier page went (monotonic)."""
+        self._history_start = False
+        """The start of the stored history is on screen: no more pages."""
+        self._scrollback_off = False
+        """Asking for a page was refused (no history here, not connected):
+        scrolling does not ask again until the next connection."""
         self._leaving = False
         self._signals: list[signal.Signals] = []
 
@@ -310,12 +325,35 @@ class ChatApp(App[None]):
         self.push_screen(PasteScreen(text), decided)
 
     def page_log(self, direction: int) -> None:
+        # Page Up at the top posts ChatLog.EarlierWanted: see below.
         self.chat_log.page(direction)
 
     def jump_to_end(self) -> None:
         self.chat_log.jump_to_end()
 
     # --- other input ----------------------------------------------------------------
+
+    def on_chat_log_earlier_wanted(self, message: ChatLog.EarlierWanted) -> None:
+        if message.log is self.chat_log:
+            self._ask_earlier()
+
+    @guarded
+    def _ask_earlier(self) -> None:
+        """The user scrolled up past the first line: ask for an earlier page,
+        once at a time, until the start of the history is shown."""
+        if self.client is None or self._history_start or self._scrollback_off:
+            return
+        now = time.monotonic()
+        asked = self._earlier_asked
+        if asked is not None and now - asked < EARLIER_PATIENCE_SECONDS:
+            return
+        self._earlier_asked = now
+        events = self.client.load_earlier()
+        if any(isinstance(event, ev.Notice) for event in events):
+            # Refused at once: said once, not at every turn of the wheel.
+            self._earlier_asked = None
+            self._scrollback_off = True
+        self._show(events)
 
     @on(OptionList.OptionSelected, "#users")
     @guarded
@@ -370,6 +408,8 @@ class ChatApp(App[None]):
 
     def _show(self, events: list[ev.UiEvent]) -> None:
         for event in events:
+            if self._show_history(event):
+                continue
             for_you = self._react(event)
             if isinstance(event, ev.TrustQuestion):
                 continue  # the screen shows it; the log gets the outcome
@@ -380,8 +420,35 @@ class ChatApp(App[None]):
                 self._write(
                     line, for_you=for_you, from_start=not isinstance(event, ev.ChatLine)
                 )
-            if for_you and isinstance(event, ev.ChatLine):
+            if for_you and isinstance(event, ev.ChatLine) and not event.recalled:
+                # A stored line (missed while away) is shown, marked, but
+                # rings nothing: it is not news arriving now.
                 self._alert(event)
+
+    def _show_history(self, event: ev.UiEvent) -> bool:
+        """Show an event of the stored history; False for any other event."""
+        match event:
+            case ev.DaySeparator():
+                self.chat_log.add(log_entry(event))
+            case ev.UnreadMarker():
+                log = self.chat_log
+                log.remove_rules(RuleKind.UNREAD)  # only the newest is shown
+                log.add(LogEntry.ruled(RuleKind.UNREAD))
+            case ev.EarlierLines(items=items, more=more):
+                self._earlier_asked = None
+                if not more:
+                    self._history_start = True
+                entries = [log_entry(item) for item in items]
+                self.chat_log.prepend(entries, start=not more)
+            case ev.SearchResults():
+                self._show_results(event)
+            case ev.Context():
+                screen = self.search_screen
+                if screen is not None and screen in self.screen_stack:
+                    screen.show_context(event)
+            case _:
+                return False
+        return True
 
     def _react(self, event: ev.UiEvent) -> bool:
         """What `event` does besides its line in the log.
@@ -408,7 +475,7 @@ class ChatApp(App[None]):
             case ev.PasswordRequest():
                 self._ask_password(event)
             case ev.ChatLine():
-                return not event.is_own and (event.is_direct or event.mentions_me)
+                return is_for_you(event)
         return False
 
     def _write(
@@ -439,6 +506,10 @@ class ChatApp(App[None]):
         )
 
     def _show_status(self, event: ev.ConnectionChanged) -> None:
+        if event.status is not ev.ConnectionStatus.CONNECTED:
+            self._earlier_asked = None  # that request is gone with the connection
+        else:
+            self._scrollback_off = False  # a new connection may answer
         status = self.status_bar
         plaintext = (
             event.status is ev.ConnectionStatus.CONNECTED and not event.encrypted
@@ -506,3 +577,32 @@ class ChatApp(App[None]):
                 answer.request_id, answer.password, answer.repeat
             )
         )
+
+    # --- search -------------------------------------------------------------------------
+
+    def _show_results(self, results: ev.SearchResults) -> None:
+        screen = self.search_screen
+        if screen is not None and screen in self.screen_stack:
+            screen.show_results(results)  # a newer search: the same box
+            return
+        screen = self.search_screen = SearchScreen(
+            results, open_context=self._open_context
+        )
+        self.push_screen(screen, functools.partial(self._search_closed, screen))
+
+    def _search_closed(self, screen: SearchScreen, _result: None) -> None:
+        if self.search_screen is screen:
+            self.search_screen = None
+        self.message_input.focus()
+
+    @guarded
+    def _open_context(self, message_id: int) -> None:
+        """Enter on a search result: ask for the lines around it."""
+        if self.client is None or self._leaving:
+            return
+        events = self.client.show_context(message_id)
+        screen = self.search_screen
+        for event in events:
+            if isinstance(event, ev.Notice) and screen is not None:
+                screen.tell(event.text)  # in the box, not only the log behind it
+        self._show(events)

@@ -3,24 +3,37 @@
 It keeps the `DisplayLine`s themselves, not rendered text, so every line is
 wrapped again when the width changes: nothing is ever wider than the pane
 (no horizontal scrolling, no cut characters). It never takes focus, so
-typing always reaches the input line.
+typing always reaches the input line. Rules (a new day, "new messages", the
+start of the stored history) are entries too, re-drawn at every width.
 """
 
 from __future__ import annotations
 
+import enum
 import re
 from collections import deque
+from collections.abc import Callable, Sequence
 
 import attrs
 from rich.cells import cell_len
 from rich.console import Console
+from rich.style import Style
 from rich.text import Text
-from textual.events import Resize
+from textual.events import MouseScrollDown, MouseScrollUp, Resize
 from textual.geometry import Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from clients.core.formatting import CONTINUATION, DisplayLine, LineKind
+from clients.core import events as ev
+from clients.core.formatting import (
+    CONTINUATION,
+    DisplayLine,
+    LineKind,
+    describe,
+    sanitize,
+    split_lines,
+)
 
 STYLES = {
     LineKind.CHAT: "",
@@ -37,18 +50,92 @@ colour-blind users)."""
 WRAP_INDENT = 2
 """Indent of the wrapped rows of a line without a time stamp."""
 MAX_ENTRIES = 2000
-"""Lines kept; older ones are dropped (and never re-wrapped again)."""
+"""Lines kept: as a line arrives at the end of the log, the oldest beyond
+this are dropped (and never re-wrapped again). While the user is scrolled
+up (reading earlier pages, perhaps) nothing is dropped."""
 _WORD = re.compile(r"\S+")
 _BREAK_AFTER = frozenset(":/-_.,;?&=#")
 """Where a word too wide for a row may be broken (see `_break_long_words`)."""
 
 
-@attrs.frozen
+RULE = "─"
+
+
+class RuleKind(enum.Enum):
+    """What a rule across the log marks."""
+
+    DAY = "day"
+    """The lines below are from a new local day (the label names it)."""
+    UNREAD = "unread"
+    """The lines below are new since the user last looked; one at a time."""
+    START = "start"
+    """Nothing older is stored: the top of the log; one at a time."""
+    GAP = "gap"
+    """Lines between the ones above and below are not shown (dropped to keep
+    the log bounded, or cleared): an earlier page does not join what follows."""
+
+
+RULE_STYLES = {
+    RuleKind.DAY: ("dim", "dim"),
+    RuleKind.UNREAD: ("red", "bold red"),
+    RuleKind.START: ("dim", "italic dim"),
+    RuleKind.GAP: ("dim", "italic dim"),
+}
+"""The rule's line and its label, per kind."""
+RULE_LABELS = {
+    RuleKind.UNREAD: "new messages",
+    RuleKind.START: "start of history",
+    RuleKind.GAP: "some lines are not shown here",
+}
+HIGHLIGHT = Style(reverse=True)
+"""A highlighted entry (the search result in its context): reversed, which
+shows on a monochrome terminal too."""
+
+
+@attrs.frozen(eq=False)
 class LogEntry:
-    """One line of the log and whether it was meant for the user."""
+    """One line of the log and whether it was meant for the user.
+
+    Entries compare by identity: two equal lines are still two lines.
+
+    Attributes:
+        rule: drawn as a rule across the log with `line.text` in its middle,
+            instead of as a line of text.
+        highlight: drawn reversed, the whole width (the line a search
+            result is about, in its context).
+    """
 
     line: DisplayLine
     for_you: bool = False
+    rule: RuleKind | None = None
+    highlight: bool = False
+
+    @classmethod
+    def ruled(cls, kind: RuleKind, label: str | None = None) -> LogEntry:
+        """A rule of `kind`; `label` defaults to the kind's own words."""
+        words = label if label is not None else RULE_LABELS.get(kind, "")
+        return cls(DisplayLine(LineKind.SYSTEM, words), rule=kind)
+
+
+def is_for_you(line: ev.ChatLine) -> bool:
+    """Someone else's private message to the user, or a line naming them."""
+    return not line.is_own and (line.is_direct or line.mentions_me)
+
+
+def log_entry(
+    item: ev.ChatLine | ev.DaySeparator, *, highlight: bool = False
+) -> LogEntry:
+    """The entry for a stored line or a day separator (an earlier page,
+    the lines around a search result)."""
+    if isinstance(item, ev.DaySeparator):
+        return LogEntry.ruled(RuleKind.DAY, item.label)
+    line = describe(item)
+    if line is None:  # the core words every chat line; never show raw text
+        first, more = split_lines(item.text)
+        line = DisplayLine(
+            LineKind.CHAT, f"<{sanitize(item.sender)}> {first}", more=more
+        )
+    return LogEntry(line, for_you=is_for_you(item), highlight=highlight)
 
 
 def render_entry(entry: LogEntry, width: int, console: Console) -> list[Strip]:
@@ -59,6 +146,34 @@ def render_entry(entry: LogEntry, width: int, console: Console) -> list[Strip]:
     lines start with the continuation mark. So no text can pass for a line
     of its own however it wraps or breaks.
     """
+    if entry.rule is not None:
+        return [render_rule(entry.rule, entry.line.text, width, console)]
+    rows = _render_text(entry, width, console)
+    if entry.highlight:
+        rows = [row.extend_cell_length(width).apply_style(HIGHLIGHT) for row in rows]
+    return rows
+
+
+def render_rule(kind: RuleKind, label: str, width: int, console: Console) -> Strip:
+    """One row: `label` centred on a rule as wide as the pane (cut to fit)."""
+    line_style, label_style = RULE_STYLES[kind]
+    words = Text(label, style=label_style)
+    room = width - 4  # a piece of rule and a space on either side, always
+    if room < 1:
+        words = Text()
+    elif words.cell_len > room:
+        words.truncate(room, overflow="ellipsis")
+    if words:
+        words = Text(" ") + words + Text(" ")
+    side = max(0, width - words.cell_len)
+    left = side // 2
+    row = Text(RULE * left, style=line_style)
+    row.append_text(words)
+    row.append(RULE * (side - left), style=line_style)
+    return Strip(list(row.render(console)), row.cell_len)
+
+
+def _render_text(entry: LogEntry, width: int, console: Console) -> list[Strip]:
     line = entry.line
     style = STYLES[line.kind]
     head = Text()
@@ -128,8 +243,21 @@ class ChatLog(ScrollView, can_focus=False):
     """The chat log: follows new lines unless the user scrolled up.
 
     Scrolled up, it stays put as lines arrive and says how many are below
-    (in its bottom border) until the user is back at the end.
+    (in its bottom border) until the user is back at the end. Trying to
+    scroll above its first line (Page Up, the wheel) posts `EarlierWanted`;
+    an earlier page goes in with `prepend`, the view staying on its line.
     """
+
+    class EarlierWanted(Message):
+        """The user tried to scroll above the first line: an older page is wanted."""
+
+        def __init__(self, log: ChatLog) -> None:
+            super().__init__()
+            self.log = log
+
+        @property
+        def control(self) -> ChatLog:
+            return self.log
 
     DEFAULT_CSS = """
     ChatLog {
@@ -150,6 +278,10 @@ class ChatLog(ScrollView, can_focus=False):
         self._rest_below = False
         self._anchor: LogEntry | None = None
         """The newest entry, when it is to be read from its first row."""
+        self._cut_top = False
+        """Lines went from the top (dropped, cleared) since the last `prepend`."""
+        self._centre: LogEntry | None = None
+        """The entry `show_entry` keeps in view until the user scrolls."""
 
     # --- what tests and the app read -----------------------------------------------
 
@@ -172,6 +304,11 @@ class ChatLog(ScrollView, can_focus=False):
         """Lines that arrived below the view since the user scrolled up."""
         return self._unseen
 
+    @property
+    def at_top(self) -> bool:
+        """The first row is at the top of the view (or everything fits)."""
+        return round(self.scroll_y) <= 0
+
     # --- changing it ----------------------------------------------------------------
 
     def add(self, entry: LogEntry, *, from_start: bool = False) -> None:
@@ -188,28 +325,83 @@ class ChatLog(ScrollView, can_focus=False):
             rows = render_entry(entry, self._width, self.app.console)
             self._rows.extend(rows)
             self._heights.append(len(rows))
-        dropped = 0
-        while len(self._entries) > MAX_ENTRIES:
-            self._entries.popleft()
-            if self._heights:
-                dropped += self._heights.popleft()
-        if dropped:
-            del self._rows[:dropped]
-        self._resized()
         if self._follow:
+            self._trim()
+            self._resized()
             self._anchor = entry if from_start else None
             self._settle()
         else:
-            if dropped:
-                self.scroll_to(y=max(0, self.scroll_y - dropped), animate=False)
+            # Scrolled up, the user may be reading the oldest lines (an
+            # earlier page): nothing goes until they are back at the end.
+            self._resized()
             self._unseen += 1
             self._show_unseen()
         self.refresh()
 
+    def prepend(self, entries: Sequence[LogEntry], *, start: bool = False) -> None:
+        """Put `entries` (oldest first) above the first line; the view stays
+        on the lines it showed (nothing on screen moves).
+
+        Args:
+            start: nothing older exists: a "start of history" rule goes on
+                top (the only one).
+
+        A day rule right below the page that repeats the page's last day
+        goes (the day did not change there), and when lines went from the
+        top since the last page (dropped to keep the log bounded, or
+        cleared), a rule says the page does not join what follows.
+        """
+        new = list(entries)
+        if start:
+            new.insert(0, LogEntry.ruled(RuleKind.START))
+        if not new:
+            return
+        doomed: set[int] = set()
+        if start:
+            doomed |= {id(e) for e in self._entries if e.rule is RuleKind.START}
+        rest = [e for e in self._entries if id(e) not in doomed]
+        days = [entry.line.text for entry in new if entry.rule is RuleKind.DAY]
+        if rest:
+            first = rest[0]
+            if self._cut_top:
+                new.append(LogEntry.ruled(RuleKind.GAP))
+            elif days and first.rule is RuleKind.DAY and first.line.text == days[-1]:
+                doomed.add(id(first))
+        self._cut_top = False
+        mark = self._view_mark(lambda entry: id(entry) in doomed)
+        self._drop(lambda entry: id(entry) in doomed)
+        self._entries.extendleft(reversed(new))
+        if self._width:
+            rows: list[Strip] = []
+            heights: list[int] = []
+            for entry in new:
+                rendered = render_entry(entry, self._width, self.app.console)
+                rows.extend(rendered)
+                heights.append(len(rendered))
+            self._rows[:0] = rows
+            self._heights.extendleft(reversed(heights))
+        self._resized()
+        self._restore_view(mark)
+        self.refresh()
+
+    def remove_rules(self, kind: RuleKind) -> None:
+        """Take out every rule of `kind`; the view stays on its line."""
+        self._remove(lambda entry: entry.rule is kind)
+
+    def show_entry(self, entry: LogEntry) -> None:
+        """Scroll so `entry` is in view, a little above the middle, and
+        keep it there (resizes too) until the user scrolls."""
+        self._centre = entry
+        self._anchor = None
+        self._to_centre()
+
     def clear(self) -> None:
+        if self._entries:
+            self._cut_top = True
         self._entries.clear()
         self._heights.clear()
         self._rows.clear()
+        self._centre = None
         self._resized()
         self.jump_to_end()
         self.refresh()
@@ -217,6 +409,7 @@ class ChatLog(ScrollView, can_focus=False):
     def jump_to_end(self) -> None:
         """Back to the newest line, following again."""
         self._anchor = None
+        self._centre = None
         self._to_end()
         self._follow = True
         self._unseen = 0
@@ -224,14 +417,35 @@ class ChatLog(ScrollView, can_focus=False):
         self._show_unseen()
 
     def page(self, direction: int) -> None:
-        """Scroll one page up (-1) or down (+1), as the user asked."""
+        """Scroll one page up (-1) or down (+1), as the user asked; up from
+        the top asks for an earlier page (`EarlierWanted`)."""
         self._anchor = None
+        self._centre = None
+        if direction < 0 and self.at_top:
+            self.post_message(self.EarlierWanted(self))
+            return
         if direction < 0:
             self.scroll_page_up(animate=False)
         else:
             self.scroll_page_down(animate=False)
 
+    def scroll_rows(self, rows: int) -> None:
+        """Scroll `rows` rows down (up if negative), as the user asked."""
+        self._anchor = None
+        self._centre = None
+        self._scroll_y_to(self.scroll_y + rows)
+
     # --- Textual hooks --------------------------------------------------------------
+
+    def on_mouse_scroll_up(self, _event: MouseScrollUp) -> None:
+        # Runs before Textual's own handler scrolls: at the top already, the
+        # wheel asks for more.
+        self._centre = None
+        if self.at_top:
+            self.post_message(self.EarlierWanted(self))
+
+    def on_mouse_scroll_down(self, _event: MouseScrollDown) -> None:
+        self._centre = None
 
     def on_resize(self, _event: Resize) -> None:
         width = self.scrollable_content_region.width
@@ -250,11 +464,13 @@ class ChatLog(ScrollView, can_focus=False):
             self._rows.extend(rows)
             self._heights.append(len(rows))
         self._resized()
-        if self._follow:
+        if self._centre is not None:
+            self._to_centre()
+        elif self._follow:
             self._settle()
         else:
             # Keep the line that was at the top of the view there.
-            self.scroll_to(y=sum(list(self._heights)[:top]), animate=False, force=True)
+            self._scroll_y_to(sum(list(self._heights)[:top]))
         self.refresh()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
@@ -289,16 +505,110 @@ class ChatLog(ScrollView, can_focus=False):
         if rendered and anchor is not None and self._entries[-1] is anchor:
             height = self._heights[-1]
             if height > self.scrollable_content_region.height > 0:
-                self.scroll_to(y=len(self._rows) - height, animate=False, force=True)
+                self._scroll_y_to(len(self._rows) - height)
                 self._rest_below = True
                 self._show_unseen()
                 return
         self._to_end()
 
+    def _trim(self) -> None:
+        """Drop the oldest entries beyond `MAX_ENTRIES`."""
+        dropped = 0
+        while len(self._entries) > MAX_ENTRIES:
+            self._entries.popleft()
+            self._cut_top = True
+            if self._heights:
+                dropped += self._heights.popleft()
+        if dropped:
+            del self._rows[:dropped]
+
     def _to_end(self) -> None:
-        # Immediately, never after the next refresh: a deferred scroll would
-        # land after the user had scrolled away and pull them back down.
-        self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
+        self._scroll_y_to(self.max_scroll_y)
+
+    def _scroll_y_to(self, y: float) -> None:
+        # A ScrollView scrolls at once, never after the next refresh: a
+        # deferred scroll would land after the user had scrolled away and
+        # pull them back, or after a page was prepended, on the wrong row.
+        self.scroll_to(y=y, animate=False, force=True)
+
+    def _to_centre(self) -> None:
+        entry = self._centre
+        if entry is None or len(self._heights) != len(self._entries):
+            return  # not rendered yet: the first resize comes here again
+        try:
+            index = self._entries.index(entry)
+        except ValueError:
+            self._centre = None
+            return
+        start = sum(list(self._heights)[:index])
+        room = self.scrollable_content_region.height
+        self._scroll_y_to(max(0, start - max(0, room - self._heights[index]) // 3))
+
+    def _remove(self, doomed: Callable[[LogEntry], bool]) -> None:
+        """Take out the entries `doomed` picks; the view stays on its lines."""
+        if not any(doomed(entry) for entry in self._entries):
+            return
+        mark = self._view_mark(doomed)
+        self._drop(doomed)
+        self._resized()
+        self._restore_view(mark)
+        self.refresh()
+
+    def _drop(self, doomed: Callable[[LogEntry], bool]) -> None:
+        """Take out the entries `doomed` picks (their rows too), nothing else."""
+        rendered = len(self._heights) == len(self._entries)
+        kept: deque[LogEntry] = deque()
+        heights: deque[int] = deque()
+        rows: list[Strip] = []
+        row = 0
+        for index, entry in enumerate(self._entries):
+            height = self._heights[index] if rendered else 0
+            if not doomed(entry):
+                kept.append(entry)
+                if rendered:
+                    heights.append(height)
+                    rows.extend(self._rows[row : row + height])
+            row += height
+        self._entries = kept
+        if rendered:
+            self._heights = heights
+            self._rows = rows
+        if self._anchor is not None and doomed(self._anchor):
+            self._anchor = None
+        if self._centre is not None and doomed(self._centre):
+            self._centre = None
+
+    def _view_mark(
+        self, doomed: Callable[[LogEntry], bool]
+    ) -> tuple[LogEntry, int] | None:
+        """The first entry in view that is not `doomed`, and the screen row
+        its first row is on (negative: above the view): where the view
+        goes back to after the log changes above or around it."""
+        if len(self._heights) != len(self._entries):
+            return None
+        top = round(self.scroll_y)
+        row = 0
+        for entry, height in zip(self._entries, self._heights, strict=True):
+            if row + height > top and not doomed(entry):
+                return entry, row - top
+            row += height
+        return None
+
+    def _restore_view(self, mark: tuple[LogEntry, int] | None) -> None:
+        """Following: to the end. Else put the entry `_view_mark` chose back
+        on its screen row."""
+        if self._follow:
+            self._settle()
+            return
+        if mark is None:
+            return
+        wanted, offset = mark
+        row = 0
+        for entry, height in zip(self._entries, self._heights, strict=True):
+            if entry is wanted:
+                self._scroll_y_to(max(0, row - offset))
+                return
+            row += height
 
     def _entry_at(self, row: int) -> int:
         total = 0

@@ -1,5 +1,6 @@
-"""The modal screens: the nickname prompt, the long-paste preview, and the
-session's questions (trust a certificate, give a password).
+"""The modal screens: the nickname prompt, the long-paste preview, the
+session's questions (trust a certificate, give a password), and search
+results with the lines around each.
 
 The words of the questions come from the session core; these screens only
 ask and hand the answer back. A password goes from its masked field to the
@@ -8,7 +9,7 @@ answer and the field is emptied at once: it is never shown, logged or kept.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import attrs
 from rich.text import Text
@@ -17,12 +18,22 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Input,
+    Label,
+    OptionList,
+    Static,
+    TextArea,
+)
+from textual.widgets.option_list import Option
 
 from clients.core import events as ev
 from clients.core.commands import CommandError, validate_nick
-from clients.core.formatting import sanitize
+from clients.core.formatting import describe, sanitize, split_lines
 from clients.core.trust import is_fingerprint, normalize_fingerprint
+from clients.tui.chat_log import STYLES, ChatLog, log_entry
 from protocol import MAX_NICK_CHARS
 from protocol.constants import MAX_PASSWORD_CHARS
 
@@ -351,3 +362,194 @@ class PasswordScreen(ModalScreen[PasswordAnswer]):
         """Empty the fields: the text leaves the widgets as soon as it is read."""
         for selector in ("#password", "#repeat"):
             self._field(selector).value = ""
+
+
+# --- search -------------------------------------------------------------------------
+
+_RESULTS_HINT = "↑↓ choose · Enter: show it among the lines around it · Esc: close"
+_CONTEXT_HINT = "↑↓ PgUp PgDn: scroll · ←/Backspace: back to the results · Esc: close"
+
+
+def result_prompt(line: ev.ChatLine) -> Text:
+    """One search result as a row: date and time, then the line as the log
+    words it (a private message says so), its further lines counted."""
+    shown = describe(line)
+    prompt = Text(no_wrap=True, overflow="ellipsis", end="")
+    prompt.append(f"{line.time:%Y-%m-%d %H:%M}  ", style="dim")
+    if shown is None:  # the core words every chat line; be safe all the same
+        first, more = split_lines(line.text)
+        prompt.append(f"<{sanitize(line.sender)}> {first}")
+    else:
+        more = shown.more
+        prompt.append(shown.text, style=STYLES[shown.kind])
+    if more:
+        prompt.append(f" (+{len(more)} more line{'s' if len(more) > 1 else ''})")
+    return prompt
+
+
+def results_title(results: ev.SearchResults) -> str:
+    """What the search found, in words (the query shown harmlessly)."""
+    query = f"“{sanitize(results.query)}”"
+    count = len(results.lines)
+    if not count:
+        return f"no messages match {query}"
+    noun = "message" if count == 1 else "messages"
+    if results.more:
+        return f"the newest {count} {noun} matching {query} (older ones not listed)"
+    return f"{count} {noun} {'matches' if count == 1 else 'match'} {query}"
+
+
+class SearchScreen(ModalScreen[None]):
+    """The results of a search, newest highlighted; Enter opens the chosen
+    one among the lines around it (in the same box, that line reversed).
+
+    The session does the searching: Enter calls `open_context(id)`, and the
+    app hands the answer to `show_context`. Escape closes; ← or Backspace
+    goes from the context back to the results.
+
+    Args:
+        results: what the session found; `show_results` replaces it.
+        open_context: asks the session for the lines around a message.
+    """
+
+    BINDINGS = [  # noqa: RUF012 - Textual's API
+        Binding("escape", "close", "Close"),
+        Binding("left,backspace", "back", "Back to the results", show=False),
+        # The context log never takes the focus: these reach the screen.
+        Binding("up", "scroll_context(-1)", show=False),
+        Binding("down", "scroll_context(1)", show=False),
+        Binding("pageup", "page_context(-1)", show=False),
+        Binding("pagedown", "page_context(1)", show=False),
+    ]
+
+    def __init__(
+        self, results: ev.SearchResults, *, open_context: Callable[[int], None]
+    ) -> None:
+        super().__init__()
+        self.results = results
+        self._open_context = open_context
+        self._wanted: int | None = None
+        self._in_context = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="search-box"):
+            yield Label("", id="search-title")
+            yield OptionList(id="search-results")
+            yield ChatLog(id="search-context")
+            yield Label("", id="search-hint")
+
+    @property
+    def result_list(self) -> OptionList:
+        return self.query_one("#search-results", OptionList)
+
+    @property
+    def context_log(self) -> ChatLog:
+        return self.query_one("#search-context", ChatLog)
+
+    @property
+    def in_context(self) -> bool:
+        """Showing the lines around a result (else the results)."""
+        return self._in_context
+
+    def title_text(self) -> str:
+        """The box's heading as shown (for tests and screen readers)."""
+        return str(self.query_one("#search-title", Label).render())
+
+    def hint_text(self) -> str:
+        return str(self.query_one("#search-hint", Label).render())
+
+    def on_mount(self) -> None:
+        self.context_log.border_title = "In context"
+        self._fill()
+
+    def show_results(self, results: ev.SearchResults) -> None:
+        """Show `results` instead (a newer search)."""
+        self.results = results
+        self._fill()
+
+    def _fill(self) -> None:
+        self._wanted = None
+        box = self.result_list
+        box.clear_options()
+        box.add_options(
+            Option(result_prompt(line), id=str(line.id)) for line in self.results.lines
+        )
+        self._show_results()
+        if self.results.lines:
+            box.highlighted = len(self.results.lines) - 1  # the newest
+
+    def _show_results(self) -> None:
+        self._in_context = False
+        found = bool(self.results.lines)
+        self._title(results_title(self.results))
+        self._hint(_RESULTS_HINT if found else "Esc: close")
+        self.context_log.display = False
+        box = self.result_list
+        box.display = found
+        if found:
+            box.focus()
+
+    def _title(self, text: str) -> None:
+        self.query_one("#search-title", Label).update(Text(text))
+
+    def _hint(self, text: str) -> None:
+        self.query_one("#search-hint", Label).update(Text(text))
+
+    def tell(self, text: str) -> None:
+        """Say `text` (the session's answer, e.g. that it cannot search) here."""
+        first, _more = split_lines(text)
+        self._hint(first)
+
+    @on(OptionList.OptionSelected, "#search-results")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id is None:
+            return
+        self._wanted = int(event.option.id)
+        self._hint("fetching the lines around it…")
+        self._open_context(self._wanted)
+
+    def show_context(self, context: ev.Context) -> None:
+        """Show the lines of `context` here, its focus reversed; ignored
+        unless it answers the result last chosen."""
+        if context.focus_id != self._wanted:
+            return
+        log = self.context_log
+        log.clear()
+        focus = None
+        for item in context.items:
+            chosen = isinstance(item, ev.ChatLine) and item.id == context.focus_id
+            entry = log_entry(item, highlight=chosen)
+            log.add(entry)
+            if chosen:
+                focus = entry
+        self._in_context = True
+        focused = next(
+            (line for line in self.results.lines if line.id == context.focus_id), None
+        )
+        when = f" of {focused.time:%Y-%m-%d %H:%M}" if focused is not None else ""
+        self._title(f"the lines around the message{when}")
+        self._hint(_CONTEXT_HINT)
+        self.result_list.display = False
+        log.display = True
+        self.set_focus(None)
+        if focus is not None:
+            log.show_entry(focus)
+
+    def on_chat_log_earlier_wanted(self, message: ChatLog.EarlierWanted) -> None:
+        message.stop()  # the context is what the session sent; the app's log pages
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_back(self) -> None:
+        if self._in_context:
+            self._wanted = None
+            self._show_results()
+
+    def action_scroll_context(self, rows: int) -> None:
+        if self._in_context:
+            self.context_log.scroll_rows(rows)
+
+    def action_page_context(self, direction: int) -> None:
+        if self._in_context:
+            self.context_log.page(direction)

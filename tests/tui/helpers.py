@@ -12,7 +12,7 @@ from textual.pilot import Pilot
 from textual.widgets import OptionList, Static
 
 from clients.core.launch import Security
-from clients.core.testing import PlayedServer
+from clients.core.testing import PlayedHistory, PlayedServer
 from clients.core.tls import TlsInfo
 from clients.core.transport import TransportEvent
 from clients.tui.app import ChatApp
@@ -21,24 +21,30 @@ from protocol import (
 )
 
 
-def plaintext(tmp_path: Path, **options: bool) -> Security:
+def plaintext(
+    tmp_path: Path, *, login: bool = False, trust_new: bool = False
+) -> Security:
     """Security for a test against our plaintext server: its files in tmp_path."""
     return Security(
         plaintext=True,
+        login=login,
+        trust_new=trust_new,
         program="chinwag-tui",
         known_servers=tmp_path / "known_servers",
         tokens=tmp_path / "tokens.json",
-        **options,
+        journals=tmp_path / "journals",
     )
 
 
-def secure(tmp_path: Path, **options: bool) -> Security:
-    """TLS (as `PlayedServer` plays it), pins and tokens in tmp_path."""
+def secure(tmp_path: Path, *, login: bool = False, trust_new: bool = False) -> Security:
+    """TLS (as `PlayedServer` plays it), pins, tokens and journals in tmp_path."""
     return Security(
+        login=login,
+        trust_new=trust_new,
         program="chinwag-tui",
         known_servers=tmp_path / "known_servers",
         tokens=tmp_path / "tokens.json",
-        **options,
+        journals=tmp_path / "journals",
     )
 
 
@@ -123,17 +129,23 @@ class FakeServer:
         *,
         tls: TlsInfo | None = None,
         accounts: bool = False,
+        history: PlayedHistory | None = None,
     ) -> None:
         self.transports: list[PlayedServer] = []
         self.users = users
         self.tls = tls
         self.accounts = accounts
+        self.history = history
 
     def factory(
         self, _host: str, _port: int, sink: Callable[[TransportEvent], object]
     ) -> PlayedServer:
         transport = PlayedServer(
-            sink, users=self.users, tls=self.tls, accounts=self.accounts
+            sink,
+            users=self.users,
+            tls=self.tls,
+            accounts=self.accounts,
+            history=self.history,
         )
         self.transports.append(transport)
         return transport
