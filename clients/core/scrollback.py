@@ -367,11 +367,21 @@ class Scrollback:
             self._seen.discard(self._seen_order.popleft())
 
     def _release(self) -> list[ev.UiEvent]:
-        """Catching up is over: show the held lines, in id order."""
+        """Catching up is over: show the held lines, in id order.
+
+        Live lines older than the oldest line shown (held across a dropped
+        connection, then passed by a newest page) are left to the earlier
+        pages rather than shown out of order. A direct message kept while
+        offline is shown all the same: it must not go unseen.
+        """
         self._catching_up = False
+        floor = self._oldest
         events: list[ev.UiEvent] = []
         for message_id in sorted(self._held):
             line, dones = self._held[message_id]
+            if floor is not None and message_id < floor and not line.recalled:
+                events += dones
+                continue
             events += self._show(line, dones)
         self._held.clear()
         self._unread_after = None
@@ -383,7 +393,8 @@ class Scrollback:
         if message.after == 0:
             # The newest page: `more` says whether anything is older.
             self._earlier_more = more
-        elif more and self._cursor is not None and self._cursor > message.after:
+            return Step(self._release())
+        if more and self._cursor is not None and self._cursor > message.after:
             ref = self._refs()
             follow = FetchHistory(ref=ref, after=self._cursor, limit=CATCH_UP_PAGE)
             self._requests[ref] = _Request(_Kind.CATCH_UP, follow)
