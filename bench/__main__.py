@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import scenarios
+from bench import history, scenarios
 from bench.abuse import abuse
 from bench.floor import send_floor_us
 from bench.logins import login_storm
@@ -64,6 +64,34 @@ def main(argv: list[str] | None = None) -> int:
         help="measure chat latency at --rate while this many password logins a "
         "second hit the server (the first --clients value), instead",
     )
+    history_options = parser.add_argument_group(
+        "history",
+        "stored history's cost: fan-out with storage on against --no-history "
+        "(the largest --clients and --senders), and resuming a client that "
+        "missed many messages",
+    )
+    history_options.add_argument(
+        "--history", action="store_true", help="run the history comparison instead"
+    )
+    history_options.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="fan-out rounds of storage off and on, alternating (0: skip the fan-out)",
+    )
+    history_options.add_argument(
+        "--resume-messages",
+        type=int,
+        default=100_000,
+        help="messages the resuming client missed (0: skip the resume)",
+    )
+    history_options.add_argument(
+        "--profile",
+        action="store_true",
+        help="then two more fixed-rate runs, storage off and on, with the server "
+        "under cProfile (all threads, CPU time); print the hot spots and what "
+        "storage adds",
+    )
     abuse_options = parser.add_argument_group(
         "abuse", "healthy clients chatting while flooders and ListUsers spammers run"
     )
@@ -97,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.abuse:
         return _run_abuse(args)
+    if args.history:
+        return _run_history(args)
     if args.tls:
         return _run_tls(args)
     if args.logins:
@@ -218,6 +248,68 @@ def _run_tls(args: argparse.Namespace) -> int:
                 f"{rows['flat', True]['greet_s']} s TLS"
             )
     print("\n".join(lines))
+    return 0
+
+
+def _run_history(args: argparse.Namespace) -> int:
+    """Storage on against off, interleaved; then the resume (issue 14)."""
+    clients = max(int(n) for n in args.clients.split(","))
+    senders = min(max(int(s) for s in args.senders.split(",")), clients)
+    _raise_fd_limit(4 * clients + 256)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    report = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        args.output.open("a", encoding="utf-8") as out,
+    ):
+        workdir = Path(tmp)
+
+        def record(row: dict[str, Any]) -> None:
+            row["cores"] = os.cpu_count()
+            row["load_1min"] = round(os.getloadavg()[0], 2)  # others' work shows
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            print(json.dumps(row), file=sys.stderr, flush=True)
+
+        if args.rounds > 0:
+            rows = history.fan_out(
+                workdir,
+                clients=clients,
+                senders=senders,
+                rate=args.rate,
+                duration=args.duration,
+                messages=max(args.messages, 100_000 // (clients * senders)),
+                rounds=args.rounds,
+                record=record,
+            )
+            summary = history.compare(rows)
+            record(summary)
+            report.append(history.describe_fan_out(summary, rows))
+        if args.resume_messages > 0:
+            resumed = history.resume(
+                workdir / "resume",
+                count=args.resume_messages,
+                rounds=max(args.rounds, 1),
+                record=record,
+            )
+            report.append(history.describe_resume(resumed))
+        if args.profile:
+            profiles = [
+                history.profile_fixed_rate(
+                    workdir,
+                    clients=clients,
+                    senders=senders,
+                    rate=args.rate,
+                    duration=args.duration,
+                    storage=storage,
+                )
+                for storage in (False, True)
+            ]
+            for profile in profiles:
+                record(profile.row)
+            report.append(history.hot_spots(profiles[1], profiles[0]))
+    print("\n".join(report))
+    print(f"\n{os.cpu_count()} cores; results appended to {args.output}")
     return 0
 
 

@@ -84,11 +84,13 @@ def _measure(
     size = frame_size("c0000", padding)
     swarm.reset_counts()
     swarm.measuring = True
+    server.mark_profile()
     cpu0, gen0, t0 = server.cpu_seconds(), own_cpu_seconds(), time.monotonic()
     sent = send()
     _drain(swarm, sent * readers * size, limit=30.0)
     elapsed = time.monotonic() - t0
     cpu1, gen1 = server.cpu_seconds(), own_cpu_seconds()
+    server.mark_profile()
     swarm.measuring = False
     deliveries = swarm.received_bytes() // size
     return {
@@ -99,6 +101,7 @@ def _measure(
         "lost": sent * readers - deliveries,
         "deliveries_per_s": round(deliveries / elapsed),
         "server_us_per_delivery": round((cpu1 - cpu0) / max(deliveries, 1) * 1e6, 2),
+        "server_cpu_s": round(cpu1 - cpu0, 3),
         "p50_ms": round(_percentile(swarm.latencies_ns, 0.50), 2),
         "p99_ms": round(_percentile(swarm.latencies_ns, 0.99), 2),
         "generator_busy": round((gen1 - gen0) / elapsed, 2),
@@ -144,9 +147,17 @@ def fixed_rate(
     duration: float,
     padding: int = 0,
     tls: bool = False,
+    extra: list[str] | None = None,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
-    """Deliveries at a fixed total rate; latency is the figure that matters."""
-    server, swarm, info = _setup(workdir, clients, tls=tls)
+    """Deliveries at a fixed total rate; latency is the figure that matters.
+
+    `extra` is passed to the server's command line (`--no-history`);
+    `profile` runs the server under cProfile (see `ServerProcess`).
+    """
+    server, swarm, info = _setup(
+        workdir, clients, tls=tls, extra=extra, profile=profile
+    )
     try:
         result = _measure(
             swarm, server, clients=clients, senders=senders, padding=padding,
@@ -165,10 +176,19 @@ def fixed_rate(
 
 
 def flat_out(
-    workdir: Path, clients: int, senders: int, messages: int, *, tls: bool = False
+    workdir: Path,
+    clients: int,
+    senders: int,
+    messages: int,
+    *,
+    tls: bool = False,
+    extra: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Every sender sends `messages` as fast as the socket takes them."""
-    server, swarm, info = _setup(workdir, clients, tls=tls)
+    """Every sender sends `messages` as fast as the socket takes them.
+
+    `extra` is passed to the server's command line (`--no-history`).
+    """
+    server, swarm, info = _setup(workdir, clients, tls=tls, extra=extra)
 
     def send() -> int:
         talkers = swarm.clients[-senders:]

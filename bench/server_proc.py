@@ -12,6 +12,62 @@ from pathlib import Path
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
+# `python -c` this with the stats file and then the server's arguments: the
+# server as `python -m server` would run it, with every thread under its own
+# cProfile (the stdlib profiles only the thread that enabled it), timed by
+# that thread's CPU clock so that waiting in select() or fsync() is not
+# counted. SIGUSR1 takes a snapshot of the totals (`getstats` only reads);
+# the file gets what was spent between the first two snapshots (or from the
+# first to the exit), so start-up, joins and shutdown can be left out. It is
+# in the `pstats` format, without callers.
+_PROFILED = """
+import cProfile, marshal, runpy, signal, sys, threading, time
+out = sys.argv.pop(1)
+profiles = []
+run = threading.Thread.run
+def profiled_run(self):
+    profile = cProfile.Profile(time.thread_time)
+    profiles.append(profile)
+    profile.enable()
+    try:
+        run(self)
+    finally:
+        profile.disable()
+threading.Thread.run = profiled_run
+def totals():
+    table = {}
+    for profile in list(profiles):
+        for entry in profile.getstats():
+            key = cProfile.label(entry.code)
+            calls, own, cumulative = table.get(key, (0, 0.0, 0.0))
+            table[key] = (
+                calls + entry.callcount,
+                own + entry.inlinetime,
+                cumulative + entry.totaltime,
+            )
+    return table
+marks = []
+signal.signal(signal.SIGUSR1, lambda *_: marks.append(totals()))
+main = cProfile.Profile(time.thread_time)
+profiles.append(main)
+sys.argv[0] = "server"
+main.enable()
+try:
+    runpy.run_module("server", run_name="__main__", alter_sys=True)
+finally:
+    main.disable()
+    marks.append(totals())
+    start, end = (marks[0], marks[1]) if len(marks) > 1 else ({}, marks[0])
+    stats = {}
+    for key, (calls, own, cumulative) in end.items():
+        calls0, own0, cumulative0 = start.get(key, (0, 0.0, 0.0))
+        if calls > calls0 or own > own0:
+            n = calls - calls0
+            stats[key] = (n, n, own - own0, cumulative - cumulative0, {})
+    with open(out, "wb") as file:
+        marshal.dump(stats, file)
+"""
+
 
 class ServerProcess:
     """`python -m server` on 127.0.0.1, by default with limits opened up for load.
@@ -22,6 +78,8 @@ class ServerProcess:
         open_limits: lift the flood limit, the idle timeouts and the client
             cap (the fan-out runs); False keeps the server's defaults (abuse).
         extra: more command-line options.
+        profile: write the server's cProfile statistics (all threads, CPU
+            time) to this file when it stops; it runs slower meanwhile.
     """
 
     def __init__(
@@ -31,9 +89,15 @@ class ServerProcess:
         outbox_size: int = 1024 * 1024,
         open_limits: bool = True,
         extra: list[str] | None = None,
+        profile: Path | None = None,
     ) -> None:
+        start = (
+            [sys.executable, "-m", "server"]
+            if profile is None
+            else [sys.executable, "-c", _PROFILED, str(profile)]
+        )
         command = [
-            sys.executable, "-m", "server", "--port", "0",
+            *start, "--port", "0",
             "--log-file", str(workdir / "bench-server.log"),
             "--data-dir", str(workdir / "data"),
         ]  # fmt: skip
@@ -46,6 +110,7 @@ class ServerProcess:
                 "--outbox-total", str(outbox_size * 10000),
             ]  # fmt: skip
         command += extra or []
+        self.profile = profile
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         match = re.search(r"listening on ([\d.]+):(\d+)", line)
@@ -54,6 +119,11 @@ class ServerProcess:
             msg = f"server did not start: {line!r}"
             raise RuntimeError(msg)
         self.address = (match.group(1), int(match.group(2)))
+
+    def mark_profile(self) -> None:
+        """Start, then end, the profiled window (a no-op without `profile`)."""
+        if self.profile is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the server has used so far."""
@@ -74,7 +144,7 @@ class ServerProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
