@@ -1,17 +1,20 @@
 """The store's records, errors and interfaces, free of any database.
 
-`server.accounts` and the hub depend on these protocols only; `SqliteStore`
-and `SqliteMessageStore` implement them. Nothing here does I/O.
+`server.accounts` and the hub depend on these protocols only; `SqliteStore`,
+`SqliteMessageStore` and `SqliteRoomStore` implement them. Nothing here does
+I/O.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
 import attrs
+
+from protocol import LOBBY, RoomRole, nick_key
 
 
 class Role(enum.StrEnum):
@@ -85,25 +88,39 @@ class BanRecord:
 
 @attrs.frozen(kw_only=True)
 class StoredMessage:
-    """One row of `messages`: a chat line as kept for history (issue 14).
+    """One row of `messages`: a chat line as kept for history (issues 14, 15).
 
-    Keyword-only: nine fields, four of them strings, are too easy to swap
+    Keyword-only: a dozen fields, most of them strings, are too easy to swap
     when given by position.
+
+    A message is one of three kinds, told apart by which fields are set:
+
+    - to the lobby: `room`, `target` and `target_party` all None;
+    - to a room: `room` (its key) and `target` (its name) set,
+      `target_party` None;
+    - direct: `target` and `target_party` set, `room` None.
 
     Attributes:
         id: given by the hub, increasing across restarts; the order of history.
         timestamp_ms: milliseconds since the epoch, given by the hub.
         sender: the sender's nick as shown.
         sender_party: who sent it (see `account_party` / `guest_party`).
-        target: the recipient's nick for a direct message; None for everyone.
-        target_party: the recipient's party for a direct message; None for
-            everyone. `target` and `target_party` are both set or both None.
+        target: the recipient's nick for a direct message, the room's name
+            as shown (`#Rust`) for a room message; None for the lobby.
+        target_party: the recipient's party for a direct message; None
+            otherwise.
         text: the message. Left out of `repr`: direct messages are private
             and must never reach a log.
         txn: the client's 16-byte transaction id (`Post.txn`), unique; None
             for lines that came without one. Left out of `repr` too.
         offline: a direct message stored for an account none of whose
             connections was online, not yet handed to it.
+        room: the room's key (`protocol.room_key(target)`, `#rust`) for a
+            room message; None for the lobby and for direct messages.
+        sender_key: `protocol.nick_key(sender)`, the identity of the nick
+            the sender had then. Derived from `sender` when not given.
+        target_key: for a direct message `protocol.nick_key(target)`,
+            derived from `target` when not given; None otherwise.
     """
 
     id: int
@@ -115,14 +132,74 @@ class StoredMessage:
     text: str = attrs.field(repr=False)
     txn: bytes | None = attrs.field(default=None, repr=False)
     offline: bool = False
+    room: str | None = None
+    # Derived rather than "" / None by default: a caller that forgets them
+    # would otherwise store direct messages that `only="@nick"` never finds.
+    sender_key: str = attrs.field(
+        default=attrs.Factory(lambda self: nick_key(self.sender), takes_self=True)
+    )
+    target_key: str | None = attrs.field(
+        default=attrs.Factory(
+            lambda self: (
+                nick_key(self.target)
+                if self.target is not None and self.target_party is not None
+                else None
+            ),
+            takes_self=True,
+        )
+    )
 
     def __attrs_post_init__(self) -> None:
-        if (self.target is None) != (self.target_party is None):
-            msg = "a message has both target and target_party, or neither"
-            raise ValueError(msg)
+        if self.room is None:
+            if (self.target is None) != (self.target_party is None):
+                msg = (
+                    "a message outside rooms has both target and target_party,"
+                    " or neither"
+                )
+                raise ValueError(msg)
+        else:
+            _check_room_message(self.room, self.target, self.target_party)
         if self.offline and self.target_party is None:
             msg = "only a direct message can wait offline"
             raise ValueError(msg)
+        if self.target_key is not None and self.target_party is None:
+            msg = "only a direct message has a target_key"
+            raise ValueError(msg)
+
+
+def _check_room_message(
+    room: str, target: str | None, target_party: str | None
+) -> None:
+    # Shape only: whether `room` is `room_key(target)` is the hub's business,
+    # and checking it here would make stored rows unreadable if a Unicode
+    # update ever changed a key (every row read is built through here).
+    if target is None or target_party is not None:
+        msg = "a room message has a target (the room's name) and no target_party"
+        raise ValueError(msg)
+    if room == LOBBY or not room.startswith("#"):
+        msg = f"a room key starts with '#' and is not the lobby's: {room!r}"
+        raise ValueError(msg)
+
+
+@attrs.frozen(kw_only=True)
+class RoomRecord:
+    """One row of `rooms` (issue 15). The lobby is not stored: everyone is in it.
+
+    Attributes:
+        key: `protocol.room_key(name)`: what makes two names one room.
+        name: the room's name as its creator wrote it (`#Rust`).
+        topic: empty for none.
+        invite_only: only invited parties may join.
+        owner_party: the party that created it.
+        created_at: seconds since the epoch.
+    """
+
+    key: str
+    name: str
+    topic: str
+    invite_only: bool
+    owner_party: str
+    created_at: float
 
 
 def account_party(name_key: str) -> str:
@@ -153,6 +230,14 @@ class InviteUnusable(StoreError):
 
 class SchemaTooNew(StoreError):
     """The file was written by a newer server; refusing to touch it."""
+
+
+class RoomExists(StoreError):
+    """`RoomStore.create_room` met a key that is taken."""
+
+
+class NoSuchRoom(StoreError):
+    """A member, ban or invite was added to a room that is not stored."""
 
 
 class TxnTaken(StoreError):
@@ -274,12 +359,15 @@ class Store(Protocol):
 
 
 class MessageStore(Protocol):
-    """Stored history (issue 14): every chat line, searchable, in id order.
+    """Stored history (issues 14, 15): every chat line, searchable, in id order.
 
     Implementations are safe to call from several threads, and reads may run
-    while a write commits. Ids and times come from the caller. Who may see a
-    message: everyone for a message to everyone (`target_party` None), else
-    its sender's party and its target's party.
+    while a write commits. Ids and times come from the caller.
+
+    Who may see a message: everyone for a lobby message; the members of its
+    room for a room message (the caller says which rooms a party is in, with
+    `rooms`); its sender's party and its target's party for a direct
+    message. A party's own message to a room it has left is not visible.
     """
 
     def close(self) -> None:
@@ -309,7 +397,14 @@ class MessageStore(Protocol):
         ...
 
     def page(
-        self, party: str, *, before: int, after: int, limit: int
+        self,
+        party: str,
+        *,
+        before: int,
+        after: int,
+        limit: int,
+        rooms: Collection[str] = (),
+        only: str | None = None,
     ) -> tuple[list[StoredMessage], bool]:
         """Messages `party` may see with `after < id < before`.
 
@@ -318,11 +413,36 @@ class MessageStore(Protocol):
         `limit`. Returned in ascending id order, with whether more matching
         messages exist beyond those (older ones when `after == 0`, newer
         ones otherwise). `limit` must be at least 1.
+
+        Args:
+            party: who asks.
+            before: see above.
+            after: see above.
+            limit: see above.
+            rooms: the keys of the rooms `party` is a member of; their
+                messages are visible (a plain `str` is refused: it is a
+                collection of characters).
+            only: narrows to one conversation: None for everything visible,
+                `"#lobby"` for the lobby, `"#<key>"` for that room (nothing
+                unless the key is in `rooms`), `"@<nick_key>"` for the
+                direct messages between `party` and that nick (sent by
+                `party` to that nick, or sent by that nick to `party`).
+
+        Raises:
+            ValueError: `limit` below 1, or `only` not of those forms.
+            TypeError: `rooms` is a `str`.
         """
         ...
 
     def search(
-        self, party: str, words: str, *, before: int, limit: int
+        self,
+        party: str,
+        words: str,
+        *,
+        before: int,
+        limit: int,
+        rooms: Collection[str] = (),
+        only: str | None = None,
     ) -> tuple[list[StoredMessage], bool]:
         """The newest `limit` messages `party` may see containing every word.
 
@@ -330,7 +450,8 @@ class MessageStore(Protocol):
         literally (case and accents ignored); the last one also as a prefix.
         `before` bounds the ids (0: no bound). Returned in ascending id
         order, with whether older matches exist. A query with no word in it
-        (empty, only punctuation) gives `([], False)`.
+        (empty, only punctuation) gives `([], False)`. `rooms` and `only`
+        are as for `page`.
         """
         ...
 
@@ -355,4 +476,107 @@ class MessageStore(Protocol):
         """Every message `sender_party` sent, ascending, read in batches (the
         whole history is never in memory at once).
         """
+        ...
+
+
+class RoomStore(Protocol):
+    """The rooms (issue 15) that outlive a restart: their settings, members,
+    bans and invites. The lobby is not among them.
+
+    Implementations are safe to call from several threads; each method is
+    one transaction. Keys are `protocol.room_key` values, parties are
+    `account_party` / `guest_party` values, times are seconds since the
+    epoch given by the caller. Deleting a room deletes its members, bans
+    and invites (not its messages).
+
+    Raises (every method):
+        StoreError: the database failed, or the store is closed.
+    """
+
+    def close(self) -> None:
+        """Release the database; later calls raise `StoreError`."""
+
+    def rooms(self) -> list[RoomRecord]:
+        """Every room, ordered by name ignoring case."""
+        ...
+
+    def room(self, key: str) -> RoomRecord | None: ...
+
+    def create_room(
+        self, *, key: str, name: str, owner_party: str, created_at: float
+    ) -> RoomRecord:
+        """Store a new open room with no topic and no members (the caller
+        adds the owner with `add_member`).
+
+        Raises:
+            RoomExists: a room with this key is stored.
+            ValueError: `key` is not `protocol.room_key(name)`.
+        """
+        ...
+
+    def delete_room(self, key: str) -> bool:
+        """Delete the room with its members, bans and invites; whether it
+        existed.
+        """
+        ...
+
+    def set_topic(self, key: str, topic: str) -> bool:
+        """Whether the room exists (and now has this topic)."""
+        ...
+
+    def set_invite_only(self, key: str, flag: bool) -> bool:
+        """Whether the room exists (and now has this setting)."""
+        ...
+
+    def members(self, key: str) -> dict[str, RoomRole]:
+        """Party → role, in the order they joined; empty for no such room."""
+        ...
+
+    def rooms_of(self, party: str) -> list[tuple[RoomRecord, RoomRole]]:
+        """The rooms `party` is a member of with its role there, ordered by
+        name ignoring case.
+        """
+        ...
+
+    def add_member(
+        self, key: str, party: str, role: RoomRole, joined_at: float
+    ) -> None:
+        """Add a member, or change the role of one (keeping when it joined).
+
+        Raises:
+            NoSuchRoom: the room is not stored.
+        """
+        ...
+
+    def remove_member(self, key: str, party: str) -> bool:
+        """Whether `party` was a member."""
+        ...
+
+    def bans(self, key: str) -> set[str]:
+        """The banned parties of the room."""
+        ...
+
+    def add_ban(self, key: str, party: str, reason: str, created_at: float) -> None:
+        """Ban `party` (again: the new reason and time replace the old).
+        Membership and invites are the caller's business.
+
+        Raises:
+            NoSuchRoom: the room is not stored.
+        """
+        ...
+
+    def remove_ban(self, key: str, party: str) -> bool:
+        """Whether `party` was banned."""
+        ...
+
+    def add_invite(self, key: str, party: str, created_at: float) -> None:
+        """Invite `party` (again: the new time replaces the old).
+
+        Raises:
+            NoSuchRoom: the room is not stored.
+        """
+        ...
+
+    def take_invite(self, key: str, party: str) -> bool:
+        """Whether `party` was invited; the invite is used up either way."""
         ...

@@ -1,21 +1,27 @@
-"""`SqliteMessageStore`: stored history (issue 14) in the server's SQLite file.
+"""`SqliteMessageStore`: stored history (issues 14, 15) in the server's SQLite file.
 
 Only this package touches the database. The messages live in the same file
-as the accounts (`SqliteStore`, schema step 3) but use their own connections.
+as the accounts (`SqliteStore`, schema steps 3 and 4) but use their own
+connections.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import logging
 import os
 import sqlite3
 import threading
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
+from protocol import LOBBY
 from server.store.backup import backup_database
 from server.store.base import StoredMessage, StoreError, TxnTaken
 from server.store.migrations import migrate
@@ -41,35 +47,127 @@ _MAX_ROWID = 2**63 - 1
 """SQLite integers are signed 64-bit; wire ids (u64) above this are clamped."""
 
 _COLUMNS = (
-    "id, timestamp_ms, sender, sender_party, target, target_party, text, txn, offline"
+    "id, timestamp_ms, sender, sender_party, target, target_party, text, txn,"
+    " offline, room, sender_key, target_key"
 )
 
-# One arm per reason a party may see a message, merged in id order: SQLite
-# runs each arm on its own index and stops at the LIMIT. The third arm skips
-# a party's direct messages to itself, which the second arm has already.
-_VISIBLE = f"""
-    SELECT {_COLUMNS} FROM messages
-        WHERE id > :after AND id < :before AND target_party IS NULL
-    UNION ALL
-    SELECT {_COLUMNS} FROM messages
-        WHERE id > :after AND id < :before AND target_party = :party
-    UNION ALL
-    SELECT {_COLUMNS} FROM messages
-        WHERE id > :after AND id < :before AND sender_party = :party
-        AND target_party IS NOT NULL AND target_party <> :party
-"""  # noqa: S608 - only constant text is formatted into these queries
-_PAGE_NEWEST = f"{_VISIBLE} ORDER BY id DESC LIMIT :limit"
-_PAGE_OLDEST = f"{_VISIBLE} ORDER BY id ASC LIMIT :limit"
 
+_INSERT = f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join('?' * 12)})"  # noqa: S608 - constant columns
+
+
+@attrs.frozen
+class _Arm:
+    """One reason a party may see a message: a condition on `messages`, and
+    the index that lists exactly such messages in id order.
+    """
+
+    index: str
+    condition: str
+
+
+_LOBBY = _Arm("messages_lobby", "room IS NULL AND target_party IS NULL")
+_ROOMS = _Arm("messages_by_room", "room IN (SELECT value FROM json_each(:rooms))")
+_RECEIVED = _Arm("messages_to_party", "target_party = :party")
+# A party's direct messages to itself are _RECEIVED already.
+_SENT = _Arm(
+    "messages_from_party",
+    "sender_party = :party AND target_party IS NOT NULL AND target_party <> :party",
+)
+# The direct messages between the party and one nick (`only="@key"`); the
+# second arm leaves out the party's messages to itself, which the first has.
+_SENT_TO_NICK = _Arm(
+    "messages_dm_sent",
+    "sender_party = :party AND target_key = :nick AND target_party IS NOT NULL",
+)
+_RECEIVED_FROM_NICK = _Arm(
+    "messages_dm_received",
+    "target_party = :party AND sender_key = :nick"
+    " AND (sender_party <> :party OR target_key IS NOT :nick)",
+)
+
+
+# Each arm is its own subquery, walking its index in id order and stopping
+# at the LIMIT; UNION ALL merges the arms in id order. Without the subquery
+# an arm whose index does not give id order (the rooms: one run per room)
+# would sort every message of every room of the party's; with it, SQLite
+# sorts under the LIMIT, stopping each room's run early. INDEXED BY keeps
+# SQLite from walking the whole id range instead when its statistics make
+# that look cheap (a party in no busy room would then cost a full scan).
+# Measured: 0.5-2 ms a page on 200,000 and 2,000,000 messages, whether the
+# party is in 100 rooms, in one quiet room or in none.
+_ARM = """
+    SELECT * FROM (SELECT {columns} FROM messages INDEXED BY {index}
+        WHERE id > :after AND id < :before AND {condition}
+        ORDER BY id {order} LIMIT :limit)
+"""
+
+
+@functools.cache
+def _page_query(arms: tuple[_Arm, ...], *, newest: bool) -> str:
+    order = "DESC" if newest else "ASC"
+    selects = [
+        _ARM.format(
+            columns=_COLUMNS, index=arm.index, condition=arm.condition, order=order
+        )
+        for arm in arms
+    ]
+    return " UNION ALL ".join(selects) + f" ORDER BY id {order} LIMIT :limit"
+
+
+# Searches are driven by the full-text index, newest match first (CROSS JOIN
+# keeps that order of the loops); the visibility is a test on each match.
+# The arms' conditions name no column of messages_fts, so they need no `m.`.
 _SEARCH = """
-    SELECT m.id, m.timestamp_ms, m.sender, m.sender_party, m.target,
-        m.target_party, m.text, m.txn, m.offline
-    FROM messages_fts JOIN messages AS m ON m.id = messages_fts.rowid
+    SELECT {columns}
+    FROM messages_fts CROSS JOIN messages AS m ON m.id = messages_fts.rowid
     WHERE messages_fts MATCH :match AND messages_fts.rowid < :before
-        AND (m.target_party IS NULL OR m.sender_party = :party
-             OR m.target_party = :party)
+        AND ({condition})
     ORDER BY messages_fts.rowid DESC LIMIT :limit
 """
+_M_COLUMNS = ", ".join(f"m.{column.strip()}" for column in _COLUMNS.split(","))
+
+
+@functools.cache
+def _search_query(arms: tuple[_Arm, ...]) -> str:
+    condition = " OR ".join(f"({arm.condition})" for arm in arms)
+    return _SEARCH.format(columns=_M_COLUMNS, condition=condition)
+
+
+_EVERYTHING = (_LOBBY, _ROOMS, _RECEIVED, _SENT)
+_NO_ROOMS = (_LOBBY, _RECEIVED, _SENT)
+_ONE_NICK = (_SENT_TO_NICK, _RECEIVED_FROM_NICK)
+
+
+def _scope(
+    party: str, rooms: Collection[str], only: str | None
+) -> tuple[tuple[_Arm, ...], dict[str, object]] | None:
+    """The arms and parameters for what `party` sees; None when nothing.
+
+    Raises:
+        ValueError: `only` is malformed.
+        TypeError: `rooms` is a plain string (a collection of characters).
+    """
+    if isinstance(rooms, str):
+        msg = "rooms is a collection of room keys, not one string"
+        raise TypeError(msg)
+    params: dict[str, object] = {"party": party}
+    if only is None:
+        if not rooms:
+            return _NO_ROOMS, params
+        params["rooms"] = json.dumps(sorted(set(rooms)))
+        return _EVERYTHING, params
+    if only == LOBBY:
+        return (_LOBBY,), params
+    if only.startswith("#"):
+        if only not in rooms:
+            return None
+        params["rooms"] = json.dumps([only])
+        return (_ROOMS,), params
+    if only.startswith("@") and len(only) > 1:
+        params["nick"] = only[1:]
+        return _ONE_NICK, params
+    msg = f"only is None, '#lobby', '#<room key>' or '@<nick key>', not {only!r}"
+    raise ValueError(msg)
 
 
 class SqliteMessageStore:
@@ -173,6 +271,9 @@ class SqliteMessageStore:
                 f"cannot open the database {self.path}: {error}"
             ) from error
         opened.append(connection)
+        # No foreign key points at `messages` today, but the rooms' tables
+        # have some: every connection to this file enforces them.
+        connection.execute("PRAGMA foreign_keys = ON")
         return connection
 
     @contextlib.contextmanager
@@ -227,13 +328,16 @@ class SqliteMessageStore:
                 m.text,
                 m.txn,
                 int(m.offline),
+                m.room,
+                m.sender_key,
+                m.target_key,
             )
             for m in messages
         ]
         try:
             with self._write() as db:
                 db.executemany(
-                    f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant columns
+                    _INSERT,
                     rows,
                 )
         except StoreError as error:
@@ -252,19 +356,26 @@ class SqliteMessageStore:
         return _message(row) if row else None
 
     def page(
-        self, party: str, *, before: int, after: int, limit: int
+        self,
+        party: str,
+        *,
+        before: int,
+        after: int,
+        limit: int,
+        rooms: Collection[str] = (),
+        only: str | None = None,
     ) -> tuple[list[StoredMessage], bool]:
         _check_limit(limit)
+        scope = _scope(party, rooms, only)
         after = max(0, min(after, _MAX_ROWID))
         before = max(0, min(before, _MAX_ROWID))
-        if before <= after + 1:
+        if scope is None or before <= after + 1:
             return [], False
+        arms, params = scope
         newest = after == 0
+        params.update(after=after, before=before, limit=limit + 1)
         with self._reader.use() as db:
-            rows = db.execute(
-                _PAGE_NEWEST if newest else _PAGE_OLDEST,
-                {"party": party, "after": after, "before": before, "limit": limit + 1},
-            ).fetchall()
+            rows = db.execute(_page_query(arms, newest=newest), params).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
         if newest:
@@ -272,18 +383,25 @@ class SqliteMessageStore:
         return [_message(row) for row in rows], more
 
     def search(
-        self, party: str, words: str, *, before: int, limit: int
+        self,
+        party: str,
+        words: str,
+        *,
+        before: int,
+        limit: int,
+        rooms: Collection[str] = (),
+        only: str | None = None,
     ) -> tuple[list[StoredMessage], bool]:
         _check_limit(limit)
+        scope = _scope(party, rooms, only)
         match = match_expression(words)
         before = _MAX_ROWID if before <= 0 else min(before, _MAX_ROWID)
-        if match is None:
+        if scope is None or match is None:
             return [], False
+        arms, params = scope
+        params.update(match=match, before=before, limit=limit + 1)
         with self._searcher.use() as db:
-            rows = db.execute(
-                _SEARCH,
-                {"match": match, "before": before, "party": party, "limit": limit + 1},
-            ).fetchall()
+            rows = db.execute(_search_query(arms), params).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
         rows.reverse()
@@ -426,6 +544,9 @@ def _message(row: tuple[Any, ...]) -> StoredMessage:
         text,
         txn,
         offline,
+        room,
+        sender_key,
+        target_key,
     ) = row
     return StoredMessage(
         id=int(message_id),
@@ -437,4 +558,7 @@ def _message(row: tuple[Any, ...]) -> StoredMessage:
         text=str(text),
         txn=None if txn is None else bytes(txn),
         offline=bool(offline),
+        room=None if room is None else str(room),
+        sender_key=str(sender_key),
+        target_key=None if target_key is None else str(target_key),
     )

@@ -15,9 +15,16 @@ from collections.abc import Sequence
 
 import attrs
 
+from protocol import nick_key
 from server.store.base import SchemaTooNew, StoreError
 
 log = logging.getLogger(__name__)
+
+NICK_KEY_FUNCTION = "chinwag_nick_key"
+"""`protocol.nick_key` as an SQL function, for steps that derive keys from
+stored nicks (step 4, which spells the name out: shipped steps never
+change). `migrate` registers it on its connection only.
+"""
 
 
 @attrs.frozen
@@ -154,6 +161,151 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        4,
+        "rooms; messages learn their room and the keys of their nicks",
+        (
+            # Step 3's table CHECK forbids a target without a target_party,
+            # which is what a room message is, and SQLite cannot alter a
+            # CHECK: the table is rebuilt (sqlite.org/lang_altertable.html,
+            # "other kinds of table schema changes"), keeping every id, so
+            # the external-content FTS index stays valid as it is.
+            """
+            CREATE TABLE messages_4 (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                timestamp_ms INTEGER NOT NULL,
+                sender TEXT NOT NULL,
+                sender_party TEXT NOT NULL,
+                target TEXT,
+                target_party TEXT,
+                text TEXT NOT NULL,
+                txn BLOB UNIQUE CHECK (length(txn) = 16),
+                offline INTEGER NOT NULL DEFAULT 0 CHECK (offline IN (0, 1)),
+                room TEXT,
+                sender_key TEXT NOT NULL DEFAULT '',
+                target_key TEXT,
+                CHECK (CASE WHEN room IS NULL
+                    THEN (target IS NULL) = (target_party IS NULL)
+                    ELSE target IS NOT NULL AND target_party IS NULL END),
+                CHECK (offline = 0 OR target_party IS NOT NULL),
+                CHECK (target_key IS NULL OR target_party IS NOT NULL)
+            ) STRICT
+            """,
+            # Every stored line so far is a lobby or a direct message; their
+            # nicks give the keys (`nick_key`, registered by `migrate`).
+            """
+            INSERT INTO messages_4 (id, timestamp_ms, sender, sender_party,
+                target, target_party, text, txn, offline, room, sender_key,
+                target_key)
+            SELECT id, timestamp_ms, sender, sender_party, target,
+                target_party, text, txn, offline, NULL,
+                chinwag_nick_key(sender),
+                CASE WHEN target_party IS NULL THEN NULL
+                    ELSE chinwag_nick_key(target) END
+            FROM messages ORDER BY id
+            """,
+            # The highest id ever given survives pruning (step 3); carry it.
+            "DELETE FROM sqlite_sequence WHERE name = 'messages_4'",
+            """
+            INSERT INTO sqlite_sequence (name, seq) SELECT 'messages_4', max(
+                coalesce((SELECT max(seq) FROM sqlite_sequence
+                    WHERE name = 'messages'), 0),
+                coalesce((SELECT max(id) FROM messages_4), 0))
+            """,
+            # Drops step 3's indexes and triggers with it; no trigger fires.
+            "DROP TABLE messages",
+            "ALTER TABLE messages_4 RENAME TO messages",
+            """
+            CREATE INDEX messages_to_party ON messages (target_party)
+                WHERE target_party IS NOT NULL
+            """,
+            """
+            CREATE INDEX messages_from_party ON messages (sender_party)
+                WHERE target_party IS NOT NULL
+            """,
+            """
+            CREATE INDEX messages_offline ON messages (target_party)
+                WHERE offline = 1
+            """,
+            "CREATE INDEX messages_by_time ON messages (timestamp_ms)",
+            # The lobby's own list, so a quiet lobby is found without walking
+            # through every room's lines.
+            """
+            CREATE INDEX messages_lobby ON messages (id)
+                WHERE room IS NULL AND target_party IS NULL
+            """,
+            """
+            CREATE INDEX messages_by_room ON messages (room, id)
+                WHERE room IS NOT NULL
+            """,
+            # One conversation of direct messages (`only="@nick"`).
+            """
+            CREATE INDEX messages_dm_sent ON messages (sender_party, target_key)
+                WHERE target_party IS NOT NULL
+            """,
+            """
+            CREATE INDEX messages_dm_received ON messages (target_party, sender_key)
+                WHERE target_party IS NOT NULL
+            """,
+            """
+            CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+                INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);
+            END
+            """,
+            """
+            CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+                INSERT INTO messages_fts (messages_fts, rowid, text)
+                    VALUES ('delete', old.id, old.text);
+            END
+            """,
+            """
+            CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN
+                INSERT INTO messages_fts (messages_fts, rowid, text)
+                    VALUES ('delete', old.id, old.text);
+                INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);
+            END
+            """,
+            # The rooms themselves. The lobby is never stored: everyone is in
+            # it. `role` is a `protocol.RoomRole` value (spec 12.5).
+            """
+            CREATE TABLE rooms (
+                key TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                topic TEXT NOT NULL DEFAULT '',
+                invite_only INTEGER NOT NULL DEFAULT 0 CHECK (invite_only IN (0, 1)),
+                owner_party TEXT NOT NULL,
+                created_at REAL NOT NULL
+            ) STRICT
+            """,
+            """
+            CREATE TABLE room_members (
+                room_key TEXT NOT NULL REFERENCES rooms (key) ON DELETE CASCADE,
+                party TEXT NOT NULL,
+                role INTEGER NOT NULL DEFAULT 0 CHECK (role IN (0, 1, 2)),
+                joined_at REAL NOT NULL,
+                PRIMARY KEY (room_key, party)
+            ) STRICT, WITHOUT ROWID
+            """,
+            "CREATE INDEX room_members_by_party ON room_members (party)",
+            """
+            CREATE TABLE room_bans (
+                room_key TEXT NOT NULL REFERENCES rooms (key) ON DELETE CASCADE,
+                party TEXT NOT NULL,
+                reason TEXT NOT NULL DEFAULT '',
+                created_at REAL NOT NULL,
+                PRIMARY KEY (room_key, party)
+            ) STRICT, WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE room_invites (
+                room_key TEXT NOT NULL REFERENCES rooms (key) ON DELETE CASCADE,
+                party TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                PRIMARY KEY (room_key, party)
+            ) STRICT, WITHOUT ROWID
+            """,
+        ),
+    ),
 )
 """Every step, in order; `MIGRATIONS[i].version == i + 1`."""
 
@@ -184,6 +336,10 @@ def migrate(
         if step.version != index:
             msg = f"migration steps must be numbered 1, 2, 3...: got {step.version} at {index}"
             raise ValueError(msg)
+    try:
+        connection.create_function(NICK_KEY_FUNCTION, 1, nick_key, deterministic=True)
+    except sqlite3.Error as error:
+        raise StoreError(f"cannot prepare the schema steps: {error}") from error
     current = schema_version(connection)
     if current > len(steps):
         raise SchemaTooNew(
