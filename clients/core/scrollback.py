@@ -35,6 +35,9 @@ SEARCH_LIMIT = 50
 """Matches asked for by a search."""
 SEEN_LIMIT = 100_000
 """Message ids remembered for deduplication (the newest ones)."""
+RECENT_LINES = 2_000
+"""Lines of the log kept to fill in a context past the join point, which
+FetchHistory never returns (spec 12.4): they came live to this client."""
 HOLD_LIMIT = 5_000
 """Live lines held back while catching up; past it the catch-up is given up
 rather than holding the live conversation back for ever."""
@@ -59,6 +62,7 @@ class _Kind(enum.Enum):
 @attrs.define
 class _Context:
     focus: int
+    size: int
     refs: set[int]
     lines: dict[int, ev.ChatLine] = attrs.field(factory=dict)
 
@@ -107,6 +111,7 @@ class Scrollback:
         self._seen: set[int] = set()
         self._seen_order: deque[int] = deque()
         self._seen_limit = seen_limit
+        self._recent: deque[ev.ChatLine] = deque(maxlen=RECENT_LINES)
         self._last_day: date | None = None
         self._oldest: int | None = None
         self._earlier_more = True
@@ -326,10 +331,14 @@ class Scrollback:
     def context(
         self, focus: int, lines: int = CONTEXT_LINES
     ) -> tuple[FetchHistory, FetchHistory]:
-        """The two requests for the lines around `focus` (it included)."""
+        """The two requests for the lines around `focus` (it included).
+
+        The server answers only up to this connection's join point; lines
+        after it came live and are taken from the log shown.
+        """
         before = FetchHistory(ref=self._refs(), before=focus + 1, limit=lines)
         after = FetchHistory(ref=self._refs(), after=focus, limit=lines)
-        context = _Context(focus=focus, refs={before.ref, after.ref})
+        context = _Context(focus=focus, size=lines, refs={before.ref, after.ref})
         for message in (before, after):
             self._requests[message.ref] = _Request(
                 _Kind.CONTEXT, message, context=context
@@ -354,6 +363,7 @@ class Scrollback:
             events.append(ev.DaySeparator(day))
         events.append(line)
         events.extend(dones)
+        self._recent.append(line)
         if self._cursor is None or line.id > self._cursor:
             self._cursor = line.id
         if self._oldest is None or line.id < self._oldest:
@@ -419,7 +429,13 @@ class Scrollback:
         context.refs.discard(ref)
         if context.refs:
             return []
-        lines = [context.lines[key] for key in sorted(context.lines)]
+        known = dict(context.lines)
+        for line in self._recent:
+            known.setdefault(line.id, attrs.evolve(line, recalled=True))
+        ids = sorted(known)
+        upto = [i for i in ids if i <= context.focus][-context.size :]
+        after = [i for i in ids if i > context.focus][: context.size]
+        lines = [known[i] for i in upto + after]
         return [ev.Context(focus_id=context.focus, items=with_days(lines))]
 
 

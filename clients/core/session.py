@@ -284,6 +284,11 @@ class ChatSession:
         """Lines sent or waiting that the server has not confirmed yet."""
         return len(self._delivery)
 
+    @property
+    def catching_up(self) -> bool:
+        """Missed messages are being fetched; live lines wait until then."""
+        return self._scrollback.catching_up
+
     def complete(self, line: str) -> str:
         """Tab completion for the input line (never offers our own nick)."""
         me = nick_key(self.nick)
@@ -550,6 +555,7 @@ class ChatSession:
             out.data = self._conn.send(Bye(reason=reason or "leaving"))
         self._conn = None
         self._retry_at = None
+        out.events += self._scrollback.without_history()  # what was held
         kept = self._save_journal(out, force=True)
         self._journal.close()  # what is on disk now waits for the next run
         for line in self._delivery.drop_all():
@@ -1184,6 +1190,7 @@ class ChatSession:
         if self._fatal is not None:
             self.status = ev.ConnectionStatus.DISCONNECTED
             self._retry_at = None
+            out.events += self._scrollback.without_history()  # what was held
             out.events.append(self._status_event(detail=f"{self._fatal}\n{_AGAIN}"))
             return
         delay = self._backoff.delay(self._attempt, self._rng)

@@ -14,7 +14,7 @@ from clients.core import events as ev
 from clients.core.client import ChatClient
 from clients.core.formatting import address_label
 from clients.core.journal import Journal
-from clients.core.session import Backoff, ChatSession
+from clients.core.session import AccountSettings, Backoff, ChatSession
 from clients.core.tls import TlsInfo
 from clients.core.transport import Closed, Connected, DataReceived, TransportEvent
 from protocol import (
@@ -445,7 +445,8 @@ class HeadlessDriver:
     """Plays the UI thread: pumps transport events into a real `ChatClient`.
 
     Every UI event is recorded in `events`, in order. With a `journal`, the
-    session keeps unconfirmed lines and the last message seen in it.
+    session keeps unconfirmed lines and the last message seen in it; with
+    `accounts`, it keeps login tokens (and may log in).
     """
 
     def __init__(
@@ -458,6 +459,7 @@ class HeadlessDriver:
         ping_interval: float = 20.0,
         dead_after: float = 45.0,
         journal: Journal | None = None,
+        accounts: AccountSettings | None = None,
     ) -> None:
         self.inbox: queue.SimpleQueue[TransportEvent] = queue.SimpleQueue()
         self.session = ChatSession(
@@ -467,6 +469,7 @@ class HeadlessDriver:
             ping_interval=ping_interval,
             dead_after=dead_after,
             journal=journal,
+            accounts=accounts,
         )
         self.client = ChatClient(self.session, host, port, self.inbox.put)
         self.events: list[ev.UiEvent] = []

@@ -207,6 +207,22 @@ def test_context_is_one_event_once_both_sides_are_answered():
     )
 
 
+def test_context_past_the_join_point_is_filled_from_the_lines_shown():
+    scrollback = new()
+    scrollback.without_history()
+    for message_id in range(30, 36):
+        scrollback.live(line(message_id))  # came live: the server won't recall them
+    before, after = scrollback.context(33, lines=2)
+    scrollback.recalled(before.ref, line(28, recalled=True))
+    scrollback.recalled(before.ref, line(29, recalled=True))
+    scrollback.ended(before.ref, 2, more=True)
+    (context,) = scrollback.ended(after.ref, 0, more=False).events
+    assert isinstance(context, ev.Context)
+    items = [i for i in context.items if isinstance(i, ev.ChatLine)]
+    assert [i.id for i in items] == [32, 33, 34, 35]
+    assert all(i.recalled for i in items)
+
+
 def test_refusals_become_notices_and_free_the_request():
     scrollback = new()
     scrollback.without_history()

@@ -32,6 +32,9 @@ lines = st.one_of(
             "//x",
             "/reconnect",
             "two\nlines",
+            "/history",
+            "/history 3",
+            "/search lunch",
         ]
     ),
 )
@@ -44,6 +47,9 @@ server_messages = st.one_of(
     st.builds(p.UserList, nicks=st.lists(nicks, max_size=4).map(tuple), final=st.booleans()),
     st.builds(p.Ping, payload=st.binary(max_size=4)),
     st.builds(p.Error, code=st.sampled_from(p.ErrorCode), text=st.just("nope"), ref=st.integers(0, 5)),
+    st.builds(p.Recalled, ref=st.integers(0, 8), id=st.integers(1, 99), timestamp_ms=st.integers(0, 2**40),
+              sender=nicks, target=st.none() | nicks, text=st.text(min_size=1, max_size=20)),
+    st.builds(p.HistoryEnd, ref=st.integers(0, 8), count=st.integers(0, 3), more=st.booleans()),
 )  # fmt: skip
 
 
@@ -72,20 +78,28 @@ class SessionMachine(RuleBasedStateMachine):
         for event in out.events:
             assert isinstance(event, ev.ChatLine | ev.Notice | ev.Joined | ev.Left | ev.Renamed | ev.UsersListed
                               | ev.RosterChanged | ev.ConnectionChanged | ev.ClearRequested | ev.ExitRequested
-                              | ev.Pending | ev.PendingDone)  # fmt: skip
+                              | ev.Pending | ev.PendingDone | ev.DaySeparator | ev.UnreadMarker
+                              | ev.EarlierLines | ev.SearchResults | ev.Context)  # fmt: skip
             if isinstance(event, ev.Pending):
                 self.pending.add(event.local_id)
             elif isinstance(event, ev.PendingDone):
                 self.pending.remove(event.local_id)
 
     @precondition(lambda self: self.wants_connect)
-    @rule(nick=nicks, sessions=st.booleans(), last_ref=st.integers(0, 8))
-    def connect_and_welcome(self, nick, sessions, last_ref):
+    @rule(
+        nick=nicks,
+        sessions=st.booleans(),
+        history=st.booleans(),
+        last_ref=st.integers(0, 8),
+    )
+    def connect_and_welcome(self, nick, sessions, history, last_ref):
         self.wants_connect = False
         self.server = p.Connection(p.Role.SERVER)
         self.apply(self.session.connected())
         if sessions:
-            caps = ("limits", "session")
+            caps = (
+                ("history", "limits", "session") if history else ("limits", "session")
+            )
             data = self.server.send(
                 p.Welcome(version=2, nick=nick, server_name="t", capabilities=caps)
             ) + self.server.send(p.SessionToken(token=b"t", last_ref=last_ref))
@@ -111,6 +125,18 @@ class SessionMachine(RuleBasedStateMachine):
     def user_types(self, line):
         self.apply(self.session.submit(line))
 
+    @rule(
+        what=st.sampled_from(["earlier", "search", "context"]), at=st.integers(-1, 99)
+    )
+    def user_browses_history(self, what, at):
+        match what:
+            case "earlier":
+                self.apply(self.session.load_earlier())
+            case "search":
+                self.apply(self.session.search(f"word{at}"))
+            case _:
+                self.apply(self.session.show_context(at))
+
     @rule(seconds=st.floats(0, 40))
     def time_passes(self, seconds):
         self.clock.advance(seconds)
@@ -124,7 +150,11 @@ class SessionMachine(RuleBasedStateMachine):
         roster = self.session.roster
         assert len({p.nick_key(n) for n in roster}) == len(roster)
         assert self.session.nick
-        assert len(self.pending) == self.session.unconfirmed
+        if self.session.catching_up:
+            # A confirmation waits with its line until the catch-up is done.
+            assert len(self.pending) >= self.session.unconfirmed
+        else:
+            assert len(self.pending) == self.session.unconfirmed
 
 
 TestSessionMachine = SessionMachine.TestCase
