@@ -68,10 +68,11 @@ closed), Textual's shutdown can block for good on a write nobody reads
 (its writer queue full), leaving a process that never exits. SIGALRM's
 default action ends it; `main` cancels the alarm once the app is out."""
 
-EARLIER_PATIENCE_SECONDS = 10.0
+EARLIER_PATIENCE_SECONDS = 5.0
 """Scrolling at the top asks for an earlier page at most this often while
 the last request is unanswered (the session ignores repeats anyway; this
-keeps a spinning wheel from calling it at every step)."""
+keeps a spinning wheel from calling it at every step). An answer, or the
+connection ending, lets it ask again at once."""
 
 log = logging.getLogger(__name__)
 
@@ -341,14 +342,17 @@ class ChatApp(App[None]):
     def _ask_earlier(self) -> None:
         """The user scrolled up past the first line: ask for an earlier page,
         once at a time, until the start of the history is shown."""
-        if self.client is None or self._history_start or self._scrollback_off:
+        client = self.client
+        if client is None or self._history_start or self._scrollback_off:
             return
+        if client.session.catching_up:
+            return  # the session would ignore it; ask again once caught up
         now = time.monotonic()
         asked = self._earlier_asked
         if asked is not None and now - asked < EARLIER_PATIENCE_SECONDS:
             return
         self._earlier_asked = now
-        events = self.client.load_earlier()
+        events = client.load_earlier()
         if any(isinstance(event, ev.Notice) for event in events):
             # Refused at once: said once, not at every turn of the wheel.
             self._earlier_asked = None

@@ -361,11 +361,13 @@ class ChatLog(ScrollView, can_focus=False):
             doomed |= {id(e) for e in self._entries if e.rule is RuleKind.START}
         rest = [e for e in self._entries if id(e) not in doomed]
         days = [entry.line.text for entry in new if entry.rule is RuleKind.DAY]
-        if rest:
+        if self._cut_top:
+            # Even into an empty log: what comes next is newer than the lines
+            # that went, not than the page.
+            new.append(LogEntry.ruled(RuleKind.GAP))
+        elif rest and days:
             first = rest[0]
-            if self._cut_top:
-                new.append(LogEntry.ruled(RuleKind.GAP))
-            elif days and first.rule is RuleKind.DAY and first.line.text == days[-1]:
+            if first.rule is RuleKind.DAY and first.line.text == days[-1]:
                 doomed.add(id(first))
         self._cut_top = False
         mark = self._view_mark(lambda entry: id(entry) in doomed)

@@ -8,7 +8,9 @@ keeps history (`PlayedHistory`) or, at the end, the real server.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,12 +18,18 @@ from rich.text import Text
 from textual import events
 
 from clients.core import events as ev
-from clients.core.testing import PLAYED_EPOCH_MS, PlayedHistory, PlayedServer
+from clients.core.testing import (
+    PLAYED_EPOCH_MS,
+    HeadlessDriver,
+    PlayedHistory,
+    PlayedServer,
+)
 from clients.tui import app as app_module
 from clients.tui.app import ChatApp
-from clients.tui.chat_log import RULE
+from clients.tui.chat_log import MAX_ENTRIES, RULE
 from clients.tui.screens import SearchScreen
 from protocol import FetchHistory, Message, Search
+from server import ChatServer, ServerConfig
 from tests.tui.helpers import (
     FakeServer,
     log_lines,
@@ -379,6 +387,55 @@ async def test_an_earlier_page_while_scrolled_up_in_the_middle_keeps_the_view():
         assert _log_on_screen(app)[0].rstrip() == shown[0].rstrip()
 
 
+async def test_a_page_above_lines_that_went_says_it_does_not_join_them():
+    history = _history(150)
+    fake = FakeServer(history=history)
+    app = _app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: _has(app, "message 150"))
+        # So many new lines that the oldest are dropped from the log.
+        fresh = [
+            history.add("cat", f"fresh {n}").delivered()
+            for n in range(1, MAX_ENTRIES + 1)
+        ]
+        fake.current.deliver(*fresh)
+        await until(pilot, lambda: _has(app, f"fresh {MAX_ENTRIES}"))
+        assert len(app.chat_log.entries) == MAX_ENTRIES
+        assert not _has(app, "message 150")
+        app.chat_log.scroll_home(animate=False)  # 2000 lines up, at once
+        await pilot.pause()
+        await _to_top(pilot, app)
+        await pilot.press("pageup")
+        await until(pilot, lambda: _has(app, "message 50"))
+        await pilot.pause()
+        labels = _rules(app)
+        assert labels[:2] == ["start of history", SUNDAY]
+        rows = log_lines(app)
+        gap = rows.index(next(r for r in rows if "not shown here" in r))
+        assert rows[gap - 1].endswith("message 50")
+        assert rows[gap + 1].endswith("fresh 1")
+
+
+async def test_a_page_after_clear_says_the_cleared_lines_are_not_there():
+    history = _history(250)
+    fake = FakeServer(history=history)
+    app = _app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: _has(app, "message 250"))
+        await type_line(pilot, "/clear")
+        assert log_lines(app) == []
+        fake.current.say("bob", "after the clear")
+        await until(pilot, lambda: _has(app, "after the clear"))
+        await pilot.press("pageup")
+        await until(pilot, lambda: _has(app, "message 150"))
+        await pilot.pause()
+        rows = log_lines(app)
+        gap = rows.index(next(r for r in rows if "not shown here" in r))
+        assert rows[gap - 1].endswith("message 150")
+        assert rows[-1].endswith("after the clear")
+        assert gap < len(rows) - 1
+
+
 # --- stored lines ring no bell ------------------------------------------------------------
 
 
@@ -451,6 +508,31 @@ def _results_on_screen(app: ChatApp) -> list[str]:
     ]
 
 
+async def _assert_in_context(pilot, app: ChatApp, screen: SearchScreen) -> None:
+    """The private "no lunch for me" among its lines, reversed; keys scroll."""
+    log = screen.context_log
+    texts = [row.text.rstrip() for row in log.rows]
+    chosen = [row for row in log.rows if "no lunch for me" in row.text]
+    assert len(chosen) == 1
+    assert all(seg.style and seg.style.reverse for seg in chosen[0] if seg.text)
+    assert chosen[0].cell_length == log.scrollable_content_region.width
+    others = [row for row in log.rows if "message 30" in row.text]
+    assert others
+    assert not any(seg.style and seg.style.reverse for seg in others[0])
+    assert any("message 23" in text for text in texts)  # the lines before
+    assert any("after 4" in text for text in texts)  # and after
+    assert not any("private lunch plans" in text for text in texts)
+    on_screen = "\n".join(screen_lines(app))
+    assert "no lunch for me" in on_screen
+    assert screen.title_text() == "the lines around the message of 2026-03-01 12:32"
+    top = log.scroll_y
+    assert top > 0  # the chosen line is a little above the middle
+    await pilot.press("up")
+    assert log.scroll_y == top - 1  # the keys scroll the lines
+    await pilot.press("pagedown")
+    assert log.scroll_y == log.max_scroll_y
+
+
 async def test_search_lists_the_matches_and_opens_one_among_its_lines():
     fake = FakeServer(users=("bob",), history=_lunch_history())
     app = _app(fake)
@@ -480,21 +562,7 @@ async def test_search_lists_the_matches_and_opens_one_among_its_lines():
         await pilot.press("enter")
         await until(pilot, lambda: screen.in_context)
         await pilot.pause()
-        log = screen.context_log
-        texts = [row.text.rstrip() for row in log.rows]
-        chosen = [row for row in log.rows if "no lunch for me" in row.text]
-        assert len(chosen) == 1
-        assert all(seg.style and seg.style.reverse for seg in chosen[0] if seg.text)
-        assert chosen[0].cell_length == log.scrollable_content_region.width
-        others = [row for row in log.rows if "message 30" in row.text]
-        assert others
-        assert not any(seg.style and seg.style.reverse for seg in others[0])
-        assert any("message 23" in text for text in texts)  # the lines before
-        assert any("after 4" in text for text in texts)  # and after
-        assert not any("private lunch plans" in text for text in texts)
-        on_screen = "\n".join(screen_lines(app))
-        assert "no lunch for me" in on_screen
-        assert screen.title_text() == "the lines around the message of 2026-03-01 12:32"
+        await _assert_in_context(pilot, app, screen)
 
         await pilot.press("left")  # back to the results, the same one chosen
         assert not screen.in_context
@@ -544,3 +612,154 @@ async def test_a_search_with_older_matches_says_they_are_not_listed():
         await until(pilot, lambda: "noon" in screen.title_text())
         assert app.screen is screen
         assert screen.title_text() == "1 message matches “noon”"
+
+
+# --- pictures -------------------------------------------------------------------------
+
+
+def _still(app: ChatApp) -> None:
+    """No blinking cursor on any screen (a modal's or the one under it)."""
+    for screen in app.screen_stack:
+        for widget in screen.query("Input, TextArea"):
+            widget.cursor_blink = False  # type: ignore[attr-defined]
+
+
+def test_picture_of_days_the_unread_marker_and_the_start_of_history(
+    snap_compare, tmp_path
+):
+    history = _history(6, per_day=3)
+
+    async def first_run() -> None:
+        app = ChatApp(
+            nick="ann",
+            security=plaintext(tmp_path),
+            transport_factory=FakeServer(history=history).factory,
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: _has(app, "message 6"))
+
+    asyncio.run(first_run())
+    for n in range(7, 10):
+        history.add(
+            "bob", f"message {n}", timestamp_ms=PLAYED_EPOCH_MS + DAY + n * MINUTE
+        )
+    app = ChatApp(
+        nick="ann",
+        security=plaintext(tmp_path),
+        transport_factory=FakeServer(users=("bob", "cat"), history=history).factory,
+    )
+
+    async def before(pilot) -> None:
+        _still(app)
+        await until(pilot, lambda: _has(app, "message 9"))
+        await pilot.press("pageup")
+        await until(pilot, lambda: "start of history" in log_text(app))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+def test_picture_of_search_results(snap_compare):
+    app = _app(FakeServer(users=("bob", "cat"), history=_lunch_history()))
+
+    async def before(pilot) -> None:
+        _still(app)
+        await until(pilot, lambda: _has(app, "see you there"))
+        await type_line(pilot, "/search lunch")
+        await until(pilot, lambda: isinstance(app.screen, SearchScreen))
+        _still(app)
+        await pilot.press("up")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+def test_picture_of_a_result_among_its_lines(snap_compare):
+    app = _app(FakeServer(users=("bob", "cat"), history=_lunch_history()))
+
+    async def before(pilot) -> None:
+        _still(app)
+        await until(pilot, lambda: _has(app, "see you there"))
+        await type_line(pilot, "/search lunch")
+        await until(pilot, lambda: isinstance(app.screen, SearchScreen))
+        _still(app)
+        await pilot.press("up", "enter")
+        await until(pilot, lambda: _search_screen(app).in_context)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+# --- against the real server ------------------------------------------------------------
+
+
+@pytest.fixture(name="server")
+def _server(tmp_path):
+    config = ServerConfig(
+        port=0,
+        data_dir=tmp_path / "server",
+        rate_burst=1000,
+        rate_per_second=1000.0,
+    )
+    with ChatServer(config) as server:
+        yield server
+
+
+def _seed(server: ChatServer, count: int) -> None:
+    """bob says `count` lines (every tenth about lunch, the last to ann),
+    each confirmed, so the server has stored them all."""
+    host, port = server.address
+    bob = HeadlessDriver(host, port, "bob")
+    try:
+        bob.wait_connected()
+        for n in range(1, count + 1):
+            assert bob.submit(f"line {n}" + (" lunch?" if n % 10 == 0 else ""))
+        assert bob.submit("ann: lunch, just us?")
+        bob.wait_until(lambda: len(bob.lines()) == count + 1, timeout=20)
+    finally:
+        bob.close()
+
+
+async def test_scrollback_and_search_against_the_real_server(server, tmp_path):
+    _seed(server, 130)
+    host, port = server.address
+    app = ChatApp(host=host, port=port, nick="ann", security=plaintext(tmp_path))
+    async with app.run_test(size=(100, 30)) as pilot:
+        # The newest 100 as a first page.
+        await until(pilot, lambda: _has(app, "» <bob> ann: lunch, just us?"))
+        assert _has(app, "<bob> line 32")
+        assert not _has(app, "<bob> line 31")
+        assert _rules(app)
+        assert set(_rules(app)) <= _recent_days()
+
+        await _to_top(pilot, app)
+        shown = _log_on_screen(app)
+        await pilot.press("pageup")
+        await until(pilot, lambda: _has(app, "<bob> line 1"))
+        await pilot.pause()
+        assert _log_on_screen(app) == shown
+        assert _rules(app)[0] == "start of history"
+        assert sum(1 for row in log_lines(app) if "<bob> line " in row) == 130
+
+        await type_line(pilot, "/search lunch")
+        await until(pilot, lambda: isinstance(app.screen, SearchScreen))
+        screen = _search_screen(app)
+        assert screen.title_text() == "14 messages match “lunch”"
+        assert screen.result_list.highlighted == 13
+        await pilot.press("up", "enter")  # "line 130 lunch?"
+        await until(pilot, lambda: screen.in_context)
+        await pilot.pause()
+        chosen = [row for row in screen.context_log.rows if "line 130" in row.text]
+        assert len(chosen) == 1
+        assert all(seg.style and seg.style.reverse for seg in chosen[0] if seg.text)
+        texts = [row.text for row in screen.context_log.rows]
+        assert any("<bob> line 121" in text for text in texts)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.focused is app.message_input
+
+
+def _recent_days() -> set[str]:
+    """Today's and yesterday's day rules (the test may run over midnight)."""
+    today = datetime.now().astimezone().date()
+    return {ev.DaySeparator(today - timedelta(days=n)).label for n in (0, 1)}
