@@ -1,8 +1,9 @@
-"""The server's persistent state behind two interfaces (`Store`, `MessageStore`).
+"""The server's persistent state behind three interfaces (`Store`,
+`MessageStore`, `RoomStore`).
 
-Only this package touches the database. `SqliteStore` (accounts) and
-`SqliteMessageStore` (history) keep it in one file in the data directory;
-the schema is `migrations.MIGRATIONS`.
+Only this package touches the database. `SqliteStore` (accounts),
+`SqliteMessageStore` (history) and `SqliteRoomStore` (rooms) keep it in one
+file in the data directory; the schema is `migrations.MIGRATIONS`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ from server.store.base import (
     InviteUnusable,
     MessageStore,
     NameTaken,
+    NoSuchRoom,
     Role,
+    RoomExists,
+    RoomRecord,
+    RoomStore,
     SchemaTooNew,
     Store,
     StoredMessage,
@@ -26,6 +31,7 @@ from server.store.base import (
 )
 from server.store.messages import SqliteMessageStore
 from server.store.migrations import LATEST_VERSION, MIGRATIONS, Migration, migrate
+from server.store.rooms import SqliteRoomStore
 from server.store.sqlite import DATABASE_FILE_NAME, SqliteStore
 
 __all__ = [
@@ -39,9 +45,14 @@ __all__ = [
     "MessageStore",
     "Migration",
     "NameTaken",
+    "NoSuchRoom",
     "Role",
+    "RoomExists",
+    "RoomRecord",
+    "RoomStore",
     "SchemaTooNew",
     "SqliteMessageStore",
+    "SqliteRoomStore",
     "SqliteStore",
     "Store",
     "StoreError",

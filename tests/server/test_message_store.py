@@ -1,4 +1,4 @@
-"""server/store/messages.py: stored history over a real SQLite file (issue 14)."""
+"""server/store/messages.py: stored history over a real SQLite file (issues 14, 15)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from protocol import LOBBY, nick_key, room_key
 from server.store import (
     DATABASE_FILE_NAME,
     LATEST_VERSION,
@@ -54,18 +55,33 @@ def msg(
     *,
     sender: str = "ann",
     to: str | None = None,
+    room: str | None = None,
     txn: bytes | None = None,
     offline: bool = False,
     at: int | None = None,
 ) -> StoredMessage:
-    """A message from `sender` to everyone, or to `to`; parties from the nicks."""
+    """A message from `sender` to the lobby, to the nick `to` or to the room
+    named `room` (`#Rust`); parties from the nick keys.
+    """
+    if room is not None:
+        return StoredMessage(
+            id=message_id,
+            timestamp_ms=message_id * 1000 if at is None else at,
+            sender=sender,
+            sender_party=account_party(nick_key(sender)),
+            target=room,
+            target_party=None,
+            room=room_key(room),
+            text=text,
+            txn=txn,
+        )
     return StoredMessage(
         id=message_id,
         timestamp_ms=message_id * 1000 if at is None else at,
         sender=sender,
-        sender_party=account_party(sender),
+        sender_party=account_party(nick_key(sender)),
         target=to,
-        target_party=None if to is None else account_party(to),
+        target_party=None if to is None else account_party(nick_key(to)),
         text=text,
         txn=txn,
         offline=offline,
@@ -832,3 +848,502 @@ def test_every_word_of_a_message_finds_it():
             check()
         finally:
             store.close()
+
+
+# --- rooms and conversations (issue 15) ------------------------------------------
+
+RUST, GO = room_key("#Rust"), room_key("#go")
+
+
+def test_a_room_message_has_a_room_a_target_and_no_target_party():
+    message = msg(1, "hi all", sender="Bob", room="#Rust")
+    assert (message.room, message.target, message.target_party) == (
+        "#rust",
+        "#Rust",
+        None,
+    )
+    assert message.sender_key == "bob"
+    assert message.target_key is None
+
+
+def test_the_keys_of_the_nicks_are_derived_unless_given():
+    direct = msg(1, sender="Ann", to="B0b")
+    assert (direct.sender_key, direct.target_key) == ("ann", nick_key("bob"))
+    assert msg(2).target_key is None
+    given = StoredMessage(
+        id=3,
+        timestamp_ms=3,
+        sender="Ann",
+        sender_party=ANN,
+        target="Bob",
+        target_party=BOB,
+        text="x",
+        sender_key="then-ann",
+        target_key="then-bob",
+    )
+    assert (given.sender_key, given.target_key) == ("then-ann", "then-bob")
+
+
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        ({"room": RUST, "target": None}, "room message"),
+        ({"room": RUST, "target": "#Rust", "target_party": BOB}, "room message"),
+        ({"room": LOBBY, "target": "#lobby"}, "lobby"),
+        ({"room": "rust", "target": "#rust"}, "starts with '#'"),
+        ({"room": RUST, "target": "#Rust", "offline": True}, "offline"),
+        ({"target_key": "bob"}, "target_key"),
+        ({"room": RUST, "target": "#Rust", "target_key": "bob"}, "target_key"),
+    ],
+)
+def test_a_misshapen_room_or_lobby_message_is_refused(fields, match):
+    base = {
+        "id": 1,
+        "timestamp_ms": 1,
+        "sender": "ann",
+        "sender_party": ANN,
+        "target": None,
+        "target_party": None,
+        "text": "x",
+    }
+    with pytest.raises(ValueError, match=match):
+        StoredMessage(**(base | fields))
+
+
+def test_room_messages_are_stored_and_read_back_whole(store):
+    sent = [
+        msg(1, "to #Rust", room="#Rust", txn=os.urandom(16)),
+        msg(2, "to bob", to="Bob"),
+        msg(3, "to all"),
+    ]
+    store.append(sent)
+    assert store.page(BOB, before=9, after=0, limit=9, rooms=[RUST]) == (sent, False)
+    assert store.by_txn(sent[0].txn) == sent[0]
+    assert list(store.export(ANN)) == sent
+
+
+def test_the_file_refuses_a_room_message_with_a_target_party(store, db_path):
+    store.append([msg(1)])
+    connection = sqlite3.connect(db_path)
+    try:
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            connection.execute(
+                "INSERT INTO messages (id, timestamp_ms, sender, sender_party,"
+                " target, target_party, text, room)"
+                " VALUES (2, 2, 'ann', 'a:ann', '#Rust', 'a:bob', 'x', '#rust')"
+            )
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            connection.execute(
+                "INSERT INTO messages (id, timestamp_ms, sender, sender_party,"
+                " text, target_key) VALUES (3, 3, 'ann', 'a:ann', 'x', 'bob')"
+            )
+    finally:
+        connection.close()
+
+
+def _conversations(store) -> None:
+    store.append(
+        [
+            msg(1, "lobby hello everyone"),
+            msg(2, "rust hello", room="#Rust"),
+            msg(3, "go hello", sender="bob", room="#go"),
+            msg(4, "hello bob from ann", to="bob"),
+            msg(5, "hello ann from bob", sender="Bob", to="ann"),
+            msg(6, "hello cat from ann", to="cat"),
+            msg(7, "hello self", to="ann"),
+            msg(8, "hello dan from cat", sender="cat", to="dan"),
+            msg(9, "rust hello again", sender="cat", room="#RUST"),
+            msg(10, "lobby hello bye", sender="dan"),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("party", "rooms", "only", "visible"),
+    [
+        (ANN, [], None, [1, 4, 5, 6, 7, 10]),
+        (ANN, [RUST], None, [1, 2, 4, 5, 6, 7, 9, 10]),
+        (ANN, [RUST, GO], None, [*range(1, 8), 9, 10]),
+        (ANN, {RUST, GO, "#none"}, None, [*range(1, 8), 9, 10]),
+        (ANN, [RUST, GO], LOBBY, [1, 10]),
+        (ANN, [], LOBBY, [1, 10]),
+        (ANN, [RUST, GO], RUST, [2, 9]),
+        (ANN, [GO], RUST, []),  # not a member: nothing, even if it asks
+        (ANN, [], RUST, []),
+        (ANN, [RUST, GO], "#none", []),
+        (ANN, [RUST], "@bob", [4, 5]),
+        (ANN, [RUST], "@cat", [6]),
+        (ANN, [RUST], "@ann", [7]),  # to itself, once
+        (ANN, [RUST], "@dan", []),
+        (BOB, [GO], None, [1, 3, 4, 5, 10]),
+        (BOB, [GO], "@ann", [4, 5]),
+        (BOB, [GO], "@cat", []),
+        (CAT, [RUST], "@dan", [8]),
+        (CAT, [RUST], "@ann", [6]),
+        (DAN, [], "@cat", [8]),
+        (account_party("eve"), [], None, [1, 10]),
+        (account_party("eve"), [RUST], "@ann", []),
+    ],
+)
+def test_page_and_search_narrow_to_what_the_party_may_see(
+    store, party, rooms, only, visible
+):
+    _conversations(store)
+    page, more = store.page(party, before=99, after=0, limit=99, rooms=rooms, only=only)
+    assert (ids(page), more) == (visible, False)
+    page, _ = store.page(party, before=99, after=1, limit=99, rooms=rooms, only=only)
+    assert ids(page) == [i for i in visible if i > 1]
+    found, more = store.search(
+        party, "hello", before=0, limit=99, rooms=rooms, only=only
+    )
+    assert (ids(found), more) == (visible, False)
+
+
+def test_a_non_member_never_sees_a_rooms_messages():
+    """Whatever it asks for: pages, resumes, searches, every conversation."""
+    with tempfile.TemporaryDirectory() as directory:
+        store = SqliteMessageStore(Path(directory) / DATABASE_FILE_NAME)
+        store._writer.execute("PRAGMA synchronous = OFF")
+        try:
+            rng = random.Random(15)
+            sent = [
+                msg(
+                    i,
+                    f"secret word{i}",
+                    sender=rng.choice(["ann", "bob", "eve"]),
+                    room=rng.choice(["#Rust", "#go", "#vault"]),
+                )
+                for i in range(1, 301)
+            ]
+            store.append(sent)
+            secret = {m.id for m in sent if m.room == "#vault"}
+            eve = account_party("eve")  # sent to #vault, left it
+            for only in (None, LOBBY, "#vault", RUST, "@ann", "@eve"):
+                for rooms in ([], [RUST, GO]):
+                    for after in (0, 1, 150):
+                        page, _ = store.page(
+                            eve,
+                            before=999,
+                            after=after,
+                            limit=300,
+                            rooms=rooms,
+                            only=only,
+                        )
+                        assert not secret & set(ids(page)), (only, rooms, after)
+                    for words in ("secret", "sec", "word1", "vault"):
+                        found, _ = store.search(
+                            eve, words, before=0, limit=300, rooms=rooms, only=only
+                        )
+                        assert not secret & set(ids(found)), (only, rooms, words)
+            # A member does see them, so the test can fail.
+            page, _ = store.page(eve, before=999, after=0, limit=300, rooms=["#vault"])
+            assert set(ids(page)) == secret
+        finally:
+            store.close()
+
+
+def test_only_and_rooms_must_be_well_formed(store):
+    for bad in ("", "#", "@", "bob", "lobby", "*"):
+        if bad == "#":
+            # A key nobody can be in: no message, no error.
+            assert store.page(ANN, before=9, after=0, limit=5, only=bad) == ([], False)
+            continue
+        with pytest.raises(ValueError, match="only"):
+            store.page(ANN, before=9, after=0, limit=5, only=bad)
+        with pytest.raises(ValueError, match="only"):
+            store.search(ANN, "x", before=0, limit=5, only=bad)
+    with pytest.raises(TypeError, match="rooms"):
+        store.page(ANN, before=9, after=0, limit=5, rooms=RUST)
+    with pytest.raises(TypeError, match="rooms"):
+        store.search(ANN, "x", before=0, limit=5, rooms=RUST)
+
+
+def test_a_page_in_many_rooms_pages_through_all_of_them(store):
+    """150 rooms, one message each, interleaved with the lobby: pages of 7
+    walk back and forth over exactly the member's messages.
+    """
+    names = [f"#room{n}" for n in range(150)]
+    sent = []
+    for n, name in enumerate(names):
+        sent.append(msg(2 * n + 1, room=name))
+        sent.append(msg(2 * n + 2))
+    store.append(sent)
+    mine = [room_key(name) for name in names[::2]]  # every other room
+    expected = [m.id for m in sent if m.room is None or m.room in mine]
+    seen: list[int] = []
+    before = 10**6
+    while True:
+        page, more = store.page(CAT, before=before, after=0, limit=7, rooms=mine)
+        seen[:0] = ids(page)
+        if not more:
+            break
+        before = page[0].id
+    assert seen == expected
+    # Forwards (after == 0 asks for the newest, so start past message 1).
+    assert expected[0] == 1
+    seen = []
+    after = 1
+    while True:
+        page, more = store.page(
+            CAT, before=10**6, after=after, limit=7, rooms=tuple(mine)
+        )
+        seen += ids(page)
+        if not more:
+            break
+        after = page[-1].id
+    assert seen == expected[1:]
+
+
+def _plans(db: sqlite3.Connection, sql: str, params: dict[str, object]) -> list[str]:
+    return [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql, params)]
+
+
+@pytest.mark.parametrize("only", [None, LOBBY, RUST, "@bob"])
+@pytest.mark.parametrize("rooms", [(), (RUST,), tuple(f"#r{n}" for n in range(100))])
+@pytest.mark.parametrize("newest", [True, False])
+def test_every_page_walks_indexes_never_the_whole_table(store, only, rooms, newest):
+    """The structure that keeps a page fast with many rooms and much history
+    (measured separately): each arm searches an index, none scans messages.
+    """
+    store.append([msg(1), msg(2, room="#Rust"), msg(3, to="bob")])
+    scope = messages_module._scope(ANN, rooms, only)
+    if scope is None:
+        assert only == RUST
+        assert RUST not in rooms
+        return
+    arms, params = scope
+    params.update(after=0 if newest else 1, before=99, limit=5)
+    sql = messages_module._page_query(arms, newest=newest)
+    plans = _plans(store._reader.connection, sql, params)
+    searches = [plan for plan in plans if plan.startswith("SEARCH messages")]
+    assert len(searches) == len(arms)
+    for arm, plan in zip(arms, searches, strict=True):
+        assert f"USING INDEX {arm.index} " in plan
+    assert not [plan for plan in plans if plan.startswith("SCAN messages")]
+    store.page(ANN, before=99, after=0, limit=5, rooms=rooms, only=only)
+
+
+@pytest.mark.parametrize("only", [None, LOBBY, RUST, "@bob"])
+def test_a_search_is_driven_by_the_word_index(store, only):
+    store.append([msg(1), msg(2, room="#Rust"), msg(3, to="bob")])
+    scope = messages_module._scope(ANN, [RUST], only)
+    assert scope is not None
+    arms, params = scope
+    params.update(match='"hello"', before=99, limit=5)
+    plans = _plans(
+        store._searcher.connection, messages_module._search_query(arms), params
+    )
+    assert plans[0].startswith("SCAN messages_fts VIRTUAL TABLE")
+    assert "SEARCH m USING INTEGER PRIMARY KEY (rowid=?)" in plans
+
+
+_NICKS = ["ann", "Bob", "cat", "dan"]
+_ROOM_NAMES = ["#Rust", "#go", "#Café"]
+_ROOM_KEYS = [room_key(name) for name in _ROOM_NAMES]
+
+
+def _sees(
+    message: StoredMessage, party: str, rooms: set[str], only: str | None
+) -> bool:
+    """The rule of issue 15, written plainly."""
+    lobby = message.room is None and message.target_party is None
+    in_room = message.room is not None and message.room in rooms
+    direct = message.target_party is not None and party in (
+        message.sender_party,
+        message.target_party,
+    )
+    if only is None:
+        return lobby or in_room or direct
+    if only == LOBBY:
+        return lobby
+    if only.startswith("#"):
+        return in_room and message.room == only
+    nick = only[1:]
+    return message.target_party is not None and (
+        (message.sender_party == party and message.target_key == nick)
+        or (message.target_party == party and message.sender_key == nick)
+    )
+
+
+_ROOMS_ST = st.sets(st.sampled_from([*_ROOM_KEYS, "#elsewhere"]))
+_ONLY_ST = st.sampled_from(
+    [None, LOBBY, *_ROOM_KEYS, "#elsewhere", *(f"@{nick_key(n)}" for n in _NICKS)]
+)
+_PARTY_ST = st.sampled_from([account_party(nick_key(n)) for n in [*_NICKS, "eve"]])
+
+
+@st.composite
+def _traffic(draw: st.DrawFn) -> list[tuple[str, str | None, str | None, bool]]:
+    """(sender, to, room, with the rare word) for each message of a batch."""
+    kinds = st.one_of(
+        st.tuples(st.sampled_from(_NICKS), st.none(), st.none(), st.booleans()),
+        st.tuples(
+            st.sampled_from(_NICKS),
+            st.none(),
+            st.sampled_from(_ROOM_NAMES),
+            st.booleans(),
+        ),
+        st.tuples(
+            st.sampled_from(_NICKS),
+            st.sampled_from(_NICKS),
+            st.none(),
+            st.booleans(),
+        ),
+    )
+    return draw(st.lists(kinds, min_size=1, max_size=12))
+
+
+def test_pages_and_searches_equal_a_plain_filter():
+    """Hypothesis sends traffic to the lobby, rooms and nicks, and asks as
+    any party, member of any rooms, for any conversation: each page and each
+    search equals the filter above. History grows across examples, and the
+    model with it.
+    """
+    counter = itertools.count(1)
+    stored: list[StoredMessage] = []
+    with tempfile.TemporaryDirectory() as directory:
+        store = SqliteMessageStore(Path(directory) / DATABASE_FILE_NAME)
+        store._writer.execute("PRAGMA synchronous = OFF")
+        try:
+
+            @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+            @given(
+                traffic=_traffic(),
+                party=_PARTY_ST,
+                rooms=_ROOMS_ST,
+                only=_ONLY_ST,
+                limit=st.integers(1, 15),
+                # Bounds relative to the newest id: no draw may depend on
+                # how much history earlier examples left.
+                back=st.integers(0, 60),
+                span=st.integers(1, 80),
+                word=st.sampled_from(["common", "rare", "comm"]),
+            )
+            def check(  # noqa: PLR0917 - hypothesis passes them by name
+                traffic, party, rooms, only, limit, back, span, word
+            ) -> None:
+                batch = []
+                for sender, to, room, rare in traffic:
+                    i = next(counter)
+                    text = f"common {'rare ' if rare else ''}m{i}"
+                    batch.append(msg(i, text, sender=sender, to=to, room=room))
+                store.append(batch)
+                stored.extend(batch)
+                top = stored[-1].id
+                if back % 3 == 0:  # a newest page, `back` below the top
+                    after, before = 0, max(1, top + 2 - back // 3)
+                else:  # a resumed page
+                    after = max(1, top - back)
+                    before = after + span
+                model = [
+                    m.id
+                    for m in stored
+                    if after < m.id < before and _sees(m, party, rooms, only)
+                ]
+                page, more = store.page(
+                    party,
+                    before=before,
+                    after=after,
+                    limit=limit,
+                    rooms=rooms,
+                    only=only,
+                )
+                expected = model[-limit:] if after == 0 else model[:limit]
+                assert ids(page) == expected
+                assert more == (len(model) > limit)
+                model = [
+                    m.id
+                    for m in stored
+                    if m.id < before and word in m.text and _sees(m, party, rooms, only)
+                ]
+                found, more = store.search(
+                    party, word, before=before, limit=limit, rooms=rooms, only=only
+                )
+                assert ids(found) == model[-limit:]
+                assert more == (len(model) > limit)
+
+            check()
+        finally:
+            store.close()
+
+
+# --- schema step 4 on a file with history ----------------------------------------
+
+
+def test_step_4_keeps_history_ids_and_the_index_and_fills_the_keys(db_path):
+    with SqliteStore(db_path, steps=MIGRATIONS[:3]):
+        pass
+    connection = sqlite3.connect(db_path)
+    try:
+        connection.executemany(
+            "INSERT INTO messages (id, timestamp_ms, sender, sender_party, target,"
+            " target_party, text, txn, offline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (1, 1000, "Ann", "a:ann", None, None, "hello lobby", None, 0),
+                (2, 2000, "B0b", "s:00ff", "Ann", "a:ann", "psst ann", b"t" * 16, 0),
+                (3, 3000, "Ann", "a:ann", "Cat", "a:cat", "away cat", None, 1),
+                (4, 4000, "Ann", "a:ann", None, None, "pruned later", None, 0),
+            ],
+        )
+        connection.execute("DELETE FROM messages WHERE id = 4")  # pruned
+        connection.commit()
+    finally:
+        connection.close()
+    with SqliteMessageStore(db_path) as store:
+        assert raw(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
+        assert store.last_id() == 4  # the sequence survived the rebuild
+        page, _ = store.page(ANN, before=9, after=0, limit=9)
+        assert [(m.id, m.sender_key, m.target_key, m.room) for m in page] == [
+            (1, "ann", None, None),
+            (2, nick_key("B0b"), "ann", None),
+            (3, "ann", "cat", None),
+        ]
+        assert page[1].txn == b"t" * 16
+        assert page[2].offline
+        assert ids(store.page(ANN, before=9, after=0, limit=9, only="@bob")[0]) == [2]
+        assert ids(store.search(ANN, "psst", before=0, limit=9)[0]) == [2]
+        assert ids(store.take_offline(account_party("cat"))) == [3]
+        fts_consistent(db_path)
+        assert raw(db_path, "PRAGMA integrity_check") == [("ok",)]
+        assert raw(db_path, "PRAGMA foreign_key_check") == []
+        store.append([msg(5, "a room line", room="#Rust")])
+        assert store.last_id() == 5
+        assert ids(store.search(ANN, "room", before=0, limit=9, rooms=[RUST])[0]) == [5]
+    names = {name for (name,) in raw(db_path, "SELECT name FROM sqlite_schema")}
+    assert "messages_4" not in names
+    assert {
+        "messages_fts_insert",
+        "messages_fts_delete",
+        "messages_fts_update",
+        "messages_lobby",
+        "messages_by_room",
+        "messages_dm_sent",
+        "messages_dm_received",
+        "messages_to_party",
+        "messages_from_party",
+        "messages_offline",
+        "messages_by_time",
+        "rooms",
+        "room_members",
+        "room_bans",
+        "room_invites",
+    } <= names
+    assert raw(db_path, "SELECT name FROM sqlite_sequence") == [("messages",)]
+
+
+def test_step_4_on_a_file_whose_history_was_all_pruned(db_path):
+    with SqliteStore(db_path, steps=MIGRATIONS[:3]):
+        pass
+    connection = sqlite3.connect(db_path)
+    try:
+        connection.execute(
+            "INSERT INTO messages (id, timestamp_ms, sender, sender_party, text)"
+            " VALUES (7, 1, 'ann', 'a:ann', 'gone')"
+        )
+        connection.execute("DELETE FROM messages")
+        connection.commit()
+    finally:
+        connection.close()
+    with SqliteMessageStore(db_path) as store:
+        assert store.last_id() == 7
+        assert store.page(ANN, before=99, after=0, limit=9) == ([], False)
