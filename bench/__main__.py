@@ -283,6 +283,7 @@ def _run_history(args: argparse.Namespace) -> int:
                 record=record,
             )
             summary = history.compare(rows)
+            summary["fsync_ms"] = history.fsync_floor_ms(workdir)
             record(summary)
             report.append(history.describe_fan_out(summary, rows))
         if args.resume_messages > 0:

@@ -15,6 +15,7 @@ Loopback only; every loop that sends traffic is bounded in count and time.
 from __future__ import annotations
 
 import collections
+import os
 import pstats
 import random
 import socket
@@ -28,6 +29,7 @@ import attrs
 
 import protocol as p
 from bench import scenarios
+from bench.loadgen import own_cpu_seconds
 from bench.server_proc import ServerProcess, settle
 from clients.core.pacing import Pacer
 
@@ -174,6 +176,12 @@ def describe_fan_out(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str
         f"{P99_GOAL_MS:g} ms with storage on: {p99['on']} ms "
         f"({_met(p99['on'] <= P99_GOAL_MS)}; {p99['off']} ms with storage off)"
     )
+    if "fsync_ms" in summary:
+        median, worst = summary["fsync_ms"]
+        lines.append(
+            f"  fsync floor on this disk: {median} ms median, {worst} ms worst of 50 "
+            "(a stored message waits for one)"
+        )
     lost = [r for r in rows if r["lost"]]
     lines += [
         f"  note: {r['scenario']} round {r['round']} storage "
@@ -239,8 +247,20 @@ def profile_fixed_rate(
         extra=[] if storage else ["--no-history"],
         profile=out,
     )
-    table: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(str(out)).stats  # type: ignore[attr-defined]
+    stats: Any = pstats.Stats(str(out))
+    table = {
+        where: entry for where, entry in stats.stats.items() if not _is_profiler(where)
+    }
     return Profile(table, {**row, "storage": storage, "profiled": True})
+
+
+def _is_profiler(where: tuple[str, int, str]) -> bool:
+    """The profiler's own snapshot (SIGUSR1), run inside the window."""
+    return (
+        where[0] == "<string>"
+        or where[0].endswith("cProfile.py")
+        or "_lsprof" in where[2]
+    )
 
 
 _OURS = ("server/history.py", "server/hub.py", "server/store/")
@@ -285,12 +305,18 @@ def hot_spots(on: Profile, off: Profile, count: int = 20) -> str:
     lines.append(
         f"most own CPU added by storage (on - off; {added:+.2f} µs/delivery in all):"
     )
-    lines += [
-        f"  {on.own_us(w) - off.own_us(w):+7.3f} µs (off {off.own_us(w):6.3f}, on "
-        f"{on.own_us(w):6.3f})  {_short(w[0])}:{w[1]}({w[2]})"
-        for w in growth[:count]
-    ]
+    lines += [_change(on, off, w) for w in growth[:count]]
+    lines.append("most own CPU saved by storage (off - on):")
+    lines += [_change(on, off, w) for w in reversed(growth[-count // 2 :])]
     return "\n".join(lines)
+
+
+def _change(on: Profile, off: Profile, where: tuple[str, int, str]) -> str:
+    return (
+        f"  {on.own_us(where) - off.own_us(where):+7.3f} µs (off "
+        f"{off.own_us(where):6.3f}, on {on.own_us(where):6.3f})  "
+        f"{_short(where[0])}:{where[1]}({where[2]})"
+    )
 
 
 def _short(path: str) -> str:
@@ -298,6 +324,28 @@ def _short(path: str) -> str:
         if root in path:
             return root + path.rsplit(root, 1)[1]
     return path.rsplit("/", 1)[-1] if "/" in path else path
+
+
+def fsync_floor_ms(directory: Path, count: int = 50) -> tuple[float, float]:
+    """What one small append + fsync costs on the disk under `directory`.
+
+    A stored message reaches nobody before its commit is durable (the WAL
+    is synced at each commit), so this bounds storage's latency from below.
+
+    Returns:
+        The median and the largest of `count` appends, in ms.
+    """
+    path = directory / "fsync-floor"
+    times = []
+    with path.open("ab") as file:
+        for _ in range(count):
+            started = time.perf_counter()
+            file.write(b"x" * 200)
+            file.flush()
+            os.fsync(file.fileno())
+            times.append((time.perf_counter() - started) * 1e3)
+    path.unlink()
+    return round(statistics.median(times), 2), round(max(times), 2)
 
 
 # --- resuming a client that missed many messages -----------------------------
@@ -437,7 +485,7 @@ def catch_up(
         pacer.restart(greeted, spent=2)  # Hello and Identify
         if limits is not None:
             pacer.configure(limits.rate_burst, limits.rate_interval_ms / 1000, greeted)
-        cpu0, t0 = server.cpu_seconds(), time.monotonic()
+        cpu0, own0, t0 = server.cpu_seconds(), own_cpu_seconds(), time.monotonic()
         rss_peak = server.rss_bytes()
         ids: list[int] = []
         pages = refused = 0
@@ -472,6 +520,7 @@ def catch_up(
                 rss_peak = max(rss_peak, server.rss_bytes())
         elapsed = time.monotonic() - t0
         cpu = server.cpu_seconds() - cpu0
+        own = own_cpu_seconds() - own0
         rss_peak = max(rss_peak, server.rss_bytes())
     finally:
         client.close()
@@ -497,6 +546,7 @@ def catch_up(
         "messages_per_s": round(len(ids) / elapsed) if elapsed else None,
         "bytes_received": client.received_bytes,
         "server_cpu_s": round(cpu, 2),
+        "client_cpu_s": round(own, 2),
         "server_us_per_message": round(cpu / max(len(ids), 1) * 1e6, 2),
         "rss_before_mb": _mb(rss_before),
         "rss_peak_mb": _mb(rss_peak),
@@ -589,7 +639,8 @@ def describe_resume(rows: list[dict[str, Any]]) -> str:
         )
         lines.append(
             f"  {how:<52} {row['seconds']:>7} s  {row['messages_per_s']:>7} msg/s"
-            f"  {row['pages']} pages  server {row['server_us_per_message']} µs/msg"
+            f"  {row['pages']} pages  CPU: server {row['server_us_per_message']} µs/msg"
+            f", client {row['client_cpu_s']} s"
             f"  RSS {row['rss_before_mb']} -> peak {row['rss_peak_mb']} -> "
             f"{row['rss_after_mb']} MB"
             + (
