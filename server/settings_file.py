@@ -10,6 +10,7 @@ effect in the same form.
 from __future__ import annotations
 
 import argparse
+import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -79,8 +80,10 @@ def _convert(key: str, value: Any, action: argparse.Action, path: Path) -> Any:
     try:
         numeric = convert in (int, float) and isinstance(value, int | float)
         converted = convert(value) if numeric else convert(str(value))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise SettingsFileError(f"{path}: {key} = {value!r}: {exc}") from exc
+    if isinstance(converted, float) and not math.isfinite(converted):
+        raise SettingsFileError(f"{path}: {key} must be a finite number")
     if action.choices is not None and converted not in action.choices:
         choices = ", ".join(map(str, action.choices))
         raise SettingsFileError(f"{path}: {key} must be one of {choices}")

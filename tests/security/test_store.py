@@ -140,12 +140,12 @@ def test_migrating_from_the_step_before(tmp_path):
         )
 
 
-ROOMS = Migration(
+LATER = Migration(
     LATEST_VERSION + 1,
-    "rooms (a later step, as history and rooms will be)",
+    "a later step",
     (
-        "CREATE TABLE rooms (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE) STRICT",
-        "INSERT INTO rooms (name) VALUES ('lobby')",
+        "CREATE TABLE later (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE) STRICT",
+        "INSERT INTO later (name) VALUES ('first')",
     ),
 )
 
@@ -153,10 +153,10 @@ ROOMS = Migration(
 def test_adding_a_step_is_appending_one(db_path):
     with SqliteStore(db_path) as store:
         _add(store, "Bob")
-    with SqliteStore(db_path, steps=(*MIGRATIONS, ROOMS)) as store:
+    with SqliteStore(db_path, steps=(*MIGRATIONS, LATER)) as store:
         assert store.version == LATEST_VERSION + 1
         assert store.account_by_key("bob") is not None
-    assert _raw(db_path, "SELECT name FROM rooms") == [("lobby",)]
+    assert _raw(db_path, "SELECT name FROM later") == [("first",)]
     with pytest.raises(SchemaTooNew, match="newer than this server"):
         SqliteStore(db_path)
 

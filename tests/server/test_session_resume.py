@@ -55,7 +55,7 @@ def test_both_capabilities_in_the_spec_order(connect):
 
 @pytest.mark.parametrize(
     ("version", "caps"),
-    [(1, (p.CAP_LIMITS, p.CAP_SESSION)), (2, ()), (2, ("typing",))],
+    [(1, (p.CAP_LIMITS, p.CAP_SESSION)), (2, ()), (2, ("no-such-capability",))],
 )
 def test_nothing_of_version_2_unless_asked_and_agreed(connect, version, caps):
     client = connect()
