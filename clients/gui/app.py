@@ -342,7 +342,7 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
         """Whatever brings the user to the top of the log asks for what came before."""
         log = self.pane.display
         inner = log._textbox  # noqa: SLF001 - the Tk Text inside the customtkinter box
-        # Added after Text's own bindings so the view has moved when we look.
+        # Added beside Text's own bindings (which scroll after ours run).
         for sequence in ("<Button-4>", "<MouseWheel>", "<Prior>", "<Control-Home>"):
             inner.bind(sequence, self._after_log_scroll, add=True)
         scrollbar = log._y_scrollbar  # noqa: SLF001 - customtkinter's own scrollbar
@@ -394,7 +394,10 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
     def _focus_search(self, _event: tkinter.Event[Any] | None = None) -> str:
         """Ctrl+F: to the search box, its words selected to type over."""
         entry = self.pane.search_box
-        entry.focus_set()
+        if self.has_focus():
+            entry.focus_set()
+        else:  # from the search window: no window manager may move it for us
+            entry._entry.focus_force()  # noqa: SLF001
         if entry.get():
             entry.select_range(0, "end")
             entry.icursor("end")
@@ -420,6 +423,8 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
                 open_link=self.open_link,
                 on_hide=self._leave_search,
             )
+            for key in SEARCH_KEYS:
+                self.search_window.bind(key, self._focus_search)
         return self.search_window
 
     def _show_results(self, results: ev.SearchResults) -> None:

@@ -226,7 +226,8 @@ class ChatLog(_StyledBox):
         """Put `entries` (oldest first) above everything, keeping the view still.
 
         The row at the top of the view stays where it is, to the pixel, so
-        reading is not disturbed; the new rows are above it.
+        reading is not disturbed; the new rows are above it. A separator for
+        a day the page also has moves up to where that day now begins.
 
         Args:
             entries: the older page.
@@ -234,9 +235,15 @@ class ChatLog(_StyledBox):
                 (once).
         """
         box = self._textbox
-        top = box.index("@0,0")
-        info = box.dlineinfo(top)
-        box.mark_set(_VIEW, top)
+        anchor = box.index("@0,0")
+        if "day" in box.tag_names(anchor):
+            # The page may bring this day's separator up above: hold on to
+            # the line below it, which stays.
+            below = box.index(f"{anchor} +1 line linestart")
+            if box.dlineinfo(below) is not None:
+                anchor = below
+        info = box.dlineinfo(anchor)
+        box.mark_set(_VIEW, anchor)
         box.mark_gravity(_VIEW, "right")
         start = self._textbox.tag_ranges("history-start")
         box.mark_set(_HEAD, start[1] if start else "1.0")

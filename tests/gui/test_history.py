@@ -332,6 +332,32 @@ def test_an_earlier_page_goes_above_without_moving_the_view(fake_window, scrolle
     # Then what was there before (the session's notices, then the lines).
     live = next(i for i, row in enumerate(rows) if row.endswith("live line 000"))
     assert all("────" not in row for row in rows[day2 + 2 : live])
+
+    # At the top again, where day 1's separator is: more of day 1 goes above
+    # it, and the first line of the view stays put as the separator moves up.
+    box.yview_moveto(0.0)
+    window.update()
+    assert _row_at(box, 5) == rule_text(_label(1))
+    top_text, top_y = _first_line_on_screen(box)
+    assert top_text.endswith("<bob> older 00")
+    window._show(
+        [
+            ev.EarlierLines(
+                items=(
+                    _day(1),
+                    *(_line(450 + n, f"oldest {n}", day=1) for n in range(3)),
+                ),
+                more=True,
+            )
+        ]
+    )
+    window.update()
+    assert _top_of(box, top_text) == top_y, "the line moved"
+    assert _row_at(box, top_y - 5).endswith("<bob> oldest 2")  # just above it
+    rows = _rows(window)
+    assert rows[:2] == [rule_text(_label(1)), rows[1]]
+    assert rows[1].endswith("<bob> oldest 0")
+    assert rows.count(rule_text(_label(1))) == 1
     assert not window.pane.display.has_history_start()
 
     # The last page: "start of history" once, at the very top.
@@ -343,7 +369,7 @@ def test_an_earlier_page_goes_above_without_moving_the_view(fake_window, scrolle
     assert rows[0] == rule_text(HISTORY_START_TEXT)
     assert rows[1] == rule_text(_label(1))  # the day still begins above its lines
     assert rows[2].endswith("<bob> first ever")
-    assert rows[3].endswith("<bob> older 00")
+    assert rows[3].endswith("<bob> oldest 0")
     assert rows.count(rule_text(_label(1))) == 1
     assert rows.count(rule_text(HISTORY_START_TEXT)) == 1
 
@@ -550,6 +576,11 @@ def test_the_search_box_shows_results_and_opens_their_context(make_window):
     assert panel.focused_text().endswith(
         "✉ bob → you (private): the quarterly numbers, privately"
     )
+    # Ctrl+F there goes back to the search box, to search again.
+    press(results, "<Control-f>")
+    pump(window, lambda: window.focus_get() is window.pane.search_box._entry)
+    press(window.pane.search_box, "<Down>")
+    pump(window, lambda: window.focus_get() is results._textbox)
     # Escape hides the window and gives the keyboard back to the chat.
     press(results, "<Escape>")
     assert not panel.is_shown()
