@@ -117,6 +117,8 @@ def _page_query(arms: tuple[_Arm, ...], *, newest: bool) -> str:
 # Searches are driven by the full-text index, newest match first (CROSS JOIN
 # keeps that order of the loops); the visibility is a test on each match.
 # The arms' conditions name no column of messages_fts, so they need no `m.`.
+# (Driving from the visible messages instead and asking the index about each
+# one measured 10-100 times slower: FTS5 answers one rowid at a time badly.)
 _SEARCH = """
     SELECT {columns}
     FROM messages_fts CROSS JOIN messages AS m ON m.id = messages_fts.rowid
@@ -124,11 +126,30 @@ _SEARCH = """
         AND ({condition})
     ORDER BY messages_fts.rowid DESC LIMIT :limit
 """
+# One conversation of direct messages is a tiny part of history: testing each
+# match's rowid against the conversation's ids (from their indexes, once)
+# skips reading every matching row. Measured on 200,000 messages with a word
+# in all of them: 80 ms instead of 270 ms; the walk through the word's
+# entries in the index (66 ms) is the rest.
+_SEARCH_IN_IDS = """
+    SELECT {columns} FROM messages AS m WHERE m.id IN (
+        SELECT rowid FROM messages_fts
+        WHERE messages_fts MATCH :match AND rowid < :before
+            AND +rowid IN ({ids})
+        ORDER BY rowid DESC LIMIT :limit)
+    ORDER BY m.id DESC
+"""
+_IDS = "SELECT id FROM messages INDEXED BY {index} WHERE {condition}"
 _M_COLUMNS = ", ".join(f"m.{column.strip()}" for column in _COLUMNS.split(","))
 
 
 @functools.cache
 def _search_query(arms: tuple[_Arm, ...]) -> str:
+    if arms == _ONE_NICK:
+        ids = " UNION ALL ".join(
+            _IDS.format(index=arm.index, condition=arm.condition) for arm in arms
+        )
+        return _SEARCH_IN_IDS.format(columns=_M_COLUMNS, ids=ids)
     condition = " OR ".join(f"({arm.condition})" for arm in arms)
     return _SEARCH.format(columns=_M_COLUMNS, condition=condition)
 
