@@ -380,14 +380,14 @@ def test_an_earlier_page_goes_above_without_moving_the_view(fake_window, scrolle
 def test_scrolling_to_the_top_fetches_an_earlier_page_once_and_keeps_the_view(
     make_window,
 ):
-    fake = HoldingFake(("bob", "cy"), history=_history(3, page_limit=24))
+    fake = HoldingFake(("bob", "cy"), history=_history(3, page_limit=20))
     window = _connect(make_window, fake)
     window.geometry("700x400")  # the first page is taller than the log
     pump(window, lambda: window.winfo_height() == 400)
-    # The latest page: the newest 24, from the middle of day 2.
+    # The latest page: the newest 20, from the middle of day 2.
     pump(window, lambda: _text(2, 39) in window.chat_text())
-    assert _text(2, 15) not in window.chat_text()
-    assert _text(2, 16) in window.chat_text()
+    assert _text(2, 19) not in window.chat_text()
+    assert _text(2, 20) in window.chat_text()
     assert window.chat_text().count(rule_text(_label(2))) == 1
     assert _pages(fake) == []
 
@@ -399,7 +399,7 @@ def test_scrolling_to_the_top_fetches_an_earlier_page_once_and_keeps_the_view(
     _drag_scrollbar_to_top(window)
     press(window.pane.display, "<Control-Home>")
     assert len(_pages(fake)) == 1
-    assert _pages(fake)[0].before == 2 * PER_DAY + 17  # the oldest shown
+    assert _pages(fake)[0].before == 2 * PER_DAY + 21  # the oldest shown
 
     text, y = _first_line_on_screen(box)
     server = cast("HoldingServer", fake.current)
@@ -409,11 +409,10 @@ def test_scrolling_to_the_top_fetches_an_earlier_page_once_and_keeps_the_view(
     assert _row_at(box, y) == text, "the view moved"
     assert _top_of(box, text) == y
     rows = _rows(window)
-    assert rows[0] == rule_text(_label(1))
-    assert rows[1].endswith(_text(1, 32))
     # Day 2 now begins above its first line, and only there.
+    assert rows[0] == rule_text(_label(2))
+    assert rows[1].endswith(_text(2, 0))
     assert rows.count(rule_text(_label(2))) == 1
-    assert rows[rows.index(rule_text(_label(2))) + 1].endswith(_text(2, 0))
 
     # Every way to the top asks for the next page.
     server.hold = False
@@ -421,8 +420,9 @@ def test_scrolling_to_the_top_fetches_an_earlier_page_once_and_keeps_the_view(
         ("scrollbar", lambda: _drag_scrollbar_to_top(window)),
         ("Page Up in the input", lambda: press(window.pane.input, "<Prior>")),
         ("Ctrl+Home in the log", lambda: press(window.pane.display, "<Control-Home>")),
+        ("Page Up in the log", lambda: press(window.pane.display, "<Prior>")),
     ]
-    oldest = [_text(1, 8), _text(0, 24), _text(0, 0)]
+    oldest = [_text(1, 20), _text(1, 0), _text(0, 20), _text(0, 0)]
     for (way, act), shown in zip(ways, oldest, strict=True):
         asked = len(_pages(fake))
         for _ in range(100):  # Page Up and the wheel take several turns
