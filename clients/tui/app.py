@@ -4,7 +4,9 @@ Every line typed goes to the session core; transport threads reach the app
 only through `post_message` (thread-safe), and `on_transport_message` feeds
 the event to the core on Textual's own loop. The session's questions (trust
 a certificate, give a password) are modal screens; a connection that ends
-for good leaves its reason in a bar above the log.
+for good leaves its reason in a bar above the log. With a server that keeps
+history, scrolling above the first line asks the core for an earlier page,
+and search results (and the lines around one) show in a modal screen.
 """
 
 from __future__ import annotations
@@ -450,6 +452,7 @@ class ChatApp(App[None]):
                 screen = self.search_screen
                 if screen is not None and screen in self.screen_stack:
                     screen.show_context(event)
+                # else the box was closed meanwhile: nobody waits for it
             case _:
                 return False
         return True

@@ -334,8 +334,9 @@ class ChatLog(ScrollView, can_focus=False):
             # Scrolled up, the user may be reading the oldest lines (an
             # earlier page): nothing goes until they are back at the end.
             self._resized()
-            self._unseen += 1
-            self._show_unseen()
+            if entry.rule is None:  # a rule is not a message to count
+                self._unseen += 1
+                self._show_unseen()
         self.refresh()
 
     def prepend(self, entries: Sequence[LogEntry], *, start: bool = False) -> None:

@@ -158,6 +158,22 @@ async def test_a_new_day_is_a_rule_across_the_log_at_every_width():
         assert all("dim" in str(seg.style) for seg in strip if seg.text.strip())
 
 
+async def test_a_new_day_below_the_view_counts_its_lines_not_its_rule():
+    history = _history(60)
+    fake = FakeServer(history=history)
+    app = _app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: _has(app, "message 60"))
+        await pilot.press("pageup")
+        tomorrow = PLAYED_EPOCH_MS + DAY
+        fake.current.deliver(
+            history.add("bob", "good morning", timestamp_ms=tomorrow).delivered()
+        )
+        await until(pilot, lambda: _has(app, "good morning"))
+        assert _rules(app) == [SUNDAY, MONDAY]
+        assert app.chat_log.border_subtitle == "↓ 1 new message below · End to jump"
+
+
 async def test_a_rule_too_wide_for_the_log_is_cut_not_wrapped():
     fake = FakeServer(history=_history(2))
     app = _app(fake)
