@@ -28,6 +28,11 @@ from protocol import (
     Recalled,
     Search,
     encode_frame,
+    is_room,
+    nick_key,
+    normalize_nick,
+    normalize_room,
+    room_key,
 )
 from server.store.base import MessageStore, StoredMessage, StoreError, TxnTaken
 
@@ -135,8 +140,32 @@ def answer(
     return b"".join(frames)
 
 
+@attrs.frozen
+class Viewer:
+    """Who asks for history: their party, their rooms' keys, and the store's
+    name for the one conversation asked about (None: all of them)."""
+
+    party: str
+    rooms: tuple[str, ...] = ()
+    only: str | None = None
+
+
+def conversation_filter(conversation: str | None) -> str | None:
+    """The store's name for a FetchHistory/Search `conversation` (spec 12.4):
+    `#lobby` or a room's key, or `@` and a nick's key for direct messages.
+
+    Raises:
+        InvalidRoom, InvalidNick: not a room name nor a nickname.
+    """
+    if conversation is None:
+        return None
+    if is_room(conversation):
+        return room_key(normalize_room(conversation))
+    return "@" + nick_key(normalize_nick(conversation))
+
+
 def fetch(
-    store: MessageStore, party: str, request: FetchHistory, join_point: int
+    store: MessageStore, viewer: Viewer, request: FetchHistory, join_point: int
 ) -> bytes:
     """The answer to FetchHistory: never past `join_point` (spec 12.4)."""
     ceiling = join_point + 1
@@ -144,15 +173,25 @@ def fetch(
     if request.after >= before - 1:
         return encode_frame(HistoryEnd(ref=request.ref, count=0, more=False))
     messages, more = store.page(
-        party, before=before, after=request.after, limit=clamp_limit(request.limit)
+        viewer.party,
+        before=before,
+        after=request.after,
+        limit=clamp_limit(request.limit),
+        rooms=viewer.rooms,
+        only=viewer.only,
     )
     return answer(request.ref, messages, more, keep_newest=request.after == 0)
 
 
-def search(store: MessageStore, party: str, request: Search) -> bytes:
+def search(store: MessageStore, viewer: Viewer, request: Search) -> bytes:
     """The answer to Search."""
     messages, more = store.search(
-        party, request.query, before=request.before, limit=clamp_limit(request.limit)
+        viewer.party,
+        request.query,
+        before=request.before,
+        limit=clamp_limit(request.limit),
+        rooms=viewer.rooms,
+        only=viewer.only,
     )
     return answer(request.ref, messages, more, keep_newest=True)
 

@@ -34,13 +34,18 @@ import attrs
 
 from protocol import (
     CAP_ACCOUNTS,
+    CAP_AWAY,
     CAP_HISTORY,
     CAP_LIMITS,
+    CAP_ROOMS,
     CAP_SESSION,
+    CAP_TYPING,
+    LOBBY,
     MAX_NICK_CHARS,
     MAX_USER_LIST_CHUNK,
     PROTOCOL_VERSION,
     AccountStatus,
+    AwayChanged,
     ChangeNick,
     Delivered,
     Error,
@@ -50,19 +55,32 @@ from protocol import (
     HistoryEnd,
     Identify,
     InvalidNick,
+    InvalidRoom,
+    JoinRoom,
+    ListMembers,
+    ListRooms,
+    Moderated,
     NickChanged,
+    PartRoom,
     Post,
+    RoomAction,
     Search,
     SendDirect,
     SendText,
     SessionToken,
+    SetAway,
+    Typing,
+    TypingNotice,
     UserJoined,
     UserLeft,
     UserList,
     Welcome,
     encode_frame,
+    is_room,
     nick_key,
     normalize_nick,
+    normalize_room,
+    room_key,
 )
 from protocol.constants import MIN_PROTOCOL_VERSION
 from server import history
@@ -70,9 +88,11 @@ from server.history import Record, Step
 from server.logins import Login
 from server.outbox import batched, in_batch
 from server.refusal import Refusal
+from server.rooms import LOBBY_KEY, RoomDirectory
 from server.sessions import LoginCheck, NoAccounts, Session, SessionRegistry
 from server.store.base import (
     MessageStore,
+    RoomStore,
     StoredMessage,
     StoreError,
     account_party,
@@ -82,7 +102,9 @@ __all__ = ["RESUMED_REASON", "Hub", "Joined", "Member", "Refusal"]
 
 log = logging.getLogger(__name__)
 
-V2_CAPABILITIES: frozenset[str] = frozenset({CAP_LIMITS, CAP_SESSION})
+V2_CAPABILITIES: frozenset[str] = frozenset(
+    {CAP_LIMITS, CAP_SESSION, CAP_TYPING, CAP_AWAY}
+)
 """Capabilities this server enables for version 2 clients that ask (spec 12)."""
 
 RESUMED_REASON = "session resumed on another connection"
@@ -109,6 +131,8 @@ def enabled_capabilities(
     if CAP_SESSION not in enabled:
         enabled.discard(CAP_ACCOUNTS)
         enabled.discard(CAP_HISTORY)
+    if CAP_HISTORY not in enabled:
+        enabled.discard(CAP_ROOMS)
     return tuple(sorted(enabled))
 
 
@@ -126,6 +150,11 @@ class Member(Protocol):
     nick: str | None
     label: str
     session: Session | None
+    capabilities: frozenset[str]
+
+    @property
+    def is_admin(self) -> bool:
+        """Logged in to a server admin's account."""
 
     @property
     def left(self) -> bool:
@@ -216,6 +245,8 @@ class Hub:
         self._txns: collections.OrderedDict[bytes, Record | StoredMessage] = (
             collections.OrderedDict()
         )
+        self.rooms: RoomDirectory | None = None
+        self._away: dict[int, str] = {}  # id(member) -> why (spec 12.6)
 
     def attach_history(self, store: MessageStore) -> None:
         """Store every message from now on, and offer `history` (before start)."""
@@ -226,8 +257,18 @@ class Hub:
         self.offered = self.offered | {CAP_HISTORY}
 
     @property
-    def history(self) -> MessageStore | None:
+    def message_store(self) -> MessageStore | None:
         return self._store
+
+    def attach_rooms(self, store: RoomStore | None) -> None:
+        """Offer rooms (spec 12.5; needs history), kept in `store` (before start)."""
+        self.rooms = RoomDirectory(
+            store,
+            wall_clock=self._wall_clock,
+            is_account=lambda party: party.startswith(history.ACCOUNT_PARTY_PREFIX),
+            party_of=self._party,  # type: ignore[arg-type]
+        )
+        self.offered = self.offered | {CAP_ROOMS}
 
     def __len__(self) -> int:
         return len(self._members)
@@ -293,6 +334,7 @@ class Hub:
                         account=login.name, admin=login.admin, token=login.token
                     )
                 )
+            member.capabilities = frozenset(capabilities)
             member.welcome(
                 Welcome(
                     version=min(hello.version, PROTOCOL_VERSION),
@@ -305,6 +347,7 @@ class Hub:
             )
             self._newcomers[id(member)] = len(self._presence)
             self._join_points[id(member)] = self._published
+            self._settle_in(member, displaced)
             if displaced is None:
                 self._presence.append((member, encode_frame(UserJoined(nick=nick))))
             else:
@@ -348,6 +391,7 @@ class Hub:
             nick = self._registered_nick(member)
             if nick is None:
                 return
+            self._leave_rooms(member, nick)
             self._flush_queued()  # what it said before it left goes out first
             self._remove(nick_key(nick))
             self._presence.append(
@@ -541,10 +585,14 @@ class Hub:
         with self._lock:
             if self._registered_nick(member) is None:
                 return
-            party = self._party(member)
+            viewer = self._viewer(member, request.conversation, request.ref)
             join_point = self._join_points.get(id(member), self._published)
+            if self.rooms is not None and viewer.only in viewer.rooms:
+                room = self.rooms.by_key(viewer.only)
+                if room is not None:
+                    join_point = room.entered.get(id(member), join_point)
         try:
-            data = history.fetch(store, party, request, join_point)
+            data = history.fetch(store, viewer, request, join_point)
         except StoreError as error:
             log.error("history read failed: %s", error)
             text = "the server could not read its history"
@@ -558,9 +606,9 @@ class Hub:
         with self._lock:
             if self._registered_nick(member) is None:
                 return
-            party = self._party(member)
+            viewer = self._viewer(member, request.conversation, request.ref)
         try:
-            data = history.search(store, party, request)
+            data = history.search(store, viewer, request)
         except StoreError as error:
             log.error("search failed: %s", error)
             text = "the server could not search its history"
@@ -592,6 +640,121 @@ class Hub:
         else:
             data = b"".join(encode_frame(history.delivered(m)) for m in kept)
         self.reply(member, data)
+
+    # --- rooms, typing, away (spec 12.5, 12.6) -----------------------------
+
+    def join_room(self, member: Member, request: JoinRoom) -> None:
+        rooms = self._rooms_for(member)
+        with self._lock:
+            if self._registered_nick(member) is None:
+                return
+            out = rooms.join(
+                member,
+                self._party(member),
+                request.room,
+                ref=request.ref,
+                admin=member.is_admin,
+                published=self._published,
+            )
+            self._send_out(out)
+
+    def part_room(self, member: Member, request: PartRoom) -> None:
+        rooms = self._rooms_for(member)
+        with self._lock:
+            if self._registered_nick(member) is None:
+                return
+            out = rooms.part(
+                member,
+                self._party(member),
+                request.room,
+                ref=request.ref,
+                reason=request.reason,
+            )
+            self._send_out(out)
+
+    def list_rooms(self, member: Member, request: ListRooms) -> None:
+        rooms = self._rooms_for(member)
+        with self._lock:
+            data = rooms.listing(
+                member, ref=request.ref, lobby_online=len(self._members)
+            )
+            self._later(lambda: member.deliver(data))
+
+    def list_members(self, member: Member, request: ListMembers) -> None:
+        rooms = self._rooms_for(member)
+        with self._lock:
+            if room_key_or_none(request.room) == LOBBY_KEY:
+                self._send_pending()
+                answer = self._user_list()
+                self._later(lambda: member.deliver(answer))
+                return
+            data = rooms.members(member, request.room, ref=request.ref)
+            self._later(lambda: member.deliver(data))
+
+    def room_action(self, member: Member, request: RoomAction) -> None:
+        rooms = self._rooms_for(member)
+        with self._lock:
+            if self._registered_nick(member) is None:
+                return
+            done, out = rooms.act(
+                member,
+                self._party(member),
+                request,
+                admin=member.is_admin,
+                find=self._find_party,
+                lobby_members=list(self._members.values()),
+            )
+            answer = encode_frame(Moderated(ref=request.ref, text=done))
+            self._later(lambda: member.deliver(answer))
+            self._send_out(out)
+
+    def typing(self, member: Member, request: Typing) -> None:
+        """Pass a typing notice on (spec 12.6); nothing if it goes nowhere."""
+        with self._lock:
+            nick = self._registered_nick(member)
+            if nick is None:
+                return
+            recipients: list[Member] = []
+            conversation = request.conversation
+            if is_room(conversation):
+                key = room_key_or_none(conversation)
+                if key == LOBBY_KEY:
+                    recipients = list(self._members.values())
+                    conversation = LOBBY
+                elif self.rooms is not None and key is not None:
+                    room = self.rooms.by_key(key)
+                    if room is None or id(member) not in room.online:
+                        return
+                    recipients = list(room.online.values())  # type: ignore[arg-type]
+                    conversation = room.name
+            else:
+                target = self._members.get(nick_key(conversation))
+                if target is None:
+                    return
+                recipients = [target]
+                conversation = nick
+            data = encode_frame(
+                TypingNotice(
+                    conversation=conversation, nick=nick, active=request.active
+                )
+            )
+            self._send_out(
+                (other, data)
+                for other in recipients
+                if other is not member and CAP_TYPING in other.capabilities
+            )
+
+    def set_away(self, member: Member, request: SetAway) -> None:
+        """Mark `member` away, or back, and tell who wants to know (spec 12.6)."""
+        with self._lock:
+            nick = self._registered_nick(member)
+            if nick is None:
+                return
+            if request.text:
+                self._away[id(member)] = request.text
+            elif self._away.pop(id(member), None) is None:
+                return
+            self._announce_away(nick, request.text)
 
     def reply(self, member: Member, data: bytes) -> None:
         """Answer `member` after whatever it sent before is published."""
@@ -663,6 +826,101 @@ class Hub:
         return capabilities
 
     # --- with the lock held ---------------------------------------------------
+
+    def _rooms_for(self, member: Member) -> RoomDirectory:
+        """The rooms, for a member that negotiated them (the peer checks)."""
+        rooms = self.rooms
+        assert rooms is not None  # noqa: S101 - `rooms` is offered only with them
+        del member
+        return rooms
+
+    def _viewer(
+        self, member: Member, conversation: str | None, ref: int
+    ) -> history.Viewer:
+        """Who asks for history, and about which conversation.
+
+        Raises:
+            Refusal: `conversation` is neither a room name nor a nickname.
+        """
+        party = self._party(member)
+        rooms = tuple(self.rooms.keys_of(party)) if self.rooms is not None else ()
+        try:
+            only = history.conversation_filter(conversation)
+        except (InvalidRoom, InvalidNick) as exc:
+            raise Refusal(ErrorCode.INVALID_FIELD, str(exc), ref) from None
+        if only == LOBBY_KEY:
+            only = LOBBY
+        return history.Viewer(party=party, rooms=rooms, only=only)
+
+    def _find_party(self, nick: str) -> tuple[Member | None, str | None]:
+        """The online holder of `nick` and its party; or None and the party
+        of the account that owns it; or (None, None)."""
+        holder = self._members.get(nick_key(nick))
+        if holder is not None:
+            return holder, self._party(holder)
+        if self._owns(nick):
+            return None, account_party(nick_key(nick))
+        return None, None
+
+    def _send_out(self, out: Iterable[tuple[object, bytes]]) -> None:
+        pairs = list(out)
+        if not pairs:
+            return
+
+        def send() -> None:
+            for member, data in pairs:
+                member.deliver(data)  # type: ignore[attr-defined]
+
+        self._later(send)
+
+    def _settle_in(self, member: Member, displaced: Member | None) -> None:
+        """After Welcome: rooms (spec 12.5), then who is away (12.6)."""
+        rooms = self.rooms
+        if rooms is not None:
+            if displaced is not None:
+                rooms.take_over(displaced, member)
+                if id(displaced) in self._away:
+                    self._away[id(member)] = self._away.pop(id(displaced))
+            if CAP_ROOMS in member.capabilities:
+                party = self._party(member)
+                session = member.session
+                if session is not None and session.rooms and session.account is None:
+                    out = rooms.return_guest(
+                        member, party, session.rooms, published=self._published
+                    )
+                    session.rooms = ()
+                else:
+                    out = rooms.restore(member, party, published=self._published)
+                own = b"".join(data for who, data in out if who is member)
+                if own:
+                    member.deliver(own)
+                self._send_out((who, data) for who, data in out if who is not member)
+        if CAP_AWAY in member.capabilities and self._away:
+            data = b"".join(
+                encode_frame(AwayChanged(nick=other.nick, text=self._away[id(other)]))
+                for other in self._members.values()
+                if id(other) in self._away and other.nick is not None
+            )
+            if data:
+                member.deliver(data)
+
+    def _leave_rooms(self, member: Member, nick: str) -> None:
+        if self.rooms is not None:
+            session = member.session
+            guest = session is None or session.account is None
+            kept = self.rooms.offline(member, self._party(member), guest=guest)
+            if session is not None and guest:
+                session.rooms = tuple(kept)
+        if self._away.pop(id(member), None) is not None:
+            self._announce_away(nick, "")
+
+    def _announce_away(self, nick: str, text: str) -> None:
+        data = encode_frame(AwayChanged(nick=nick, text=text))
+        self._send_out(
+            (other, data)
+            for other in self._members.values()
+            if CAP_AWAY in other.capabilities
+        )
 
     def _later(self, send: Callable[[], object]) -> None:
         """Send now, or after the messages waiting to be stored (hub order)."""
@@ -746,7 +1004,15 @@ class Hub:
         Raises:
             Refusal: nobody has the target nick and no account owns it.
         """
-        target_nick = target_party = target_key = None
+        target_nick = target_party = target_key = room = None
+        if target is not None and is_room(target):
+            if room_key_or_none(target) == LOBBY_KEY:
+                target = None
+            elif self.rooms is None or CAP_ROOMS not in member.capabilities:
+                raise Refusal(ErrorCode.UNKNOWN_USER, f"no such user: {target}", ref)
+            else:
+                found = self.rooms.room_for_post(member, target, ref)
+                target, target_nick, room = None, found.name, found.key
         if target is not None:
             target_key = nick_key(target)
             holder = self._members.get(target_key)
@@ -767,6 +1033,9 @@ class Hub:
             target_party=target_party,
             text=text,
             txn=txn,
+            room=room,
+            sender_key=nick_key(sender),
+            target_key=target_key,
         )
         record = Record(stored, member, ref, target_key)
         if txn is not None:
@@ -797,7 +1066,10 @@ class Hub:
         shared = [encode_frame(history.delivered(r.stored)) for r in records]
         special = self._special_copies(records, shared)
         self._remember_published(records)
-        broadcast = [record.stored.target_party is None for record in records]
+        broadcast = [
+            record.stored.target_party is None and record.stored.room is None
+            for record in records
+        ]
         everything = b"".join(
             frame for frame, wide in zip(shared, broadcast, strict=True) if wide
         )
@@ -855,6 +1127,10 @@ class Hub:
 
         for index, record in enumerate(records):
             message = record.stored
+            if message.room is not None and self.rooms is not None:
+                room = self.rooms.by_key(message.room)
+                for inside in room.online.values() if room is not None else ():
+                    add(inside, shared[index], index)  # type: ignore[arg-type]
             if message.target_party is not None:
                 recipient = self._holder_of_party(
                     record.target_key, message.target_party
@@ -1079,3 +1355,11 @@ class Hub:
 
     def _now_ms(self) -> int:
         return int(self._wall_clock() * 1000)
+
+
+def room_key_or_none(name: str) -> str | None:
+    """The key of a room name, None if it is not a valid one."""
+    try:
+        return room_key(normalize_room(name))
+    except InvalidRoom:
+        return None

@@ -34,6 +34,7 @@ from server.peer import Peer, last_words
 from server.readers import ReaderPool
 from server.store import SqliteStore
 from server.store.messages import SqliteMessageStore
+from server.store.rooms import SqliteRoomStore
 from server.tls import (
     ReloadableContext,
     ReloadFailed,
@@ -77,6 +78,7 @@ class ChatServer:
         self._logins: LoginService | None = None
         self._store: SqliteStore | None = None
         self._messages: SqliteMessageStore | None = None
+        self._rooms: SqliteRoomStore | None = None
         self._recorder: Recorder | None = None
         self._wall_clock = wall_clock
         self.hub = Hub(
@@ -187,6 +189,8 @@ class ChatServer:
         store = SqliteMessageStore.in_data_dir(data_dir)
         self._messages = store
         self.hub.attach_history(store)
+        self._rooms = SqliteRoomStore.in_data_dir(data_dir)
+        self.hub.attach_rooms(self._rooms)
         prune = None
         if config.retention_days is not None:
             keep_ms = int(config.retention_days * 86_400_000)
@@ -270,6 +274,8 @@ class ChatServer:
             self._store.close()
         if self._messages is not None:
             self._messages.close()
+        if self._rooms is not None:
+            self._rooms.close()
 
     def _wait_for_peers(self, seconds: float) -> None:
         """Wait until every peer has closed, or `seconds` have passed."""

@@ -24,8 +24,11 @@ import attrs
 
 from protocol import (
     CAP_ACCOUNTS,
+    CAP_AWAY,
     CAP_HISTORY,
+    CAP_ROOMS,
     CAP_SESSION,
+    CAP_TYPING,
     AccountStatus,
     Bye,
     ChangeNick,
@@ -37,11 +40,15 @@ from protocol import (
     FetchHistory,
     Hello,
     Identify,
+    JoinRoom,
+    ListMembers,
+    ListRooms,
     ListUsers,
     Logout,
     Moderate,
     Moderated,
     ModerationAction,
+    PartRoom,
     Ping,
     Pong,
     Post,
@@ -49,10 +56,13 @@ from protocol import (
     Rejected,
     RemoteProtocolError,
     Role,
+    RoomAction,
     Search,
     SendDirect,
     SendText,
+    SetAway,
     State,
+    Typing,
     Welcome,
     encode_frame,
 )
@@ -77,6 +87,9 @@ PLAINTEXT_REFUSED = (
 )
 SLOW_CONSUMER_REASON = "slow consumer"
 SLOW_CONSUMER_TEXT = "you did not read what the server sent fast enough"
+
+TYPING_INTERVAL = 1.0
+"""Seconds between two Typing frames passed on from one connection (spec 12.6)."""
 
 
 def last_words(code: ErrorCode | None, text: str, reason: str | None = None) -> bytes:
@@ -151,6 +164,8 @@ class Peer:
         self._logins = logins
         self._accounts_on = False  # negotiated (spec 12.3)
         self._history_on = False  # negotiated (spec 12.4)
+        self.capabilities: frozenset[str] = frozenset()  # set by the hub at join
+        self._last_typing = float("-inf")
         self._loopback = is_loopback(host)
         # Runs a function on this peer's reader thread; the reader sets it.
         self.post: Callable[[Callable[[], object]], object] = lambda function: (
@@ -202,6 +217,10 @@ class Peer:
         self._state_lock = threading.Lock()
         self._condemned = False
         self._left = False
+
+    @property
+    def is_admin(self) -> bool:
+        return self.login is not None and self.login.admin
 
     @property
     def joined(self) -> bool:
@@ -446,6 +465,18 @@ class Peer:
                     log.info("nick change %s -> %s (%s)", old, self.nick, self.label)
             case Post() | FetchHistory() | Search():
                 self._history_request(event)
+            case JoinRoom() | PartRoom() | ListRooms() | ListMembers() | RoomAction():
+                self._room_request(event)
+            case Typing():
+                self._typing(event)
+            case SetAway():
+                if CAP_AWAY in self.capabilities:
+                    self._hub.set_away(self, event)
+                else:
+                    self._send_error(
+                        ErrorCode.UNKNOWN_MESSAGE_TYPE,
+                        "SetAway needs the away capability",
+                    )
             case Register() | ChangePassword() | Logout() | Moderate():
                 if self._logins is None or not self._accounts_on:
                     # Capability `accounts` is not offered: refused as a
@@ -492,6 +523,35 @@ class Peer:
                 self._hub.fetch_history(self, event)
             case Search():
                 self._hub.search(self, event)
+
+    def _room_request(
+        self, event: JoinRoom | PartRoom | ListRooms | ListMembers | RoomAction
+    ) -> None:
+        if CAP_ROOMS not in self.capabilities:
+            text = f"{type(event).__name__} needs the rooms capability"
+            self._send_error(ErrorCode.UNKNOWN_MESSAGE_TYPE, text, event.ref)
+            return
+        match event:
+            case JoinRoom():
+                self._hub.join_room(self, event)
+            case PartRoom():
+                self._hub.part_room(self, event)
+            case ListRooms():
+                self._hub.list_rooms(self, event)
+            case ListMembers():
+                self._hub.list_members(self, event)
+            case RoomAction():
+                self._hub.room_action(self, event)
+
+    def _typing(self, event: Typing) -> None:
+        """At most one a second is passed on; the rest are dropped (spec 12.6)."""
+        if CAP_TYPING not in self.capabilities:
+            return
+        now = self._clock()
+        if now - self._last_typing < TYPING_INTERVAL:
+            return
+        self._last_typing = now
+        self._hub.typing(self, event)
 
     def _handshake(self, event: Hello | Identify) -> None:
         if isinstance(event, Hello):

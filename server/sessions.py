@@ -50,6 +50,8 @@ class Session:
         account: the account it is logged in to; None for a guest.
         party: who a guest's stored direct messages are visible to
             (spec 12.4); random, and unrelated to the token.
+        rooms: a guest's rooms while no connection holds the session
+            (spec 12.5), to return to when it resumes.
     """
 
     digest: bytes
@@ -57,6 +59,7 @@ class Session:
     last_ref: int = 0
     account: str | None = None
     party: str = attrs.field(factory=lambda: "s:" + secrets.token_hex(8))
+    rooms: tuple[str, ...] = ()
 
 
 class LoginCheck(Protocol):
