@@ -34,6 +34,10 @@ class ChatLine:
         mentions_me: someone else's message that names us.
         recalled: it comes from the server's stored history (missed while
             away, or an earlier page), not live: no bell, no notification.
+        conversation: where it belongs: `#lobby`, a room (`#rust`), or the
+            other nick of a direct conversation.
+        action: a `/me` message: show "* sender text" (`text` is without
+            the `/me `).
     """
 
     id: int
@@ -45,6 +49,8 @@ class ChatLine:
     is_direct: bool
     mentions_me: bool
     recalled: bool = False
+    conversation: str = "#lobby"
+    action: bool = False
 
     @property
     def time(self) -> datetime:
@@ -57,6 +63,7 @@ class DaySeparator:
     """The next line is from a new local day: draw a separator with `label`."""
 
     day: date
+    conversation: str = "#lobby"
 
     @property
     def label(self) -> str:
@@ -67,8 +74,10 @@ class DaySeparator:
 @attrs.frozen
 class UnreadMarker:
     """The lines after this one are new since the user last looked:
-    draw a "new messages" rule. At most one is live at a time; a new one
-    replaces the old."""
+    draw a "new messages" rule. At most one is live per conversation; a new
+    one replaces the old."""
+
+    conversation: str = "#lobby"
 
 
 @attrs.frozen(kw_only=True)
@@ -82,6 +91,7 @@ class EarlierLines:
 
     items: tuple[ChatLine | DaySeparator, ...]
     more: bool
+    conversation: str = "#lobby"
 
 
 @attrs.frozen(kw_only=True)
@@ -142,6 +152,8 @@ class Notice:
 
     text: str
     level: NoticeLevel = NoticeLevel.INFO
+    conversation: str | None = None
+    """Where to show it (a room event in its room); None: wherever the user is."""
 
 
 @attrs.frozen
@@ -235,8 +247,63 @@ class ExitRequested:
     reason: str
 
 
+class ConversationKind(enum.Enum):
+    LOBBY = "lobby"
+    ROOM = "room"
+    DIRECT = "direct"
+
+
+@attrs.frozen(kw_only=True)
+class Conversation:
+    """One entry of the conversation list.
+
+    Attributes:
+        name: `#lobby`, a room's name, or the other nick of a direct one.
+        unread: lines arrived since the user last looked at it.
+        highlight: among them a mention of the user, or a direct message.
+        topic: a room's topic.
+        members: who is online in it (the lobby: everyone; direct: the
+            other nick if online), sorted.
+        typing: who is typing in it now.
+        role: the user's role in a room: "owner", "operator" or "".
+    """
+
+    name: str
+    kind: ConversationKind
+    unread: int = 0
+    highlight: bool = False
+    topic: str = ""
+    members: tuple[str, ...] = ()
+    typing: tuple[str, ...] = ()
+    role: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class ConversationsChanged:
+    """The conversation list, whole, in display order, and which is active.
+
+    Sent whenever anything in it changes (a line arrives elsewhere, someone
+    joins, types, the user switches). `away` maps away nicks to their reason.
+    """
+
+    conversations: tuple[Conversation, ...]
+    active: str
+    away: tuple[tuple[str, str], ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class SettingsChanged:
+    """The user changed a setting (`/set`, the settings dialog)."""
+
+    theme: str
+    timestamps: str
+    notifications: bool
+
+
 UiEvent = (
     ChatLine
+    | ConversationsChanged
+    | SettingsChanged
     | DaySeparator
     | UnreadMarker
     | EarlierLines
