@@ -141,6 +141,38 @@ def fuzz(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON, default=False)
+def chaos(session: nox.Session) -> None:
+    """Stored history under fire, long: thousands of lines, many SIGKILLs.
+
+    The test of tests/server/test_chaos.py (the `integration` session runs
+    a short version). CHINWAG_CHAOS_MESSAGES (default here 5000),
+    _SECONDS (200), _KILLS (25), _RESTARTS (10), _CLIENTS (5), _SETTLE and
+    _SEED override the run.
+    """
+    session.install("-e", ".", *_groups("tests"))
+    defaults = {
+        "CHINWAG_CHAOS_MESSAGES": "5000",
+        "CHINWAG_CHAOS_SECONDS": "200",
+        "CHINWAG_CHAOS_KILLS": "25",
+        "CHINWAG_CHAOS_RESTARTS": "10",
+        "CHINWAG_CHAOS_CLIENTS": "5",
+    }
+    session.run(
+        "pytest",
+        "-m",
+        "integration",
+        "tests/server/test_chaos.py",
+        "-k",
+        "loses_nothing",
+        "-rP",  # the run's report even when it passes
+        "-o",
+        "faulthandler_timeout=0",  # a long test, bounded by its own timeout
+        *session.posargs,
+        env={name: os.environ.get(name, value) for name, value in defaults.items()},
+    )
+
+
+@nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """Fan-out benchmark of the server; prints a table, writes JSON lines."""
     session.install("-e", ".", *_groups("bench"))
