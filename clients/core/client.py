@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 import attrs
 
 from clients.core import events as ev
 from clients.core.session import ChatSession, Output
+from clients.core.settings import (
+    ClientSettings,
+    InvalidSetting,
+    change_setting,
+    load_settings,
+    save_settings,
+)
 from clients.core.transport import (
     Closed,
     Connected,
@@ -63,6 +71,9 @@ class ChatClient:
         sink: thread-safe callable that brings transport events to the UI
             thread (see `clients.core.transport` for the recipes).
         transport_factory: makes transports; tests may pass their own.
+        settings: the user's settings (default: read from `settings_path`).
+        settings_path: where `change_setting` saves them (default: the
+            user's config directory).
     """
 
     def __init__(
@@ -73,8 +84,14 @@ class ChatClient:
         sink: Callable[[TransportEvent], object],
         *,
         transport_factory: TransportFactory = Transport,
+        settings: ClientSettings | None = None,
+        settings_path: Path | None = None,
     ) -> None:
         self.session = session
+        self._settings_path = settings_path
+        self.settings = (
+            settings if settings is not None else load_settings(settings_path)
+        )
         self.host = host
         self.port = port
         self._sink = sink
@@ -121,6 +138,63 @@ class ChatClient:
         """The lines around one message (a search result); a `Context` follows."""
         return self._apply(self.session.show_context(message_id))
 
+    # --- conversations (issue 15) ---------------------------------------------
+
+    def switch(self, name: str) -> list[ev.UiEvent]:
+        """Make the conversation `name` active: it is marked read, and its
+        stored history is asked for if it was not yet; a
+        `ConversationsChanged` follows."""
+        return self._apply(self.session.switch(name))
+
+    def switch_to(self, index: int) -> list[ev.UiEvent]:
+        """Make the `index`-th conversation of the list active (1-based, as
+        Alt+1..9 count); nothing happens past the end."""
+        return self._apply(self.session.switch_to(index))
+
+    def close_conversation(self, name: str | None = None) -> list[ev.UiEvent]:
+        """Hide a conversation from the list (None: the active one; /close).
+
+        It comes back when a line arrives in it. #lobby cannot be closed; a
+        room is closed by leaving it (/part).
+        """
+        return self._apply(self.session.close_conversation(name))
+
+    def find_conversations(self, query: str) -> list[str]:
+        """Names of conversations matching `query` (fuzzy, for Ctrl+K),
+        best match first. Not events: the UI shows them as choices."""
+        return self.session.find_conversations(query)
+
+    def typing(self, text: str) -> list[ev.UiEvent]:
+        """The input box now holds `text`: call on every change.
+
+        Typing notices go to the active conversation at most every 3 s, and
+        a stop when the input is emptied (spec 12.6); nothing without the
+        `typing` capability.
+        """
+        return self._apply(self.session.typing(text))
+
+    def change_setting(self, key: str, value: str | bool | int) -> list[ev.UiEvent]:
+        """Set one setting (as `/set key value`), save it, and announce it
+        with `SettingsChanged`; an unknown key or a bad value gives an
+        error `Notice` and changes nothing."""
+        try:
+            changed = change_setting(self.settings, key, value)
+        except InvalidSetting as exc:
+            return [ev.Notice(str(exc), ev.NoticeLevel.ERROR)]
+        self.settings = changed
+        events: list[ev.UiEvent] = [settings_event(changed)]
+        try:
+            save_settings(changed, self._settings_path)
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("could not save the settings: %s", exc)
+            events.append(
+                ev.Notice(
+                    f"could not save the settings ({exc}); the change lasts until you quit",
+                    ev.NoticeLevel.ERROR,
+                )
+            )
+        return events
+
     def handle(self, event: TransportEvent) -> list[ev.UiEvent]:
         """A transport event, now on the UI thread; stale transports are ignored."""
         if self._transport is None or event.transport_id != self._transport.id:
@@ -156,6 +230,15 @@ class ChatClient:
             self._transport = self._factory(self.host, self.port, self._sink)
             self._transport.start()
         return out.events
+
+
+def settings_event(settings: ClientSettings) -> ev.SettingsChanged:
+    """What the UIs hear of the settings they draw with."""
+    return ev.SettingsChanged(
+        theme=settings.theme,
+        timestamps=settings.timestamps,
+        notifications=settings.notifications,
+    )
 
 
 def _log_events(events: list[ev.UiEvent]) -> None:

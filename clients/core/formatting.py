@@ -7,11 +7,13 @@ but the words come from here, so both clients say the same thing.
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
 
 import attrs
 
 from clients.core import events as ev
+from protocol import nick_key
 
 
 class LineKind(enum.Enum):
@@ -64,6 +66,21 @@ def address_label(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def nick_colour(nick: str, palette_size: int) -> int:
+    """A colour index in `range(palette_size)` for `nick`, the same in every run
+    and on every machine (a hash of `nick_key`, not Python's salted `hash()`),
+    so `Bob` and `bob` get the same colour.
+
+    Raises:
+        ValueError: `palette_size` is less than 1.
+    """
+    if palette_size < 1:
+        msg = f"a palette needs at least one colour, not {palette_size}"
+        raise ValueError(msg)
+    digest = hashlib.blake2b(nick_key(nick).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % palette_size
+
+
 def sanitize(text: str) -> str:
     """`text` with terminal controls and bidi overrides made harmless."""
     return _UNSAFE.sub(_visible, text)
@@ -79,9 +96,16 @@ def split_lines(text: str) -> tuple[str, tuple[str, ...]]:
     return sanitize(first), tuple(sanitize(line) for line in rest)
 
 
-def _chat(line: ev.ChatLine) -> DisplayLine:
-    stamp = line.time.strftime("%H:%M")
+def _chat(line: ev.ChatLine, timestamps: str = "%H:%M") -> DisplayLine:
+    stamp = line.time.strftime(timestamps) if timestamps else ""
     body, more = split_lines(line.text)
+    if line.action:
+        kind = LineKind.OWN if line.is_own else LineKind.CHAT
+        if line.is_direct:
+            kind = LineKind.DIRECT
+        elif line.mentions_me:
+            kind = LineKind.MENTION
+        return DisplayLine(kind, f"* {line.sender} {body}", stamp, more)
     if line.is_direct:
         if line.is_own:
             text = f"you → {line.target} (private): {body}"
@@ -128,11 +152,16 @@ def _connection(event: ev.ConnectionChanged) -> DisplayLine | None:
             return DisplayLine(LineKind.ERROR, first, more=more)
 
 
-def describe(event: ev.UiEvent) -> DisplayLine | None:  # noqa: PLR0911 - one arm per event
-    """The line to add to the chat log for `event`, or None if it adds none."""
+def describe(event: ev.UiEvent, timestamps: str = "%H:%M") -> DisplayLine | None:  # noqa: PLR0911 - one arm per event
+    """The line to add to the chat log for `event`, or None if it adds none.
+
+    Args:
+        timestamps: the `strftime` format of a chat line's time (the
+            `timestamps` setting); "" leaves it empty.
+    """
     match event:
         case ev.ChatLine():
-            return _chat(event)
+            return _chat(event, timestamps)
         case ev.Notice(text=text, level=level):
             kind = LineKind.ERROR if level is ev.NoticeLevel.ERROR else LineKind.SYSTEM
             first, more = split_lines(text)
@@ -158,8 +187,15 @@ def describe(event: ev.UiEvent) -> DisplayLine | None:  # noqa: PLR0911 - one ar
             | ev.Pending()
             | ev.PendingDone()
             | ev.PasswordRequest()
+            | ev.ConversationsChanged()
+            | ev.SettingsChanged()
+            | ev.DaySeparator()
+            | ev.UnreadMarker()
+            | ev.EarlierLines()
+            | ev.SearchResults()
+            | ev.Context()
         ):
-            return None
+            return None  # drawn by each UI its own way, or not a line
         case ev.TrustQuestion(text=text):
             first, more = split_lines(text)
             return DisplayLine(LineKind.ERROR, first, more=more)

@@ -639,6 +639,28 @@ class ChatSession:
             return _refusal(f"cannot {what}: {self.server} keeps no history")
         return None
 
+    # --- conversations (issue 15) -------------------------------------------------
+
+    def switch(self, name: str) -> Output:  # noqa: ARG002 - filled in next
+        """Make the conversation `name` active (see `ChatClient.switch`)."""
+        return Output()
+
+    def switch_to(self, index: int) -> Output:  # noqa: ARG002 - filled in next
+        """Make the `index`-th (1-based) conversation active."""
+        return Output()
+
+    def close_conversation(self, name: str | None = None) -> Output:  # noqa: ARG002 - filled in next
+        """Hide a conversation until a line arrives in it."""
+        return Output()
+
+    def find_conversations(self, query: str) -> list[str]:
+        """Conversation names matching `query`, best first."""
+        return ["#lobby"] if query.casefold() in "#lobby" else []
+
+    def typing(self, text: str) -> Output:  # noqa: ARG002 - filled in next
+        """The input box now holds `text`."""
+        return Output()
+
     # --- user input --------------------------------------------------------------
 
     def submit(self, line: str) -> Output:

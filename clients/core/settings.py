@@ -12,7 +12,8 @@ import os
 import re
 import tempfile
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,45 @@ def _check_nick(_instance: object, _attribute: object, value: str) -> None:
         raise InvalidSetting(f"nickname {value!r} is not in its plain form")
 
 
+THEMES = ("system", "light", "dark")
+"""`system` follows the desktop's light or dark mode."""
+MAX_TIMESTAMP_FORMAT_CHARS = 40
+_SAMPLE_TIME = datetime(2026, 12, 31, 23, 59, 58, tzinfo=UTC)
+_TRUE_WORDS = frozenset({"on", "true", "yes", "1"})
+_FALSE_WORDS = frozenset({"off", "false", "no", "0"})
+
+
+def _check_theme(_instance: object, _attribute: object, value: str) -> None:
+    if value not in THEMES:
+        raise InvalidSetting(f"the theme is one of {', '.join(THEMES)}, not {value!r}")
+
+
+def _check_timestamps(_instance: object, _attribute: object, value: str) -> None:
+    validate_timestamp_format(value)
+
+
+def validate_timestamp_format(value: str) -> str:
+    """A `strftime` format for the time before each line ("" shows none).
+
+    Raises:
+        InvalidSetting: too long, holding control characters, or not a
+            format `strftime` accepts.
+    """
+    if len(value) > MAX_TIMESTAMP_FORMAT_CHARS:
+        raise InvalidSetting(
+            f"a timestamp format has at most {MAX_TIMESTAMP_FORMAT_CHARS} characters"
+        )
+    if any(not c.isprintable() for c in value):
+        raise InvalidSetting("a timestamp format cannot contain control characters")
+    try:
+        _SAMPLE_TIME.strftime(value)
+    except ValueError as exc:
+        raise InvalidSetting(
+            f"{value!r} is not a time format (like %H:%M): {exc}"
+        ) from None
+    return value
+
+
 @attrs.frozen(kw_only=True)
 class ClientSettings:
     """What the clients remember. Every field is a flat str, int or bool key.
@@ -106,6 +146,11 @@ class ClientSettings:
         port: the server port last connected to.
         nick: the nickname last chosen ("" = none yet).
         login: log in to the nick's account (the connect dialog's checkbox).
+        theme: "system", "light" or "dark".
+        timestamps: the `strftime` format of the time shown before each
+            line; "" shows none.
+        notifications: desktop notifications (and the bell) for mentions
+            and direct messages.
     """
 
     host: str = attrs.field(default="127.0.0.1", validator=_check_host)
@@ -114,9 +159,116 @@ class ClientSettings:
     login: bool = attrs.field(
         default=False, validator=attrs.validators.instance_of(bool)
     )
+    theme: str = attrs.field(default="system", validator=_check_theme)
+    timestamps: str = attrs.field(default="%H:%M", validator=_check_timestamps)
+    notifications: bool = attrs.field(
+        default=True, validator=attrs.validators.instance_of(bool)
+    )
 
 
 attrs.resolve_types(ClientSettings)  # field.type: the class, not its name
+
+
+def setting_names() -> tuple[str, ...]:
+    """Every key `change_setting` knows, in the file's order."""
+    return tuple(field.name for field in attrs.fields(ClientSettings))
+
+
+def describe_settings(settings: ClientSettings) -> list[str]:
+    """`/set` with no arguments: one `key = value` line per setting."""
+    lines = []
+    for key, value in attrs.asdict(settings).items():
+        if isinstance(value, bool):
+            shown = "on" if value else "off"
+        elif isinstance(value, str):
+            shown = f'"{value}"'
+        else:
+            shown = str(value)
+        lines.append(f"{key} = {shown}")
+    return lines
+
+
+def change_setting(
+    settings: ClientSettings, key: str, value: str | bool | int
+) -> ClientSettings:
+    """`settings` with `key` set to `value`, which may be text the user typed
+    (`/set notifications off`, `/set port 7000`) or a typed value (a dialog).
+
+    Raises:
+        InvalidSetting: an unknown key, or a value it cannot take; the
+            message says what would do.
+    """
+    name = key.strip().lower()
+    parse = _PARSERS.get(name)
+    if parse is None:
+        raise InvalidSetting(
+            f"there is no setting {key!r}; the settings are {', '.join(setting_names())}"
+        )
+    changes: dict[str, Any] = {name: parse(name, value)}
+    try:
+        return attrs.evolve(settings, **changes)
+    except InvalidSetting:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise InvalidSetting(f"{name}: {exc}") from None
+
+
+def _text(name: str, value: str | bool | int) -> str:
+    if not isinstance(value, str):
+        raise InvalidSetting(f"{name} is text, not {value!r}")
+    return value
+
+
+def _parse_host(name: str, value: str | bool | int) -> str:
+    return validate_host(_text(name, value))
+
+
+def _parse_port(_name: str, value: str | bool | int) -> int:
+    if isinstance(value, bool):
+        raise InvalidSetting("the port is a number from 1 to 65535")
+    return parse_port(value)
+
+
+def _parse_nick(name: str, value: str | bool | int) -> str:
+    text = _text(name, value).strip()
+    if not text:
+        return ""
+    try:
+        return validate_nick(text)
+    except CommandError as exc:
+        raise InvalidSetting(str(exc)) from None
+
+
+def _parse_theme(name: str, value: str | bool | int) -> str:
+    return _text(name, value).strip().lower()
+
+
+def _parse_timestamps(name: str, value: str | bool | int) -> str:
+    text = _text(name, value)
+    # `/set timestamps ""` (or '') clears it, as the listing shows it.
+    return "" if text.strip() in ('""', "''") else text
+
+
+def _boolean(name: str, value: str | bool | int) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    raise InvalidSetting(f"{name} is on or off, not {value!r}")
+
+
+_PARSERS: dict[str, Callable[[str, str | bool | int], object]] = {
+    "host": _parse_host,
+    "port": _parse_port,
+    "nick": _parse_nick,
+    "login": _boolean,
+    "theme": _parse_theme,
+    "timestamps": _parse_timestamps,
+    "notifications": _boolean,
+}
 
 
 def default_settings_path() -> Path:

@@ -78,6 +78,9 @@ def test_save_then_load_and_the_file_is_plain_toml(tmp_path):
         "port": 1,
         "nick": "ann",
         "login": False,
+        "theme": "system",
+        "timestamps": "%H:%M",
+        "notifications": True,
     }
     assert [p.name for p in path.parent.iterdir()] == ["settings.toml"]
 
@@ -133,7 +136,7 @@ def test_bad_content_falls_back_per_key_with_a_warning(
 
 def test_unknown_keys_are_ignored(tmp_path):
     path = tmp_path / "settings.toml"
-    path.write_text('theme = "dark"\nnick = "ann"\n', "utf-8")
+    path.write_text('colour_scheme = "dark"\nnick = "ann"\n', "utf-8")
     assert load_settings(path) == ClientSettings(nick="ann")
 
 
