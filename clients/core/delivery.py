@@ -37,12 +37,17 @@ class Outgoing:
     txn: bytes = b""
 
     def describe(self) -> str:
-        first = self.text.splitlines()[0] if self.text else ""
-        excerpt = first if len(first) <= _EXCERPT else first[:_EXCERPT] + "…"
-        if first != self.text and len(first) <= _EXCERPT:
-            excerpt += " …"
-        where = f" to {self.target}" if self.target else ""
-        return f"message{where} “{excerpt}”"
+        return describe_message(self.text, self.target)
+
+
+def describe_message(text: str, target: str | None) -> str:
+    """A message in a notice: `message to bob “the first words…”`."""
+    first = text.splitlines()[0] if text else ""
+    excerpt = first if len(first) <= _EXCERPT else first[:_EXCERPT] + "…"
+    if first != text and len(first) <= _EXCERPT:
+        excerpt += " …"
+    where = f" to {target}" if target else ""
+    return f"message{where} “{excerpt}”"
 
 
 @attrs.frozen

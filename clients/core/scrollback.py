@@ -19,6 +19,7 @@ from datetime import date
 import attrs
 
 from clients.core import events as ev
+from clients.core.delivery import describe_message
 from protocol import MAX_HISTORY_PAGE, FetchHistory, Search
 
 log = logging.getLogger(__name__)
@@ -348,9 +349,25 @@ class Scrollback:
     # --- helpers -----------------------------------------------------------------------
 
     def _show(self, line: ev.ChatLine, dones: list[ev.PendingDone]) -> list[ev.UiEvent]:
-        """Append `line` to the log, unless it is there already."""
+        """Append `line` to the log, unless it is there already.
+
+        A live line at or below the cursor that was not shown is older than
+        this log (the confirmation of a line sent again after a restart,
+        whose first run showed it): it is not appended out of order; the
+        earlier pages hold it.
+        """
         events: list[ev.UiEvent] = []
         if line.id in self._seen:
+            events.extend(dones)
+            return events
+        if not line.recalled and self._cursor is not None and line.id <= self._cursor:
+            if dones:
+                what = describe_message(line.text, line.target)
+                events.append(
+                    ev.Notice(
+                        f"your {what} was delivered earlier; it is further up in the history"
+                    )
+                )
             events.extend(dones)
             return events
         self._remember(line.id)

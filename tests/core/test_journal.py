@@ -26,7 +26,7 @@ from clients.core.session import SEEN_SAVE_INTERVAL, ChatSession
 from clients.core.testing import FakeTransport, ManualClock, PlayedHistory
 from clients.core.transport import TransportEvent
 
-from .test_history import Rig, live, notices, stored
+from .test_history import Rig, chat, live, notices, stored
 
 TXN = bytes(range(16))
 
@@ -187,6 +187,33 @@ def test_without_history_a_line_that_may_have_been_sent_is_reported_not_resent(
     )
     assert [m.text for m in rig.sent if isinstance(m, p.SendText)] == ["never sent"]
     assert [line.text for line in journal.load().lines] == ["never sent"]
+
+
+def test_a_line_confirmed_after_a_restart_is_not_shown_out_of_order(journal):
+    """Run 1 showed the line (its catch-up recalled it) but crashed before
+    the repeated Post was confirmed; run 2 catches up after what run 1 saw,
+    so the confirmation is of a line older than its log."""
+    journal.save(
+        JournalState(
+            lines=(JournalLine(txn=TXN, text="c1-0013", target=None, sent=True),),
+            last_seen=82,
+        )
+    )
+    rig = Rig(session=session_with(journal))
+    rig.open()
+    fetch = rig.fetches()[0]
+    assert fetch.after == 82
+    out = rig.from_server(stored(83, ref=fetch.ref), p.HistoryEnd(ref=fetch.ref))
+    (post,) = [m for m in rig.sent if isinstance(m, p.Post)]
+    out = rig.from_server(live(44, ref=post.ref, sender="ann", text="c1-0013"))
+    assert out.events == [
+        ev.Notice(
+            "your message “c1-0013” was delivered earlier; it is further up in the history"
+        ),
+        ev.PendingDone(local_id=1, delivered=True),
+    ]
+    assert journal.load().lines == ()
+    assert [line.id for line in chat(rig.from_server(live(84)).events)] == [84]
 
 
 def test_quitting_keeps_unsent_lines_for_next_time(journal):

@@ -333,7 +333,23 @@ def test_deduplication_remembers_a_bounded_number_of_ids():
     for message_id in range(1, 6):
         scrollback.live(line(message_id))
     assert ids(scrollback.live(line(5))) == []
-    assert ids(scrollback.live(line(1))) == [1]  # forgotten: shown again
+    # Forgotten, but below the cursor: never appended out of order.
+    assert ids(scrollback.live(line(1))) == []
+
+
+def test_a_confirmation_older_than_the_log_settles_without_a_line():
+    """A line sent again after a restart whose first run had shown it."""
+    scrollback = new(cursor=82)
+    request = scrollback.begin()
+    scrollback.recalled(request.ref, line(83, recalled=True))
+    scrollback.ended(request.ref, 1, more=False)
+    done = ev.PendingDone(local_id=1, delivered=True)
+    notice, settled = scrollback.live(line(44), done)
+    assert notice == ev.Notice(
+        "your message “line 44” was delivered earlier; it is further up in the history"
+    )
+    assert settled == done
+    assert scrollback.live(line(84)) == [line(84)]
 
 
 def test_with_days_marks_each_day_change():
@@ -360,7 +376,8 @@ class _Played:
     from history, newer ones only live. Frames of history answers and live
     lines interleave as `data` decides; the connection may drop (twice at
     most) and join again further on; the server may repeat a line the
-    client has shown (the answer to a Post sent again).
+    client has shown, in this run or an earlier one (the answer to a Post
+    sent again).
     """
 
     def __init__(self, data: st.DataObject) -> None:
@@ -400,7 +417,8 @@ class _Played:
         while self.frames or self.live:
             shown = ids(self.events)
             choices = ["history"] * bool(self.frames) + ["live"] * bool(self.live)
-            choices += ["echo"] * bool(shown) + ["drop"] * (self.drops < 2)
+            choices += ["echo"] * bool(shown or self.cursor)
+            choices += ["drop"] * (self.drops < 2)
             getattr(self, "_" + self.data.draw(st.sampled_from(choices)))()
             if self.caught_up_at is None and not self.scrollback.catching_up:
                 self.caught_up_at = len(self.events)
@@ -424,7 +442,9 @@ class _Played:
     def _echo(self) -> None:
         done = ev.PendingDone(local_id=len(self.echoes) + 1, delivered=True)
         self.echoes.append(done)
-        again = self.data.draw(st.sampled_from(ids(self.events)))
+        # A line this run showed, or one an earlier run did (below the cursor).
+        earlier = range(1, (self.cursor or 0) + 1)
+        again = self.data.draw(st.sampled_from([*ids(self.events), *earlier]))
         self.events += self.scrollback.live(line(again), done)
 
     def _drop(self) -> None:
