@@ -183,7 +183,10 @@ def _check_room_message(
 
 @attrs.frozen(kw_only=True)
 class RoomRecord:
-    """One row of `rooms` (issue 15). The lobby is not stored: everyone is in it.
+    """One row of `rooms` (issue 15).
+
+    The lobby needs no row (everyone is in it and its messages have no
+    room), but the hub may keep one for its topic.
 
     Attributes:
         key: `protocol.room_key(name)`: what makes two names one room.
@@ -481,7 +484,8 @@ class MessageStore(Protocol):
 
 class RoomStore(Protocol):
     """The rooms (issue 15) that outlive a restart: their settings, members,
-    bans and invites. The lobby is not among them.
+    bans and invites. The store treats a `#lobby` row (the hub keeps the
+    lobby's topic in one) like any other.
 
     Implementations are safe to call from several threads; each method is
     one transaction. Keys are `protocol.room_key` values, parties are

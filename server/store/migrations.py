@@ -265,8 +265,9 @@ MIGRATIONS: tuple[Migration, ...] = (
                 INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);
             END
             """,
-            # The rooms themselves. The lobby is never stored: everyone is in
-            # it. `role` is a `protocol.RoomRole` value (spec 12.5).
+            # The rooms themselves (the lobby's messages have no room, but it
+            # may have a row for its topic). `role` is a `protocol.RoomRole`
+            # value (spec 12.5).
             """
             CREATE TABLE rooms (
                 key TEXT PRIMARY KEY,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from protocol import RoomRole, room_key
+from protocol import LOBBY, RoomRole, room_key
 from server.store import (
     DATABASE_FILE_NAME,
     LATEST_VERSION,
@@ -196,6 +196,18 @@ def test_rooms_are_listed_by_name_ignoring_case(store):
         "#zeta",
         "#Émile",
     ]
+
+
+def test_the_lobby_may_have_a_row_for_its_topic(db_path):
+    with SqliteRoomStore(db_path) as store:
+        lobby = store.create_room(
+            key=room_key(LOBBY), name=LOBBY, owner_party="", created_at=1.0
+        )
+        assert lobby.key == LOBBY
+        assert store.set_topic(LOBBY, "welcome")
+    with SqliteRoomStore(db_path) as store:
+        assert store.room(LOBBY).topic == "welcome"
+        assert store.members(LOBBY) == {}
 
 
 def test_topics_keep_any_text(store):
