@@ -322,10 +322,10 @@ class Peer:
             return True
         if not data:
             self._set_reason("connection closed")
-            if not self.outbox.is_finishing():
+            if not self._discarding():
                 self._conn.receive_eof()
             return True
-        if self.outbox.is_finishing():
+        if self._discarding():
             # Condemned: discard until the client closes. Closing with unread
             # input would send RST, which can destroy the last words in flight.
             return False
@@ -342,9 +342,13 @@ class Peer:
             self._handle_chunk(data)
         if self._said_bye():
             return True
-        if self.outbox.is_finishing():
+        if self._discarding():
             self.leave_hub()  # condemned: tell the others now, then linger
         return False
+
+    def _discarding(self) -> bool:
+        """Condemned (its last words may still wait behind stored messages)."""
+        return self._condemned or self.outbox.is_finishing()
 
     def _unwrap(self, data: bytes) -> bytes:
         """The plaintext in what arrived: TLS or not is decided by the first byte.
@@ -404,11 +408,7 @@ class Peer:
 
     def _done(self) -> bool:
         """Condemned, or the client said Bye: nothing more it sent matters."""
-        return (
-            self._condemned
-            or self.outbox.is_finishing()
-            or self._conn.state is State.CLOSED
-        )
+        return self._discarding() or self._conn.state is State.CLOSED
 
     def _said_bye(self) -> bool:
         return self._conn.state is State.CLOSED
