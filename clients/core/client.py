@@ -15,14 +15,17 @@ from typing import Protocol
 
 import attrs
 
+from clients.core import commands as cmd
 from clients.core import events as ev
 from clients.core.session import ChatSession, Output
 from clients.core.settings import (
     ClientSettings,
     InvalidSetting,
     change_setting,
+    describe_settings,
     load_settings,
     save_settings,
+    setting_names,
 )
 from clients.core.transport import (
     Closed,
@@ -103,7 +106,12 @@ class ChatClient:
 
     def submit(self, line: str) -> Submitted:
         out = self.session.submit(line)
-        return Submitted(out.accepted, self._apply(out))
+        events = self._apply(out)
+        accepted = out.accepted
+        if out.setting is not None:
+            done, accepted = self._set(out.setting)
+            events += done
+        return Submitted(accepted, events)
 
     def answer_password(
         self, request_id: int, password: str | None, repeat: str | None = None
@@ -139,6 +147,16 @@ class ChatClient:
         return self._apply(self.session.show_context(message_id))
 
     # --- conversations (issue 15) ---------------------------------------------
+
+    @property
+    def conversations(self) -> ev.ConversationsChanged:
+        """The conversation list now (the UI also gets it as events)."""
+        return self.session.conversations
+
+    @property
+    def active(self) -> str:
+        """The active conversation's name."""
+        return self.session.active
 
     def switch(self, name: str) -> list[ev.UiEvent]:
         """Make the conversation `name` active: it is marked read, and its
@@ -177,10 +195,43 @@ class ChatClient:
         """Set one setting (as `/set key value`), save it, and announce it
         with `SettingsChanged`; an unknown key or a bad value gives an
         error `Notice` and changes nothing."""
+        return self._change(key, value)[0]
+
+    def _set(self, command: cmd.ChangeSetting) -> tuple[list[ev.UiEvent], bool]:
+        """`/set`: list the settings, show one, or change one."""
+        if command.key is None:
+            lines = [
+                "Settings:",
+                *describe_settings(self.settings),
+                "Change one with /set <setting> <value>, e.g. /set theme dark",
+            ]
+            return [ev.Notice("\n".join(lines))], True
+        if command.value is None:
+            shown = [
+                line
+                for line in describe_settings(self.settings)
+                if line.split(" = ", 1)[0] == command.key
+            ]
+            if not shown:
+                names = ", ".join(setting_names())
+                text = f"there is no setting {command.key!r}; the settings are {names}"
+                return [ev.Notice(text, ev.NoticeLevel.ERROR)], False
+            return [ev.Notice(shown[0])], True
+        events, done = self._change(command.key, command.value)
+        if done:
+            shown = dict(
+                line.split(" = ", 1) for line in describe_settings(self.settings)
+            )
+            events.append(ev.Notice(f"{command.key} is now {shown[command.key]}"))
+        return events, done
+
+    def _change(
+        self, key: str, value: str | bool | int
+    ) -> tuple[list[ev.UiEvent], bool]:
         try:
             changed = change_setting(self.settings, key, value)
         except InvalidSetting as exc:
-            return [ev.Notice(str(exc), ev.NoticeLevel.ERROR)]
+            return [ev.Notice(str(exc), ev.NoticeLevel.ERROR)], False
         self.settings = changed
         events: list[ev.UiEvent] = [settings_event(changed)]
         try:
@@ -193,7 +244,7 @@ class ChatClient:
                     ev.NoticeLevel.ERROR,
                 )
             )
-        return events
+        return events, True
 
     def handle(self, event: TransportEvent) -> list[ev.UiEvent]:
         """A transport event, now on the UI thread; stale transports are ignored."""

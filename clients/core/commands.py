@@ -14,10 +14,15 @@ import attrs
 from protocol import (
     MAX_HISTORY_PAGE,
     MAX_QUERY_CHARS,
+    MAX_TOPIC_CHARS,
     InvalidNick,
+    InvalidRoom,
     ModerationAction,
+    RoomActionKind,
     normalize_nick,
+    normalize_room,
 )
+from protocol.constants import MAX_REASON_CHARS
 
 
 @attrs.frozen
@@ -111,8 +116,93 @@ class SearchFor:
     words: str
 
 
+@attrs.frozen
+class EnterRoom:
+    """/join: join (or create) a room."""
+
+    room: str
+
+
+@attrs.frozen
+class LeaveRoom:
+    """/part: leave a room for good (None: the active one)."""
+
+    room: str | None
+    reason: str
+
+
+@attrs.frozen
+class ShowRooms:
+    """/rooms: list the rooms there are."""
+
+
+@attrs.frozen
+class SetTopic:
+    """/topic: set the active room's topic ("" shows it instead)."""
+
+    text: str
+
+
+@attrs.frozen
+class ShowMembers:
+    """/members: who is in the active conversation."""
+
+
+@attrs.frozen
+class RoomModeration:
+    """An operator's request in the active room: invite, operator,
+    deoperator, invite-only or open (kick, ban and unban are `Moderation`,
+    which the session sends to the room when one is active)."""
+
+    action: RoomActionKind
+    target: str = ""
+
+
+@attrs.frozen
+class Emote:
+    """/me: an action ("* ann waves") in the active conversation."""
+
+    text: str
+
+
+@attrs.frozen
+class GoAway:
+    """/away: mark me away ("" gives a default reason)."""
+
+    reason: str
+
+
+@attrs.frozen
+class ComeBack:
+    """/back: no longer away."""
+
+
+@attrs.frozen
+class CloseConversation:
+    """/close: hide the active conversation until a line arrives in it."""
+
+
+@attrs.frozen
+class OpenDirect:
+    """/query: open (and go to) a direct conversation, sending `text` if any."""
+
+    nick: str
+    text: str = ""
+
+
+@attrs.frozen
+class ChangeSetting:
+    """/set: list the settings (`key` None), show one (`value` None) or
+    change one."""
+
+    key: str | None = None
+    value: str | None = None
+
+
 DEFAULT_HISTORY_LINES = 100
 """What /history shows without a count."""
+ME_PREFIX = "/me "
+"""How an action travels: as text starting with this (a display convention)."""
 
 
 Command = (
@@ -131,6 +221,18 @@ Command = (
     | Moderation
     | LoadEarlier
     | SearchFor
+    | EnterRoom
+    | LeaveRoom
+    | ShowRooms
+    | SetTopic
+    | ShowMembers
+    | RoomModeration
+    | Emote
+    | GoAway
+    | ComeBack
+    | CloseConversation
+    | OpenDirect
+    | ChangeSetting
 )
 
 
@@ -270,6 +372,75 @@ def _parse_search(rest: str) -> Command:
     return SearchFor(words)
 
 
+def _room_arg(raw: str, usage: str) -> str:
+    """A room name; `rust` is taken as `#rust`."""
+    if not raw:
+        raise CommandError(f"usage: {usage}")
+    name = raw if raw.startswith("#") else "#" + raw
+    try:
+        return normalize_room(name)
+    except InvalidRoom as exc:
+        raise CommandError(f"{raw!r} is not a valid room name: {exc}") from exc
+
+
+def _parse_join(rest: str) -> Command:
+    words = rest.split()
+    if len(words) != 1:
+        raise CommandError("usage: /join #room")
+    return EnterRoom(_room_arg(words[0], "/join #room"))
+
+
+def _reason(text: str) -> str:
+    if len(text) > MAX_REASON_CHARS:
+        raise CommandError(f"a reason has at most {MAX_REASON_CHARS} characters")
+    return text
+
+
+def _parse_part(rest: str) -> Command:
+    if rest.startswith("#"):
+        room, reason = _first_word(rest)
+        return LeaveRoom(_room_arg(room, "/part [#room] [reason]"), _reason(reason))
+    return LeaveRoom(None, _reason(rest))
+
+
+def _parse_topic(rest: str) -> Command:
+    if len(rest) > MAX_TOPIC_CHARS:
+        raise CommandError(f"a topic has at most {MAX_TOPIC_CHARS} characters")
+    return SetTopic(rest)
+
+
+def _room_nick_command(action: RoomActionKind, usage: str) -> Callable[[str], Command]:
+    def parse(rest: str) -> Command:
+        if len(rest.split()) != 1:
+            raise CommandError(f"usage: {usage}")
+        return RoomModeration(action, _nick_arg(rest, usage))
+
+    return parse
+
+
+def _parse_me(rest: str) -> Command:
+    if not rest:
+        raise CommandError("what do you do? usage: /me <action>, e.g. /me waves")
+    return Emote(rest)
+
+
+def _parse_away(rest: str) -> Command:
+    return GoAway(_reason(rest))
+
+
+def _parse_query(rest: str) -> Command:
+    usage = "/query <nick> [text]"
+    nick, text = _first_word(rest) if rest.strip() else ("", "")
+    return OpenDirect(_nick_arg(nick, usage), text.strip())
+
+
+def _parse_set(rest: str) -> Command:
+    if not rest:
+        return ChangeSetting()
+    key, value = _first_word(rest)
+    return ChangeSetting(key.lower(), value or None)
+
+
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("help", "/help", "show this list of commands", _no_args(ShowHelp())),
     CommandSpec(
@@ -283,6 +454,76 @@ COMMANDS: tuple[CommandSpec, ...] = (
         aliases=("w", "tell"),
     ),
     CommandSpec("nick", "/nick <name>", "change your nickname", _parse_nick),
+    CommandSpec("me", "/me <action>", "say what you do: * you <action>", _parse_me),
+    CommandSpec("join", "/join #room", "join a room (a new one is yours)", _parse_join),
+    CommandSpec(
+        "part",
+        "/part [#room] [reason]",
+        "leave a room for good (this one without a name)",
+        _parse_part,
+        aliases=("leave",),
+    ),
+    CommandSpec("rooms", "/rooms", "list the rooms", _no_args(ShowRooms())),
+    CommandSpec(
+        "members",
+        "/members",
+        "who is in this conversation",
+        _no_args(ShowMembers()),
+        aliases=("names",),
+    ),
+    CommandSpec(
+        "query",
+        "/query <nick> [text]",
+        "open a private conversation with someone",
+        _parse_query,
+    ),
+    CommandSpec(
+        "close",
+        "/close",
+        "hide this conversation until someone writes in it",
+        _no_args(CloseConversation()),
+    ),
+    CommandSpec(
+        "topic", "/topic [text]", "show or (operators) set the topic", _parse_topic
+    ),
+    CommandSpec(
+        "invite",
+        "/invite <nick>",
+        "operators: invite someone to this room",
+        _room_nick_command(RoomActionKind.INVITE, "/invite <nick>"),
+    ),
+    CommandSpec(
+        "op",
+        "/op <nick>",
+        "room owners: make someone an operator",
+        _room_nick_command(RoomActionKind.OPERATOR, "/op <nick>"),
+    ),
+    CommandSpec(
+        "deop",
+        "/deop <nick>",
+        "room owners: make an operator a plain member",
+        _room_nick_command(RoomActionKind.DEOPERATOR, "/deop <nick>"),
+    ),
+    CommandSpec(
+        "invite-only",
+        "/invite-only",
+        "operators: only invited people may join this room",
+        _no_args(RoomModeration(RoomActionKind.INVITE_ONLY)),
+    ),
+    CommandSpec(
+        "open",
+        "/open",
+        "operators: anyone may join this room",
+        _no_args(RoomModeration(RoomActionKind.OPEN)),
+    ),
+    CommandSpec("away", "/away [reason]", "tell everyone you are away", _parse_away),
+    CommandSpec("back", "/back", "you are no longer away", _no_args(ComeBack())),
+    CommandSpec(
+        "set",
+        "/set [setting] [value]",
+        "list the settings, or change one (e.g. /set theme dark)",
+        _parse_set,
+    ),
     CommandSpec(
         "history",
         "/history [N]",
@@ -329,16 +570,22 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "logout", "/logout [all]", "log out (of every device with 'all')", _parse_logout
     ),
     CommandSpec(
-        "kick", "/kick <nick> [reason]", "admins: disconnect someone", _parse_kick
+        "kick",
+        "/kick <nick> [reason]",
+        "in a room, operators: put someone out of it; in #lobby, admins: disconnect someone",
+        _parse_kick,
     ),
     CommandSpec(
         "ban",
         "/ban <nick|address> [minutes] [reason]",
-        "admins: keep someone out",
+        "in a room, operators: keep someone out of it (no minutes); in #lobby, admins: keep someone out",
         _parse_ban,
     ),
     CommandSpec(
-        "unban", "/unban <account|address>", "admins: lift a ban", _parse_unban
+        "unban",
+        "/unban <nick|account|address>",
+        "lift a ban (of this room, or in #lobby the server's)",
+        _parse_unban,
     ),
     CommandSpec(
         "invite-code",

@@ -27,14 +27,19 @@ class Completer:
     """Completes the word before the end of the line; Tab again cycles.
 
     `@bo` becomes `@bob `; `bo` at the start of a line becomes `bob: ` (the
-    usual way to address someone); `/he` becomes `/help `.
+    usual way to address someone); `/he` becomes `/help `; `#ru` becomes
+    `#rust ` (one of the user's rooms).
     """
 
     def __init__(self) -> None:
         self._cycle: _Cycle | None = None
 
     def complete(
-        self, line: str, nicks: Iterable[str], commands: Iterable[str] = ()
+        self,
+        line: str,
+        nicks: Iterable[str],
+        commands: Iterable[str] = (),
+        rooms: Iterable[str] = (),
     ) -> str:
         """Return `line` with its last word completed (unchanged if nothing fits)."""
         cycle = self._cycle
@@ -49,6 +54,8 @@ class Completer:
             return line
         if word.startswith("/") and not head:
             options = [c + " " for c in commands if c.startswith(word.lower())]
+        elif word.startswith("#"):
+            options = [r + " " for r in candidates(word, rooms)]
         else:
             at = "@" if word.startswith("@") else ""
             suffix = ": " if not head and not at else " "

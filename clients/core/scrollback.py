@@ -4,8 +4,10 @@ Which message ids were shown, how far the log is caught up, the requests for
 stored messages in flight and what each answer becomes (lines appended to
 the log, an earlier page, search results, the context of a line), day
 separators, the unread marker, and live lines held back while catching up.
-Sans-IO: `ChatSession` feeds it chat lines and answers and sends the requests
-it returns; no sockets, threads, clock or files here.
+Each conversation (issue 15) has its own log: its day separators, its unread
+marker and its earlier pages; ids are deduplicated and the catch-up is done
+across all of them. Sans-IO: `ChatSession` feeds it chat lines and answers
+and sends the requests it returns; no sockets, threads, clock or files here.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from datetime import date
 import attrs
 
 from clients.core import events as ev
+from clients.core.conversations import conversation_key
 from clients.core.delivery import describe_message
-from protocol import MAX_HISTORY_PAGE, FetchHistory, Search
+from protocol import LOBBY, MAX_HISTORY_PAGE, FetchHistory, Search
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,10 @@ class _Request:
     message: FetchHistory | Search
     lines: list[ev.ChatLine] = attrs.field(factory=list)
     context: _Context | None = None
+    conversation: str = LOBBY
+    """For an earlier page: the conversation it is for (its lines only)."""
+    oldest: int | None = None
+    """For an earlier page: the smallest id answered, whatever its conversation."""
 
     @property
     def limit(self) -> int:
@@ -113,9 +120,14 @@ class Scrollback:
         self._seen_order: deque[int] = deque()
         self._seen_limit = seen_limit
         self._recent: deque[ev.ChatLine] = deque(maxlen=RECENT_LINES)
-        self._last_day: date | None = None
-        self._oldest: int | None = None
-        self._earlier_more = True
+        # Per conversation (its key): the day of its last line, its oldest
+        # line shown, whether older ones exist, and if its first page was
+        # asked for. An unread marker is shown once in each.
+        self._last_day: dict[str, date] = {}
+        self._oldest: dict[str, int] = {}
+        self._earlier_more: dict[str, bool] = {}
+        self._fetched: set[str] = set()
+        self._marked: set[str] = set()
         self._catching_up = False
         self._held: dict[int, tuple[ev.ChatLine, list[ev.PendingDone]]] = {}
         self._requests: dict[int, _Request] = {}
@@ -131,6 +143,25 @@ class Scrollback:
     @property
     def catching_up(self) -> bool:
         return self._catching_up
+
+    def fetched(self, conversation: str) -> bool:
+        """Whether a page of `conversation`'s own history was asked for."""
+        return conversation_key(conversation) in self._fetched
+
+    def catch_up_news(self, ref: int) -> bool:
+        """Whether the stored lines answering `ref` are news to the user:
+        missed while away (catching up after the last line seen) or kept
+        while offline (ref 0), rather than the newest page shown on first
+        contact."""
+        if ref == 0:
+            return True
+        request = self._requests.get(ref)
+        return (
+            request is not None
+            and request.kind is _Kind.CATCH_UP
+            and isinstance(request.message, FetchHistory)
+            and request.message.after > 0
+        )
 
     def request(self, ref: int) -> FetchHistory | Search | None:
         """The request in flight as `ref`, if it is one of ours (to resend it)."""
@@ -185,9 +216,18 @@ class Scrollback:
         self._requests.clear()
         return events
 
-    def cleared(self) -> None:
-        """The UI emptied its log (/clear): the next line names its day again."""
-        self._last_day = None
+    def cleared(self, conversation: str = LOBBY) -> None:
+        """The UI emptied a conversation's log (/clear): its next line names
+        its day again."""
+        self._last_day.pop(conversation_key(conversation), None)
+
+    def forget(self, conversation: str) -> None:
+        """The user left `conversation` (a room): if they come back, its
+        history is fetched again."""
+        key = conversation_key(conversation)
+        for table in (self._last_day, self._oldest, self._earlier_more):
+            table.pop(key, None)
+        self._fetched.discard(key)
 
     # --- what arrives ---------------------------------------------------------------
 
@@ -239,7 +279,15 @@ class Scrollback:
         if request.context is not None:
             if len(request.context.lines) < 2 * MAX_HISTORY_PAGE:
                 request.context.lines[line.id] = line
-        elif len(request.lines) < request.limit:
+            return []
+        if request.kind is _Kind.EARLIER:
+            if request.oldest is None or line.id < request.oldest:
+                request.oldest = line.id
+            if conversation_key(line.conversation) != conversation_key(
+                request.conversation
+            ):
+                return []  # a server without rooms answered for everything
+        if len(request.lines) < request.limit:
             request.lines.append(line)
         return []
 
@@ -282,6 +330,7 @@ class Scrollback:
                     ev.Notice(
                         f"could not load earlier messages: {text}",
                         ev.NoticeLevel.ERROR,
+                        request.conversation,
                     )
                 ]
             case _Kind.SEARCH:
@@ -303,19 +352,41 @@ class Scrollback:
 
     # --- what the user asks for ---------------------------------------------------------
 
-    def earlier(self, limit: int = EARLIER_PAGE) -> FetchHistory | Refusal:
-        """The request for the page before the oldest line shown."""
+    def earlier(
+        self,
+        limit: int = EARLIER_PAGE,
+        conversation: str = LOBBY,
+        *,
+        by_server: bool = True,
+    ) -> FetchHistory | Refusal:
+        """The request for the page of `conversation` before its oldest
+        line shown (the first page of it, if none is shown).
+
+        Args:
+            by_server: name the conversation in the request (the server has
+                rooms, spec 12.5); else ask for everything and keep the
+                conversation's lines of the answer.
+        """
+        key = conversation_key(conversation)
         if self._catching_up or any(
-            r.kind is _Kind.EARLIER for r in self._requests.values()
+            r.kind is _Kind.EARLIER and conversation_key(r.conversation) == key
+            for r in self._requests.values()
         ):
             return Refusal.IN_FLIGHT
-        if not self._earlier_more:
+        if not self._earlier_more.get(key, True):
             return Refusal.NONE_LEFT
         ref = self._refs()
         message = FetchHistory(
-            ref=ref, before=self._oldest or 0, after=0, limit=_page(limit)
+            ref=ref,
+            before=self._oldest.get(key, 0),
+            after=0,
+            limit=_page(limit),
+            conversation=conversation if by_server else None,
         )
-        self._requests[ref] = _Request(_Kind.EARLIER, message)
+        self._fetched.add(key)
+        self._requests[ref] = _Request(
+            _Kind.EARLIER, message, conversation=conversation
+        )
         return message
 
     def search(self, query: str, limit: int = SEARCH_LIMIT) -> Search:
@@ -371,20 +442,25 @@ class Scrollback:
             events.extend(dones)
             return events
         self._remember(line.id)
-        if self._unread_after is not None and line.id > self._unread_after:
-            self._unread_after = None
-            events.append(ev.UnreadMarker())
+        key = conversation_key(line.conversation)
+        if (
+            self._unread_after is not None
+            and line.id > self._unread_after
+            and key not in self._marked
+        ):
+            self._marked.add(key)
+            events.append(ev.UnreadMarker(line.conversation))
         day = line.time.date()
-        if day != self._last_day:
-            self._last_day = day
-            events.append(ev.DaySeparator(day))
+        if day != self._last_day.get(key):
+            self._last_day[key] = day
+            events.append(ev.DaySeparator(day, line.conversation))
         events.append(line)
         events.extend(dones)
         self._recent.append(line)
         if self._cursor is None or line.id > self._cursor:
             self._cursor = line.id
-        if self._oldest is None or line.id < self._oldest:
-            self._oldest = line.id
+        if line.id < self._oldest.get(key, line.id + 1):
+            self._oldest[key] = line.id
         return events
 
     def _remember(self, message_id: int) -> None:
@@ -402,24 +478,30 @@ class Scrollback:
         offline is shown all the same: it must not go unseen.
         """
         self._catching_up = False
-        floor = self._oldest
+        floors = dict(self._oldest)
         events: list[ev.UiEvent] = []
         for message_id in sorted(self._held):
             line, dones = self._held[message_id]
+            floor = floors.get(conversation_key(line.conversation))
             if floor is not None and message_id < floor and not line.recalled:
                 events += dones
                 continue
             events += self._show(line, dones)
         self._held.clear()
         self._unread_after = None
+        self._marked.clear()
         return events
 
     def _caught_up(self, request: _Request, more: bool) -> Step:
         message = request.message
         assert isinstance(message, FetchHistory)  # noqa: S101 - begin() made it
         if message.after == 0:
-            # The newest page: `more` says whether anything is older.
-            self._earlier_more = more
+            # The newest page of everything; each conversation's earlier
+            # pages are asked for on their own. If it holds everything,
+            # the conversations in it (and #lobby) have nothing older.
+            if not more:
+                for key in {*self._oldest, conversation_key(LOBBY)}:
+                    self._earlier_more[key] = False
             return Step(self._release())
         if more and self._cursor is not None and self._cursor > message.after:
             ref = self._refs()
@@ -435,10 +517,15 @@ class Scrollback:
         )
         for line in lines:
             self._remember(line.id)
-        if lines and (self._oldest is None or lines[0].id < self._oldest):
-            self._oldest = lines[0].id
-        self._earlier_more = more
-        return ev.EarlierLines(items=with_days(lines), more=more)
+        key = conversation_key(request.conversation)
+        if request.oldest is not None and request.oldest < self._oldest.get(
+            key, request.oldest + 1
+        ):
+            self._oldest[key] = request.oldest
+        self._earlier_more[key] = more
+        return ev.EarlierLines(
+            items=with_days(lines), more=more, conversation=request.conversation
+        )
 
     def _context_part_done(self, ref: int, request: _Request) -> list[ev.UiEvent]:
         context = request.context
@@ -466,7 +553,7 @@ def with_days(
     for line in lines:
         day = line.time.date()
         if day != last:
-            items.append(ev.DaySeparator(day))
+            items.append(ev.DaySeparator(day, line.conversation))
             last = day
         items.append(line)
     return tuple(items)

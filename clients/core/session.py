@@ -25,24 +25,30 @@ from clients.core import commands as cmd
 from clients.core import events as ev
 from clients.core.accounts import AccountFlow, Purpose
 from clients.core.completion import Completer
+from clients.core.conversations import Conversations
 from clients.core.delivery import QUEUE_LIMIT, Delivery
 from clients.core.history import InputHistory
 from clients.core.journal import Journal, JournalKeeper, JournalLine, JournalState
 from clients.core.pacing import Pacer
+from clients.core.rooms import RoomDesk, RoomMessage, TypingPacer
 from clients.core.scrollback import EARLIER_PAGE, Refusal, Scrollback
 from clients.core.secrets import SecretStore, SecretStoreError, server_key
 from clients.core.tls import TlsInfo
 from clients.core.trust import Action, FirstSeen, KnownServers, decide
 from protocol import (
     CAP_ACCOUNTS,
+    CAP_AWAY,
     CAP_HISTORY,
     CAP_LIMITS,
+    CAP_ROOMS,
     CAP_SESSION,
+    CAP_TYPING,
     MAX_QUERY_CHARS,
     MAX_TEXT_CHARS,
     PROTOCOL_VERSION,
     TXN_BYTES,
     AccountStatus,
+    AwayChanged,
     Bye,
     ChangeNick,
     ChangePassword,
@@ -51,6 +57,7 @@ from protocol import (
     Error,
     ErrorCode,
     Event,
+    FetchHistory,
     Hello,
     HistoryEnd,
     Identify,
@@ -69,21 +76,35 @@ from protocol import (
     Rejected,
     RemoteProtocolError,
     Role,
+    RoomEvent,
+    RoomInfo,
+    RoomJoined,
+    RoomMembers,
     SendDirect,
     SendText,
     SessionToken,
     State,
+    TypingNotice,
     UserJoined,
     UserLeft,
     UserList,
     Welcome,
+    is_room,
     nick_key,
 )
 
 log = logging.getLogger(__name__)
 
 CLIENT_NAME = "chinwag"
-CAPABILITIES = (CAP_ACCOUNTS, CAP_HISTORY, CAP_LIMITS, CAP_SESSION)
+CAPABILITIES = (
+    CAP_ACCOUNTS,
+    CAP_AWAY,
+    CAP_HISTORY,
+    CAP_LIMITS,
+    CAP_ROOMS,
+    CAP_SESSION,
+    CAP_TYPING,
+)
 """What this client asks for in Hello (spec 12)."""
 HANDSHAKE_TIMEOUT = 15.0
 """Seconds to wait for Welcome before deciding the server is not Chinwag."""
@@ -112,6 +133,8 @@ class Output:
             the input box so nothing the user typed is lost).
         connect: open a new connection now (after closing the current one).
         disconnect: close the current connection now.
+        setting: `/set`: the caller keeps the settings (a file), so it
+            lists or changes them.
     """
 
     data: bytes = b""
@@ -119,6 +142,7 @@ class Output:
     accepted: bool = True
     connect: bool = False
     disconnect: bool = False
+    setting: cmd.ChangeSetting | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -266,6 +290,11 @@ class ChatSession:
         self._scrollback = Scrollback(
             refs=lambda: next(self._refs), cursor=self._journal.loaded.last_seen
         )
+        self._conversations = Conversations()
+        self._rooms = RoomDesk(self._conversations, refs=lambda: next(self._refs))
+        self._typing = TypingPacer()
+        self._restoring = False
+        self._wants_page: str | None = None
 
     # --- queries ---------------------------------------------------------------
 
@@ -278,6 +307,16 @@ class ChatSession:
     def capabilities(self) -> frozenset[str]:
         """What the server enabled on the current connection (spec 12)."""
         return self._capabilities
+
+    @property
+    def conversations(self) -> ev.ConversationsChanged:
+        """The conversation list as the UI was last told (or would be now)."""
+        return self._conversations.snapshot()
+
+    @property
+    def active(self) -> str:
+        """The active conversation: where a plain line goes."""
+        return self._conversations.active
 
     @property
     def unconfirmed(self) -> int:
@@ -293,7 +332,9 @@ class ChatSession:
         """Tab completion for the input line (never offers our own nick)."""
         me = nick_key(self.nick)
         others = [n for key, n in self._roster.items() if key != me]
-        return self.completer.complete(line, others, cmd.command_names())
+        return self.completer.complete(
+            line, others, cmd.command_names(), self._conversations.rooms()
+        )
 
     # --- connection lifecycle --------------------------------------------------
 
@@ -305,6 +346,7 @@ class ChatSession:
         """
         self.status = ev.ConnectionStatus.CONNECTING
         out = Output(events=[self._status_event()])
+        self._announce(out)
         out.events += [
             ev.Pending(
                 local_id=line.local_id, text=line.text, target=line.target, queued=True
@@ -517,6 +559,7 @@ class ChatSession:
         """Call a few times a second: keepalive, pacing, reconnect timing."""
         out = Output()
         now = self._clock()
+        self._conversations.expire(now)
         if (
             self.status is ev.ConnectionStatus.RECONNECTING
             and self._retry_at is not None
@@ -555,7 +598,7 @@ class ChatSession:
             out.data = self._conn.send(Bye(reason=reason or "leaving"))
         self._conn = None
         self._retry_at = None
-        out.events += self._scrollback.without_history()  # what was held
+        self._log(out, self._scrollback.without_history())  # what was held
         kept = self._save_journal(out, force=True)
         self._journal.close()  # what is on disk now waits for the next run
         for line in self._delivery.drop_all():
@@ -590,8 +633,8 @@ class ChatSession:
     # --- stored history (issue 14) ----------------------------------------------
 
     def load_earlier(self, count: int = EARLIER_PAGE, *, asked: bool = False) -> Output:
-        """Ask for the `count` messages before the oldest line shown; they
-        come as one `EarlierLines`.
+        """Ask for the `count` messages of the active conversation before its
+        oldest line shown; they come as one `EarlierLines`.
 
         Args:
             asked: the user typed /history: say so when nothing is sent
@@ -600,7 +643,9 @@ class ChatSession:
         """
         if (refused := self._history_refusal("load earlier messages")) is not None:
             return refused
-        request = self._scrollback.earlier(count)
+        request = self._scrollback.earlier(
+            count, self.active, by_server=CAP_ROOMS in self._capabilities
+        )
         if request is Refusal.IN_FLIGHT:
             return Output(
                 events=[ev.Notice("earlier messages are on their way")] if asked else []
@@ -641,25 +686,95 @@ class ChatSession:
 
     # --- conversations (issue 15) -------------------------------------------------
 
-    def switch(self, name: str) -> Output:  # noqa: ARG002 - filled in next
+    def switch(self, name: str) -> Output:
         """Make the conversation `name` active (see `ChatClient.switch`)."""
-        return Output()
+        if not self._switch(name):
+            return _refusal(f"there is no conversation {name}")
+        return self._queue_sent()
 
-    def switch_to(self, index: int) -> Output:  # noqa: ARG002 - filled in next
-        """Make the `index`-th (1-based) conversation active."""
-        return Output()
+    def switch_to(self, index: int) -> Output:
+        """Make the `index`-th (1-based) conversation of the list active."""
+        names = self._conversations.names()
+        if not 1 <= index <= len(names):
+            return Output()
+        return self.switch(names[index - 1])
 
-    def close_conversation(self, name: str | None = None) -> Output:  # noqa: ARG002 - filled in next
-        """Hide a conversation until a line arrives in it."""
-        return Output()
+    def close_conversation(self, name: str | None = None) -> Output:
+        """Hide a conversation (None: the active one) until a line arrives in it."""
+        name = self._conversations.find_name(name or self.active) or name or ""
+        before = self.active
+        if (problem := self._conversations.close(name)) is not None:
+            return _refusal(problem)
+        out = Output()
+        if self._conversations.kind_of(name) is ev.ConversationKind.ROOM:
+            out.events.append(
+                ev.Notice(
+                    f"{name} is hidden until someone writes in it; you are still in it (/part {name} leaves it)"
+                )
+            )
+        if self.active != before:
+            self._left_conversation(before)
+        self._pump(out)
+        return out
 
     def find_conversations(self, query: str) -> list[str]:
-        """Conversation names matching `query`, best first."""
-        return ["#lobby"] if query.casefold() in "#lobby" else []
+        """Conversation names matching `query` (fuzzy), best first."""
+        return self._conversations.find(query)
 
-    def typing(self, text: str) -> Output:  # noqa: ARG002 - filled in next
-        """The input box now holds `text`."""
-        return Output()
+    def typing(self, text: str) -> Output:
+        """The input box now holds `text`: tell the active conversation,
+        paced (spec 12.6); nothing without the `typing` capability."""
+        if not self._is_open() or CAP_TYPING not in self._capabilities:
+            return Output()
+        notice = self._typing.changed(self.active, text, self._clock())
+        return self._queue(notice) if notice is not None else Output()
+
+    def _switch(self, name: str) -> bool:
+        before = self.active
+        found = self._conversations.switch(name)
+        if found is None:
+            return False
+        if found != before:
+            self._left_conversation(before)
+        if CAP_HISTORY in self._capabilities and not self._scrollback.fetched(found):
+            self._first_page(found)
+        return True
+
+    def _left_conversation(self, name: str) -> None:
+        """The user went elsewhere: they no longer type in `name`."""
+        if self._is_open() and CAP_TYPING in self._capabilities:
+            stop = self._typing.stopped(name)
+            if stop is not None:
+                self._control.append(stop)
+
+    def _first_page(self, name: str) -> None:
+        """Ask for the newest page of `name`'s own history (once)."""
+        if not self._is_open():
+            return
+        request = self._scrollback.earlier(
+            EARLIER_PAGE, name, by_server=CAP_ROOMS in self._capabilities
+        )
+        if isinstance(request, FetchHistory):
+            self._control.append(request)
+            self._wants_page = None
+        elif request is Refusal.IN_FLIGHT:
+            self._wants_page = name  # once the catch-up is done
+
+    def _announce(self, out: Output) -> None:
+        """Tell the UI the conversation list if it changed since last time."""
+        if (changed := self._conversations.news()) is not None:
+            out.events.append(changed)
+
+    def _log(self, out: Output, events: list[ev.UiEvent], *, news: bool = True) -> None:
+        """Show `events` from the log; each line goes into its conversation.
+
+        Args:
+            news: the lines are new to the user (they count as unread).
+        """
+        for event in events:
+            if isinstance(event, ev.ChatLine):
+                self._conversations.add_line(event, news=news)
+        out.events += events
 
     # --- user input --------------------------------------------------------------
 
@@ -679,7 +794,7 @@ class ChatSession:
     def _run(self, command: cmd.Command) -> Output:  # noqa: PLR0911 - one arm per command
         match command:
             case cmd.Say(text):
-                return self._send(text, None)
+                return self._say(text)
             case cmd.Whisper(nick, text):
                 return self._send(text, nick)
             case cmd.ShowHelp():
@@ -687,7 +802,7 @@ class ChatSession:
                     events=[ev.Notice("\n".join(["Commands:", *cmd.help_lines()]))]
                 )
             case cmd.ClearWindow():
-                self._scrollback.cleared()
+                self._scrollback.cleared(self.active)
                 return Output(events=[ev.ClearRequested()])
             case cmd.Quit(reason):
                 return self.quit(reason)
@@ -701,7 +816,80 @@ class ChatSession:
             case cmd.ChangeNickTo(nick):
                 return self._change_nick(nick)
             case _:
+                return self._run_more(command)
+
+    def _run_more(self, command: cmd.Command) -> Output:  # noqa: PLR0911 - one arm per command
+        """Conversation and room commands (issue 15; the rest of `_run`)."""
+        match command:
+            case cmd.Emote(text):
+                return self._say(cmd.ME_PREFIX + text)
+            case cmd.ShowMembers() if (
+                self._conversations.kind_of(self.active) is not ev.ConversationKind.ROOM
+            ):
+                return self._run(cmd.ListWho())
+            case (
+                cmd.EnterRoom()
+                | cmd.LeaveRoom()
+                | cmd.ShowRooms()
+                | cmd.SetTopic()
+                | cmd.ShowMembers()
+                | cmd.RoomModeration()
+                | cmd.GoAway()
+                | cmd.ComeBack()
+            ):
+                return self._room_request(command)
+            case cmd.Moderation() if (
+                self._conversations.active_kind is ev.ConversationKind.ROOM
+                and RoomDesk.for_room(command)
+            ):
+                return self._room_request(command)
+            case cmd.CloseConversation():
+                return self.close_conversation()
+            case cmd.OpenDirect(nick, text):
+                self._conversations.open_direct(nick)
+                self._switch(nick)
+                return self._say(text) if text else self._queue_sent()
+            case cmd.ChangeSetting():
+                return Output(setting=command)
+            case _:
                 return self._run_account(command)
+
+    def _room_request(self, command: cmd.Command) -> Output:
+        assert isinstance(  # noqa: S101 - _run_more chose them
+            command,
+            cmd.EnterRoom
+            | cmd.LeaveRoom
+            | cmd.ShowRooms
+            | cmd.SetTopic
+            | cmd.ShowMembers
+            | cmd.RoomModeration
+            | cmd.GoAway
+            | cmd.ComeBack
+            | cmd.Moderation,
+        )
+        if not self._is_open() and not isinstance(command, cmd.SetTopic):
+            return _refusal("not connected; try again once connected")
+        plan = self._rooms.plan(command, self._capabilities)
+        if plan.refusal is not None:
+            return _refusal(plan.refusal)
+        out = Output(events=list(plan.events))
+        if plan.send is not None:
+            self._control.append(plan.send)
+        self._pump(out)
+        return out
+
+    def _say(self, text: str) -> Output:
+        """A line for the active conversation."""
+        target = self._conversations.target()
+        out = self._send(text, target)
+        if out.accepted:
+            self._typing.sent(self.active)
+            away = self._conversations.away_text(target) if target else None
+            if target is not None and not is_room(target) and away is not None:
+                out.events.append(
+                    ev.Notice(f"{target} is away: {away}", conversation=self.active)
+                )
+        return out
 
     def _run_account(self, command: cmd.Command) -> Output:  # noqa: PLR0911 - one arm per command
         """Account, moderation and history commands (the rest of `_run`)."""
@@ -828,9 +1016,11 @@ class ChatSession:
 
     def _pump(self, out: Output) -> None:
         """Send what waits, as fast as the server's flood limit allows;
-        then keep what must outlive the process in the journal."""
+        then keep what must outlive the process in the journal, and tell
+        the UI if the conversation list changed."""
         self._send_waiting(out)
         self._save_journal(out)
+        self._announce(out)
 
     def _send_waiting(self, out: Output) -> None:
         if not self._is_open():
@@ -900,24 +1090,39 @@ class ChatSession:
                 self._account_status(event, out)
             case Moderated(ref=ref, text=text):
                 self._moderation.pop(ref, None)
-                out.events.append(ev.Notice(text))
+                out.events.append(self._rooms.moderated(ref, text) or ev.Notice(text))
             case Delivered():
                 self._delivered(event, out)
             case Recalled() | HistoryEnd():
                 self._history_answer(event, out)
+            case (
+                RoomJoined()
+                | RoomMembers()
+                | RoomInfo()
+                | RoomEvent()
+                | TypingNotice()
+                | AwayChanged()
+            ):
+                self._room_message(event, out)
             case UserList():
                 self._list_chunks.extend(event.nicks)
                 if event.final:
                     self._roster = {nick_key(n): n for n in self._list_chunks}
                     self._list_chunks = []
+                    self._conversations.set_roster(self.roster)
                     out.events.append(ev.RosterChanged(self.roster))
                     if self._list_requests and self._list_requests.popleft():
                         out.events.append(ev.UsersListed(self.roster))
+                    if self._restoring:
+                        self._rooms_restored(out)
             case UserJoined(nick=nick):
                 self._roster[nick_key(nick)] = nick
+                self._conversations.set_roster(self.roster)
                 out.events += [ev.Joined(nick), ev.RosterChanged(self.roster)]
             case UserLeft(nick=nick, reason=reason):
                 self._roster.pop(nick_key(nick), None)
+                self._conversations.set_roster(self.roster)
+                self._conversations.user_left(nick)
                 out.events += [ev.Left(nick, reason), ev.RosterChanged(self.roster)]
             case NickChanged(old=old, new=new):
                 is_me = nick_key(old) == nick_key(self.nick)
@@ -925,6 +1130,8 @@ class ChatSession:
                     self.nick = new
                 self._roster.pop(nick_key(old), None)
                 self._roster[nick_key(new)] = new
+                self._conversations.set_roster(self.roster)
+                self._conversations.renamed(old, new)
                 out.events += [
                     ev.Renamed(old, new, is_me),
                     ev.RosterChanged(self.roster),
@@ -976,18 +1183,52 @@ class ChatSession:
         if CAP_HISTORY in self._capabilities:
             self._control.append(self._scrollback.begin())
         else:
-            out.events += self._scrollback.without_history()
+            self._log(out, self._scrollback.without_history())
+        # The rooms of the account (or resumed session) come before the
+        # answer to ListUsers (spec 12.5); those that do not are gone.
+        self._restoring = CAP_ROOMS in self._capabilities
+        if not self._restoring:
+            self._rooms_restored(out)
         if CAP_SESSION not in self._capabilities:
             self._settle(None, out)
 
+    def _rooms_restored(self, out: Output) -> None:
+        self._restoring = False
+        for room in self._conversations.restore_done():
+            self._scrollback.forget(room)
+            out.events.append(
+                ev.Notice(
+                    f"you are no longer in {room}; type /join {room} to go back"
+                    if CAP_ROOMS in self._capabilities
+                    else f"{self.server} has no rooms now: you are no longer in {room}",
+                    ev.NoticeLevel.ERROR,
+                )
+            )
+
+    def _room_message(self, message: RoomMessage, out: Output) -> None:
+        step = self._rooms.received(message, self.nick, self._clock())
+        out.events += step.events
+        if step.left is not None:
+            self._scrollback.forget(step.left)
+        if step.entered is not None:
+            self._switch(step.entered)
+
     def _history_answer(self, message: Recalled | HistoryEnd, out: Output) -> None:
         if isinstance(message, Recalled):
-            out.events += self._scrollback.recalled(message.ref, self._line(message))
+            news = self._scrollback.catch_up_news(message.ref)
+            line = self._line(message)
+            self._log(out, self._scrollback.recalled(message.ref, line), news=news)
             return
         step = self._scrollback.ended(message.ref, message.count, message.more)
-        out.events += step.events
+        self._log(out, step.events)
         if step.request is not None:
             self._control.append(step.request)
+        wanted = self._wants_page
+        if wanted is not None and not self._scrollback.catching_up:
+            if wanted == self.active and not self._scrollback.fetched(wanted):
+                self._first_page(wanted)
+            else:
+                self._wants_page = None
 
     def _session_token(self, message: SessionToken, out: Output) -> None:
         self._token = message.token
@@ -1075,24 +1316,30 @@ class ChatSession:
         )
         if CAP_HISTORY in self._capabilities:
             # Deduplicated by id, held while catching up (issue 14).
-            out.events += self._scrollback.live(chat, done)
+            self._log(out, self._scrollback.live(chat, done))
             return
-        out.events.append(chat)
-        if done is not None:
-            out.events.append(done)
+        self._log(out, [chat] if done is None else [chat, done])
 
     def _line(self, message: Delivered | Recalled, *, own: bool = False) -> ev.ChatLine:
         is_own = own or nick_key(message.sender) == nick_key(self.nick)
+        text = message.text
+        action = text.startswith(cmd.ME_PREFIX)
+        if action:
+            text = text.removeprefix(cmd.ME_PREFIX)
         return ev.ChatLine(
             id=message.id,
             timestamp_ms=message.timestamp_ms,
             sender=message.sender,
             target=message.target,
-            text=message.text,
+            text=text,
             is_own=is_own,
-            is_direct=message.target is not None,
-            mentions_me=not is_own and mentions(message.text, self.nick),
+            is_direct=message.target is not None and not is_room(message.target),
+            mentions_me=not is_own and mentions(text, self.nick),
             recalled=isinstance(message, Recalled),
+            conversation=self._conversations.conversation_of(
+                message.sender, message.target, self.nick
+            ),
+            action=action,
         )
 
     def _refused(self, error: Error, out: Output) -> None:
@@ -1104,7 +1351,10 @@ class ChatSession:
                 self._pacer.back_off(self._clock())
                 self._control.append(request)
             else:
-                out.events += self._scrollback.failed(error.ref, error.text)
+                self._log(out, self._scrollback.failed(error.ref, error.text))
+            return
+        if (notice := self._rooms.refused(error.ref, error.text)) is not None:
+            out.events.append(notice)
             return
         if error.ref in self._nick_requests:
             nick = self._nick_requests.pop(error.ref)
@@ -1193,6 +1443,11 @@ class ChatSession:
         self._control.clear()
         self._capabilities = frozenset()
         out.events += self._scrollback.connection_lost()
+        self._conversations.connection_lost()
+        self._rooms.connection_lost()
+        self._typing.reset()
+        self._restoring = False
+        self._wants_page = None
         for line in self._delivery.connection_lost():
             out.events.append(
                 ev.Pending(
@@ -1212,7 +1467,7 @@ class ChatSession:
         if self._fatal is not None:
             self.status = ev.ConnectionStatus.DISCONNECTED
             self._retry_at = None
-            out.events += self._scrollback.without_history()  # what was held
+            self._log(out, self._scrollback.without_history())  # what was held
             out.events.append(self._status_event(detail=f"{self._fatal}\n{_AGAIN}"))
             return
         delay = self._backoff.delay(self._attempt, self._rng)

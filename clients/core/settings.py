@@ -245,8 +245,8 @@ def _parse_theme(name: str, value: str | bool | int) -> str:
 
 def _parse_timestamps(name: str, value: str | bool | int) -> str:
     text = _text(name, value)
-    # `/set timestamps ""` (or '') clears it, as the listing shows it.
-    return "" if text.strip() in ('""', "''") else text
+    # `/set timestamps off` (or "" as the listing shows it) hides the time.
+    return "" if text.strip().lower() in ('""', "''", "off", "none") else text
 
 
 def _boolean(name: str, value: str | bool | int) -> bool:

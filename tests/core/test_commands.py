@@ -84,6 +84,12 @@ _ARGUMENTS = {
     "/unban": " bob",
     "/promote": " bob",
     "/search": " lunch",
+    "/join": " #rust",
+    "/me": " waves",
+    "/invite": " bob",
+    "/op": " bob",
+    "/deop": " bob",
+    "/query": " bob",
 }
 
 

@@ -141,7 +141,9 @@ def test_earlier_pages_go_before_the_oldest_line_with_their_own_separators():
     scrollback.recalled(1, line(50, day=2, recalled=True))
     scrollback.ended(1, 1, more=True)
     request = scrollback.earlier(3)
-    assert request == p.FetchHistory(ref=2, before=50, after=0, limit=3)
+    assert request == p.FetchHistory(
+        ref=2, before=50, after=0, limit=3, conversation="#lobby"
+    )
     assert scrollback.earlier() is Refusal.IN_FLIGHT
     for message_id, day in ((47, 0), (48, 1), (49, 1)):
         assert scrollback.recalled(2, line(message_id, day=day, recalled=True)) == []
@@ -230,7 +232,7 @@ def test_refusals_become_notices_and_free_the_request():
     scrollback.earlier()
     (notice,) = scrollback.failed(1, "slow down")
     assert notice == ev.Notice(
-        "could not load earlier messages: slow down", ev.NoticeLevel.ERROR
+        "could not load earlier messages: slow down", ev.NoticeLevel.ERROR, "#lobby"
     )
     assert isinstance(scrollback.earlier(), p.FetchHistory)
     before, after = scrollback.context(5)

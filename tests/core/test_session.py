@@ -45,7 +45,15 @@ class Rig:
             assert self.session.start().connect
         hello, identify = self.to_server(self.session.connected())
         assert isinstance(hello, p.Hello)
-        assert hello.capabilities == ("accounts", "history", "limits", "session")
+        assert hello.capabilities == (
+            "accounts",
+            "away",
+            "history",
+            "limits",
+            "rooms",
+            "session",
+            "typing",
+        )
         assert isinstance(identify, p.Identify)
         self.identify = identify
         nick = assigned or hello.nick

@@ -79,7 +79,8 @@ class SessionMachine(RuleBasedStateMachine):
             assert isinstance(event, ev.ChatLine | ev.Notice | ev.Joined | ev.Left | ev.Renamed | ev.UsersListed
                               | ev.RosterChanged | ev.ConnectionChanged | ev.ClearRequested | ev.ExitRequested
                               | ev.Pending | ev.PendingDone | ev.DaySeparator | ev.UnreadMarker
-                              | ev.EarlierLines | ev.SearchResults | ev.Context)  # fmt: skip
+                              | ev.EarlierLines | ev.SearchResults | ev.Context
+                              | ev.ConversationsChanged)  # fmt: skip
             if isinstance(event, ev.Pending):
                 self.pending.add(event.local_id)
             elif isinstance(event, ev.PendingDone):
