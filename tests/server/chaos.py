@@ -550,9 +550,7 @@ class ChaosProxy:
             if leg is pair.up:
                 # The client gave up on a dead path; the server still
                 # believes in it for a moment (its session can be resumed).
-                pair.stalled_until = min(
-                    pair.stalled_until, time.monotonic() + self._rng.uniform(0.3, 2.5)
-                )
+                pair.stalled_until = time.monotonic() + self._rng.uniform(0.3, 2.5)
             else:
                 self._close_pair(pair)
             return
@@ -597,7 +595,7 @@ class ChaosProxy:
         if pair.mode == "stall":
             # Sometimes over the clients' 3 s of patience: they give up and
             # come back while the server still holds the dead connection.
-            pair.stalled_until = time.monotonic() + self._rng.uniform(1.0, 5.0)
+            pair.stalled_until = time.monotonic() + self._rng.uniform(1.0, 6.0)
             for each in pair.legs():
                 each.buffer.clear()
             return
@@ -675,6 +673,8 @@ class Incarnation:
     odd: list[str] = attrs.field(factory=list)
     connects: int = 0
     logins: int = 0
+    kept_notices: int = 0
+    """"N messages while you were away": direct messages kept for it."""
 
     def copy(self) -> Incarnation:
         return attrs.evolve(
@@ -959,6 +959,8 @@ def _note(now: Incarnation, event: ev.UiEvent) -> None:
             (now.confirmed if delivered else now.not_delivered).append(text)
         case ev.Notice(level=ev.NoticeLevel.ERROR, text=text):
             now.errors.append(text)
+        case ev.Notice(text=text) if text.endswith("while you were away"):
+            now.kept_notices += 1
         case ev.ConnectionChanged(status=ev.ConnectionStatus.CONNECTED):
             now.connects += 1
         case ev.ConnectionChanged(status=ev.ConnectionStatus.DISCONNECTED, detail=d):

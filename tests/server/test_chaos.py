@@ -469,7 +469,9 @@ def _report(  # noqa: PLR0917 - one call site, every part of the story
         *(
             f"{s.nick}: typed {len(s.typed)}, runs {len(s.incarnations)}, "
             f"connections {sum(i.connects for i in s.incarnations)}, "
-            f"shown {sum(len(i.lines) for i in s.incarnations)}, "
+            f"shown {sum(len(i.lines) for i in s.incarnations)} "
+            f"({sum(line.recalled for line in s.shown())} recalled), "
+            f"kept-DM notices {sum(i.kept_notices for i in s.incarnations)}, "
             f"confirmed {len(s.confirmed())}"
             for s in states
         ),
