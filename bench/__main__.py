@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import history, scenarios
+from bench import history, rooms, scenarios
 from bench.abuse import abuse
 from bench.floor import send_floor_us
 from bench.logins import login_storm
@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds",
         type=int,
         default=3,
-        help="fan-out rounds of storage off and on, alternating (0: skip the fan-out)",
+        help="fan-out rounds of storage off and on, alternating (0: skip the "
+        "fan-out); with --rooms, rounds of the three layouts",
     )
     history_options.add_argument(
         "--resume-messages",
@@ -88,9 +89,36 @@ def main(argv: list[str] | None = None) -> int:
     history_options.add_argument(
         "--profile",
         action="store_true",
-        help="then two more fixed-rate runs, storage off and on, with the server "
-        "under cProfile (all threads, CPU time); print the hot spots and what "
-        "storage adds",
+        help="then two more fixed-rate runs, storage off and on (with --rooms: "
+        "rooms and lobby, at the last --room-rates), with the server under "
+        "cProfile (all threads, CPU time); print the hot spots and what "
+        "storage (rooms) adds",
+    )
+    rooms_options = parser.add_argument_group(
+        "rooms",
+        "fan-out in rooms (issue 15): the largest --clients value spread over "
+        "rooms against the same clients in one room and in #lobby, at the same "
+        "deliveries/s; also uses --rounds, --duration and --profile",
+    )
+    rooms_options.add_argument(
+        "--rooms", action="store_true", help="run the rooms comparison instead"
+    )
+    rooms_options.add_argument(
+        "--room-count",
+        type=int,
+        default=100,
+        help="rooms to spread the clients over, one sender in each",
+    )
+    rooms_options.add_argument(
+        "--room-rates",
+        default="10000,50000",
+        help="comma-separated deliveries/s of the fixed-rate runs",
+    )
+    rooms_options.add_argument(
+        "--flat-deliveries",
+        type=int,
+        default=500_000,
+        help="deliveries of each flat-out run (0: skip them)",
     )
     abuse_options = parser.add_argument_group(
         "abuse", "healthy clients chatting while flooders and ListUsers spammers run"
@@ -127,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run_abuse(args)
     if args.history:
         return _run_history(args)
+    if args.rooms:
+        return _run_rooms(args)
     if args.tls:
         return _run_tls(args)
     if args.logins:
@@ -309,6 +339,63 @@ def _run_history(args: argparse.Namespace) -> int:
             for profile in profiles:
                 record(profile.row)
             report.append(history.hot_spots(profiles[1], profiles[0]))
+    print("\n".join(report))
+    print(f"\n{os.cpu_count()} cores; results appended to {args.output}")
+    return 0
+
+
+def _run_rooms(args: argparse.Namespace) -> int:
+    """Rooms against one room and #lobby, interleaved (issue 15)."""
+    clients = max(int(n) for n in args.clients.split(","))
+    rates = [float(r) for r in args.room_rates.split(",")]
+    _raise_fd_limit(4 * clients + 256)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    report = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        args.output.open("a", encoding="utf-8") as out,
+    ):
+        workdir = Path(tmp)
+
+        def record(row: dict[str, Any]) -> None:
+            row["cores"] = os.cpu_count()
+            row["load_1min"] = round(os.getloadavg()[0], 2)  # others' work shows
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            print(json.dumps(row), file=sys.stderr, flush=True)
+
+        if args.rounds > 0:
+            rows = rooms.compare_layouts(
+                workdir,
+                clients=clients,
+                room_count=args.room_count,
+                rates=rates,
+                duration=args.duration,
+                flat_deliveries=args.flat_deliveries,
+                rounds=args.rounds,
+                record=record,
+            )
+            summary = rooms.compare(rows)
+            record(summary)
+            report.append(rooms.describe(summary, rows))
+        if args.profile:
+            spread, _one, lobby = rooms.layouts(args.room_count)
+            profiles = [
+                rooms.profile_run(
+                    workdir,
+                    layout,
+                    "fixed-rate",
+                    clients=clients,
+                    senders=args.room_count,
+                    rate=rates[-1],
+                    duration=args.duration,
+                    flat_deliveries=args.flat_deliveries,
+                )
+                for layout in (spread, lobby)
+            ]
+            for profile in profiles:
+                record(profile.row)
+            report.append(rooms.hot_spots(profiles[0], profiles[1]))
     print("\n".join(report))
     print(f"\n{os.cpu_count()} cores; results appended to {args.output}")
     return 0

@@ -4,6 +4,8 @@ Every client counts the bytes it receives; since every chat frame in a run
 has the same size, bytes / frame size = deliveries, with no parsing. A few
 "probe" clients decode every frame and measure end-to-end latency from the
 send time carried in the text (CLOCK_MONOTONIC is shared by all processes).
+By default the clients speak version 1 (SendText); given capabilities, they
+speak version 2 (Hello + Identify, then Post with a fresh txn, and JoinRoom).
 Only loopback addresses are ever used, and every loop is bounded in time.
 """
 
@@ -27,10 +29,17 @@ def chat_text(padding: int) -> str:
     return f"{time.monotonic_ns():0{TEXT_DIGITS}d}" + "x" * padding
 
 
-def frame_size(nick: str, padding: int) -> int:
-    """The size of every Delivered frame a run produces (all nicks equally long)."""
+def frame_size(nick: str, padding: int, target: str | None = None) -> int:
+    """The size of every Delivered frame a run produces (all nicks equally long).
+
+    `target` is the room the messages go to (None: #lobby, spec 12.5).
+    """
     message = p.Delivered(
-        id=0, timestamp_ms=0, sender=nick, text="0" * TEXT_DIGITS + "x" * padding
+        id=0,
+        timestamp_ms=0,
+        sender=nick,
+        target=target,
+        text="0" * TEXT_DIGITS + "x" * padding,
     )
     return len(p.frame(p.encode_body(message)))
 
@@ -51,6 +60,16 @@ class Client:
     tls: TlsClient | None = None
     held: bytearray = attrs.field(factory=bytearray)
     """Plaintext waiting for the TLS handshake to finish."""
+    target: str | None = None
+    """Where its Posts go (a room's name; None: #lobby). Version 2 only."""
+    ref: int = 0
+    """The ref of its last request (they increase, spec 12.2)."""
+    joining: int = 0
+    """JoinRooms sent and not answered yet: read every frame meanwhile."""
+    rooms: list[str] = attrs.field(factory=list)
+    """The rooms the server said it is in (RoomJoined)."""
+    agreed: tuple[str, ...] = ()
+    """The capabilities its Welcome enabled."""
 
 
 @attrs.define
@@ -59,10 +78,15 @@ class Swarm:
 
     address: tuple[str, int]
     tls: bool = False
+    capabilities: tuple[str, ...] = ()
+    """Empty: version 1 clients. Else version 2 asking for these (with
+    `session`, each sends Identify; with `history`, Posts instead of SendText)."""
     clients: list[Client] = attrs.field(factory=list)
     selector: selectors.BaseSelector = attrs.field(factory=selectors.DefaultSelector)
     latencies_ns: list[int] = attrs.field(factory=list)
     events: list[tuple[int, p.Message]] = attrs.field(factory=list)
+    refusals: list[p.Error] = attrs.field(factory=list)
+    """Errors answering a JoinRoom."""
     measuring: bool = False
 
     def connect(self, count: int, probes: int, timeout: float = 60.0) -> float:
@@ -87,12 +111,7 @@ class Swarm:
                 client.tls = TlsClient(pinning_context(), self.address[0])
                 client.tls.handshake()
                 client.outbox += client.tls.pending()
-            self._write(
-                client,
-                client.conn.send(
-                    p.Hello(version=1, client_name="bench", nick=client.nick)
-                ),
-            )
+            self._write(client, self._hello(client))
             self.clients.append(client)
             self._update(client)
         deadline = started + timeout
@@ -103,8 +122,43 @@ class Swarm:
             self.pump(0.05)
         return time.monotonic() - started
 
+    def _hello(self, client: Client) -> bytes:
+        if not self.capabilities:
+            return client.conn.send(
+                p.Hello(version=1, client_name="bench", nick=client.nick)
+            )
+        data = client.conn.send(
+            p.Hello(
+                version=2,
+                client_name="bench",
+                nick=client.nick,
+                capabilities=self.capabilities,
+            )
+        )
+        if p.CAP_SESSION in self.capabilities:
+            data += client.conn.send(p.Identify())
+        return data
+
     def send(self, client: Client, text: str) -> None:
-        self._write(client, client.conn.send(p.SendText(text=text)))
+        """One chat line: SendText, or with `history` a Post to `client.target`."""
+        if p.CAP_HISTORY in self.capabilities:
+            client.ref += 1
+            message: p.Message = p.Post(
+                ref=client.ref,
+                txn=os.urandom(p.TXN_BYTES),
+                target=client.target,
+                text=text,
+            )
+        else:
+            message = p.SendText(text=text)
+        self._write(client, client.conn.send(message))
+        self._flush(client)
+
+    def join(self, client: Client, room: str) -> None:
+        """Send a JoinRoom (spec 12.5); the answer lands in `client.rooms`."""
+        client.ref += 1
+        client.joining += 1
+        self._write(client, client.conn.send(p.JoinRoom(ref=client.ref, room=room)))
         self._flush(client)
 
     def _write(self, client: Client, data: bytes) -> None:
@@ -169,15 +223,22 @@ class Swarm:
         if client.tls is not None:
             data = self._unseal(client, data)
         client.rx_bytes += len(data)
-        if client.welcomed and not client.probe:
+        if client.welcomed and not client.probe and not client.joining:
             return
         now = time.monotonic_ns()
         for message in client.conn.receive_data(data):
             if isinstance(message, p.Welcome):
                 client.welcomed = True
+                client.agreed = message.capabilities
                 client.rx_bytes = 0
             elif isinstance(message, p.Delivered):
                 self.latencies_ns.append(now - int(message.text[:TEXT_DIGITS]))
+            elif isinstance(message, p.RoomJoined) and client.joining:
+                client.joining -= 1
+                client.rooms.append(message.room)
+            elif isinstance(message, p.Error) and client.joining and message.ref:
+                client.joining -= 1
+                self.refusals.append(message)
             elif self.measuring and isinstance(message, p.UserLeft | p.Error):
                 self.events.append((now, message))
 

@@ -49,12 +49,18 @@ def _drain(swarm: Swarm, expected: int, limit: float) -> None:
 
 
 def _setup(
-    workdir: Path, clients: int, *, tls: bool = False, **server_options: Any
+    workdir: Path,
+    clients: int,
+    *,
+    tls: bool = False,
+    capabilities: tuple[str, ...] = (),
+    **server_options: Any,
 ) -> tuple[ServerProcess, Swarm, dict[str, Any]]:
+    """A server and `clients` connected clients (version 2 with `capabilities`)."""
     server = ServerProcess(workdir, **server_options)
     time.sleep(0.2)
     rss_idle = server.rss_bytes()
-    swarm = Swarm(server.address, tls=tls)
+    swarm = Swarm(server.address, tls=tls, capabilities=capabilities)
     greet = swarm.connect(clients, probes=min(clients, PROBES))
     _settle(swarm, server)
     rss_loaded = server.rss_bytes()
@@ -75,13 +81,16 @@ def _measure(
     padding: int,
     send: Any,
     readers: int | None = None,
+    target: str | None = None,
 ) -> dict[str, Any]:
     """Run `send()` (which returns when sending is over) and account for it.
 
-    `readers` is how many clients read (all of them unless one is stalled).
+    `readers` is how many clients receive each message (all of them unless
+    one is stalled, or the messages go to rooms); `target` is the room the
+    Delivered frames name (None: #lobby), which sets their size.
     """
     readers = clients if readers is None else readers
-    size = frame_size("c0000", padding)
+    size = frame_size("c0000", padding, target)
     swarm.reset_counts()
     swarm.measuring = True
     server.mark_profile()
@@ -118,6 +127,10 @@ def _fixed_rate_sender(
     duration: float,
     padding: int,
 ) -> Any:
+    """The last `senders` clients together send `rate / clients` messages a
+    second for `duration` seconds, evenly spaced: `rate` deliveries a second
+    when each message reaches `clients` clients."""
+
     def send() -> int:
         talkers = swarm.clients[-senders:]
         interval = (
@@ -133,6 +146,31 @@ def _fixed_rate_sender(
                     due[index] = when + interval
                     sent += 1
             swarm.pump(max(0.0, min(due) - time.monotonic()))
+        return sent
+
+    return send
+
+
+def _flat_out_sender(
+    swarm: Swarm, *, senders: int, messages: int, limit: float = 120.0
+) -> Any:
+    """The last `senders` clients each send `messages` as fast as their socket
+    takes them (at most `limit` seconds)."""
+
+    def send() -> int:
+        talkers = swarm.clients[-senders:]
+        remaining = dict.fromkeys(talkers, messages)
+        deadline = time.monotonic() + limit
+        sent = 0
+        while remaining and time.monotonic() < deadline:
+            for talker in list(remaining):
+                if len(talker.outbox) < 65536:
+                    swarm.send(talker, chat_text(0))
+                    sent += 1
+                    remaining[talker] -= 1
+                    if not remaining[talker]:
+                        del remaining[talker]
+            swarm.pump(0)
         return sent
 
     return send
@@ -189,20 +227,7 @@ def flat_out(
     `extra` is passed to the server's command line (`--no-history`).
     """
     server, swarm, info = _setup(workdir, clients, tls=tls, extra=extra)
-
-    def send() -> int:
-        talkers = swarm.clients[-senders:]
-        remaining = dict.fromkeys(talkers, messages)
-        while remaining:
-            for talker in list(remaining):
-                if len(talker.outbox) < 65536:
-                    swarm.send(talker, chat_text(0))
-                    remaining[talker] -= 1
-                    if not remaining[talker]:
-                        del remaining[talker]
-            swarm.pump(0)
-        return senders * messages
-
+    send = _flat_out_sender(swarm, senders=senders, messages=messages)
     try:
         result = _measure(
             swarm, server, clients=clients, senders=senders, padding=0, send=send
@@ -314,3 +339,6 @@ def summarize(rows: list[dict[str, Any]]) -> str:
 setup = _setup
 measure = _measure
 fixed_rate_sender = _fixed_rate_sender
+flat_out_sender = _flat_out_sender
+settle_swarm = _settle
+percentile = _percentile
