@@ -13,19 +13,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--appearance",
         choices=("system", "light", "dark"),
-        default="system",
-        help="colour scheme (default: follow the system)",
+        default=None,
+        help="colour scheme (default: the saved theme, else follow the system)",
     )
     args, options = parse_client_args(parser, argv, "gui")
 
     # Imported here so --help works without a display.
     import tkinter  # noqa: PLC0415
 
-    import customtkinter as ctk  # noqa: PLC0415
-
     from clients.gui.app import ChatWindow  # noqa: PLC0415
 
-    ctk.set_appearance_mode(args.appearance)
     try:
         # A host or port not on the command line is the saved one; the
         # window reads the settings itself (the connect dialog shows them).
@@ -34,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
             port=options.port if "port" in options.given else None,
             nick=options.nick,
             security=options.security,
+            appearance=args.appearance,
         )
     except tkinter.TclError as exc:
         print(f"chinwag-gui: cannot open a window: {exc}", file=sys.stderr)

@@ -11,10 +11,18 @@ Stored history (issue 14): scrolling to the top of the log asks the session
 for an earlier page, one at a time; the search box (Ctrl+F) asks the session
 to search and the results open in a `SearchWindow`. Lines recalled from the
 server's store never ring or count as unseen: they are not news.
+
+Conversations (issue 15): the list on the left comes whole from the core
+(`ConversationsChanged`); each conversation has its own log, input draft and
+member list, and a line goes to the log of its conversation. Alt+1..9 and a
+click switch, Ctrl+K opens the quick switcher, Ctrl+comma the settings. A
+mention or a private message while the window is not focused rings, counts
+in the title and pops up a desktop notification, if notifications are on.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import tkinter
 import webbrowser
@@ -27,14 +35,27 @@ import customtkinter as ctk
 
 from clients.core import events as ev
 from clients.core.client import ChatClient, TransportFactory
-from clients.core.formatting import DisplayLine, LineKind, describe, status_text
+from clients.core.formatting import (
+    DisplayLine,
+    LineKind,
+    describe,
+    sanitize,
+    split_lines,
+    status_text,
+)
 from clients.core.launch import Security, build_client
 from clients.core.settings import load_settings, save_settings
 from clients.core.transport import TransportEvent
 from clients.gui.banner import AlertBanner
 from clients.gui.bridge import QueueBridge
-from clients.gui.chatlog import LINE_COLOURS, ChatLog, PendingArea
+from clients.gui.chatlog import (
+    DEFAULT_TIME_FORMAT,
+    LINE_COLOURS,
+    ChatLog,
+    PendingArea,
+)
 from clients.gui.connect import ConnectChoice, ConnectDialog
+from clients.gui.conversations import ConversationList, typing_text
 from clients.gui.dialogs import (
     DESTROY_DELAY_MS,
     ModalDialog,
@@ -42,7 +63,12 @@ from clients.gui.dialogs import (
     TrustDialog,
 )
 from clients.gui.keys import bind_select_all
+from clients.gui.notify import desktop_notifier
 from clients.gui.search import SearchWindow
+from clients.gui.settings_dialog import SettingsDialog, Value
+from clients.gui.switcher import QuickSwitcher
+from clients.gui.tooltip import Tooltip
+from protocol import LOBBY
 
 __all__ = [
     "LINE_COLOURS",
@@ -67,6 +93,13 @@ PLAINTEXT_BADGE = "⚠ not encrypted"
 SEARCH_HINT = "Search (Ctrl+F)"
 SEARCH_ICON = "⌕"
 SEARCH_KEYS = ("<Control-f>", "<Control-F>")
+SWITCHER_KEYS = ("<Control-k>", "<Control-K>")
+SETTINGS_KEYS = ("<Control-comma>",)
+SWITCH_KEYS = tuple(f"<Alt-Key-{n}>" for n in range(1, 10))
+"""Alt+1..9: the n-th conversation of the list."""
+NOTIFY_BODY_CHARS = 120
+Notify = Callable[[str, str], object]
+"""Shows a desktop notification: `notify(title, body)`."""
 _DRAWN_BY_WINDOW = (
     ev.TrustQuestion,
     ev.DaySeparator,
@@ -74,6 +107,8 @@ _DRAWN_BY_WINDOW = (
     ev.EarlierLines,
     ev.SearchResults,
     ev.Context,
+    ev.ConversationsChanged,
+    ev.SettingsChanged,
 )
 """Events the window draws itself, never as a plain line of the log."""
 BADGE_COLOURS = {
@@ -93,25 +128,67 @@ def _breaking(action: Callable[[], None]) -> Callable[[tkinter.Event[Any]], str]
 
 
 class ChatPane(ctk.CTkFrame):  # type: ignore[misc]
-    """The banner, the chat log, the pending lines, the user list, the input and
-    the status line."""
+    """The conversation list, the banner, the active conversation's header and
+    log (one log per conversation, stacked: only the active one is on top),
+    the pending lines, who is typing, the input, the user list and the
+    status line."""
 
     def __init__(self, master: ChatWindow) -> None:
         super().__init__(master, fg_color="transparent")
-        self.grid_columnconfigure(0, weight=1)
-        self.grid_rowconfigure(1, weight=1)
+        self._window = master
+        self.grid_columnconfigure(1, weight=1)
+        self.grid_rowconfigure(2, weight=1)
+
+        self.conversation_list = ConversationList(
+            self,
+            on_choose=master.switch_conversation,
+            on_settings=master.open_settings,
+        )
+        self.conversation_list.grid(
+            row=0, column=0, rowspan=6, sticky="nsew", padx=(8, 4), pady=8
+        )
 
         self.banner = AlertBanner(self, master.reconnect)
-        self.banner.grid(row=0, column=0, sticky="ew", padx=(8, 4), pady=(8, 0))
+        self.banner.grid(row=0, column=1, sticky="ew", padx=4, pady=(8, 0))
         self.banner.grid_remove()  # shown when the connection ends for good
-        self.display = ChatLog(self, master.open_link)
-        self.display.grid(row=1, column=0, sticky="nsew", padx=(8, 4), pady=(8, 0))
+        header = ctk.CTkFrame(self, fg_color="transparent")
+        header.grid(row=1, column=1, sticky="ew", padx=6, pady=(6, 0))
+        header.grid_columnconfigure(1, weight=1)
+        self.header_name = ctk.CTkLabel(
+            header, text=LOBBY, anchor="w", font=ctk.CTkFont(size=15, weight="bold")
+        )
+        self.header_name.grid(row=0, column=0, sticky="w")
+        self.header_topic = ctk.CTkLabel(
+            header, text="", anchor="w", text_color=LINE_COLOURS[LineKind.SYSTEM]
+        )
+        self.header_topic.grid(row=0, column=1, sticky="ew", padx=(10, 0))
+        self._logs_frame = ctk.CTkFrame(self, fg_color="transparent")
+        self._logs_frame.grid(row=2, column=1, sticky="nsew", padx=4, pady=(4, 0))
+        self._logs_frame.grid_rowconfigure(0, weight=1)
+        self._logs_frame.grid_columnconfigure(0, weight=1)
+        self.logs: dict[str, ChatLog] = {}
+        """The log of each conversation that has shown anything, by name."""
+        self.active = LOBBY
+        self.log(LOBBY)
         self.pending = PendingArea(self)
-        self.pending.grid(row=2, column=0, sticky="ew", padx=(8, 4), pady=(2, 0))
+        self.pending.grid(row=3, column=1, sticky="ew", padx=4, pady=(2, 0))
         self.pending.grid_remove()  # shown while something is pending
+        self.typing = ctk.CTkLabel(
+            self,
+            text="",
+            anchor="w",
+            height=18,
+            text_color=LINE_COLOURS[LineKind.SYSTEM],
+            font=ctk.CTkFont(size=12, slant="italic"),
+        )
+        self.typing.grid(row=4, column=1, sticky="ew", padx=8)
+        self._build_side()
+        self._build_bottom(master)
 
+    def _build_side(self) -> None:
+        """The search box and the user list, on the right."""
         side = ctk.CTkFrame(self, width=170)
-        side.grid(row=0, column=1, rowspan=4, sticky="nsew", padx=(4, 8), pady=8)
+        side.grid(row=0, column=2, rowspan=6, sticky="nsew", padx=(4, 8), pady=8)
         side.grid_rowconfigure(2, weight=1)
         find = ctk.CTkFrame(side, fg_color="transparent")
         find.grid(row=0, column=0, sticky="ew", padx=6, pady=(6, 2))
@@ -128,9 +205,12 @@ class ChatPane(ctk.CTkFrame):  # type: ignore[misc]
         self.users = ctk.CTkScrollableFrame(side, width=150, fg_color="transparent")
         self.users.grid(row=2, column=0, sticky="nsew", padx=2, pady=4)
         self.user_buttons: dict[str, ctk.CTkButton] = {}
+        self.user_tips: dict[str, Tooltip] = {}
 
+    def _build_bottom(self, master: ChatWindow) -> None:
+        """The input with its Send button, and the status line."""
         bottom = ctk.CTkFrame(self, fg_color="transparent")
-        bottom.grid(row=3, column=0, sticky="ew", padx=(8, 4), pady=(4, 4))
+        bottom.grid(row=5, column=1, sticky="ew", padx=4, pady=(2, 4))
         bottom.grid_columnconfigure(0, weight=1)
         self.input = ctk.CTkTextbox(bottom, height=64, wrap="word")
         self.input.grid(row=0, column=0, sticky="ew")
@@ -142,7 +222,7 @@ class ChatPane(ctk.CTkFrame):  # type: ignore[misc]
 
         status_bar = ctk.CTkFrame(self, fg_color="transparent")
         status_bar.grid(
-            row=4, column=0, columnspan=2, sticky="ew", padx=10, pady=(0, 6)
+            row=6, column=0, columnspan=3, sticky="ew", padx=10, pady=(0, 6)
         )
         self.status = ctk.CTkLabel(status_bar, text="", anchor="w")
         self.status.pack(side="left")
@@ -155,6 +235,35 @@ class ChatPane(ctk.CTkFrame):  # type: ignore[misc]
         )
         self.badge.pack(side="left", padx=(10, 0), ipadx=6)
         self.badge.pack_forget()  # shown while connected without encryption
+
+    @property
+    def display(self) -> ChatLog:
+        """The active conversation's log."""
+        return self.logs[self.active]
+
+    def log(self, name: str) -> ChatLog:
+        """The log of conversation `name`, made (under the active one) if new."""
+        log = self.logs.get(name)
+        if log is None:
+            window = self._window
+            log = ChatLog(
+                self._logs_frame, window.open_link, time_format=window.time_format
+            )
+            log.grid(row=0, column=0, sticky="nsew")
+            self.logs[name] = log
+            window.bind_log(log)
+            if name != self.active:
+                # Every log is laid out (it follows its end like the shown
+                # one); only the active one is on top.
+                self.logs[self.active].tkraise()
+        return log
+
+    def show_log(self, name: str) -> ChatLog:
+        """Put conversation `name`'s log on top."""
+        self.active = name
+        log = self.log(name)
+        log.tkraise()
+        return log
 
 
 class ChatWindow(ctk.CTk):  # type: ignore[misc]
@@ -172,6 +281,10 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
         settings_path: where settings are kept (default: the user's config
             directory).
         open_url: opens a clicked link (default: the web browser).
+        notify: shows a desktop notification (title, body); default: the
+            desktop's tool (`notify.desktop_notifier`), if it has one.
+        appearance: light, dark or system from the command line; it wins
+            over the saved theme until the theme is changed in the window.
     """
 
     def __init__(
@@ -184,10 +297,12 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
         transport_factory: TransportFactory | None = None,
         settings_path: Path | None = None,
         open_url: Callable[[str], object] = webbrowser.open,
+        notify: Notify | None = None,
+        appearance: str | None = None,
     ) -> None:
         super().__init__()
         self.title(APP_TITLE)
-        self.geometry("800x600")
+        self.geometry("960x620")
         self.minsize(480, 360)
         self._settings_path = settings_path
         self._settings = load_settings(settings_path)
@@ -199,6 +314,21 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
         self._title = APP_TITLE
         self.unseen = 0
         """Mentions and private messages that came while the window was not focused."""
+        self._desktop = desktop_notifier() if notify is None else None
+        self._notify: Notify | None = notify if notify is not None else self._desktop
+        self._appearance = appearance
+        if appearance is not None:
+            ctk.set_appearance_mode(appearance)
+        self._theme = ""
+        """The theme setting last applied ("" before the first)."""
+        self.time_format = DEFAULT_TIME_FORMAT
+        self.notifications = True
+        self.conversations: tuple[ev.Conversation, ...] = ()
+        """The conversation list as the core last sent it (empty before it did)."""
+        self.away: dict[str, str] = {}
+        self.drafts: dict[str, str] = {}
+        """What was typed in each conversation but not sent, while another is active."""
+        self._roster: tuple[str, ...] = ()
         self.client: ChatClient | None = None
         self.closed = False
         self.bridge = QueueBridge(self, self._on_transport_event, self._on_tick)
@@ -207,6 +337,8 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
         self.trust_dialog: TrustDialog | None = None
         self.password_dialog: PasswordDialog | None = None
         self.search_window: SearchWindow | None = None
+        self.switcher: QuickSwitcher | None = None
+        self.settings_dialog: SettingsDialog | None = None
         self.earlier_refused = False
         """The session refused an earlier page on this connection (no history
         kept, not connected): scrolling up does not ask again until it changes."""
@@ -262,6 +394,14 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
             security=self._security,
             transport_factory=self._factory,
         )
+        settings = self.client.settings
+        self._apply_settings(
+            ev.SettingsChanged(
+                theme=settings.theme,
+                timestamps=settings.timestamps,
+                notifications=settings.notifications,
+            )
+        )
         self._show(self.client.start())
         self.bridge.start()
 
@@ -282,6 +422,8 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
         self.trust_dialog = self.password_dialog = None
         if self.client is not None:
             self.client.close("leaving")
+        if self._desktop is not None:
+            self._desktop.close()
         self.quit()
 
     def destroy(self) -> None:
@@ -334,13 +476,21 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
             search.bind(key, _breaking(self.search))
         search.bind("<Down>", _breaking(self._to_results))
         search.bind("<Escape>", _breaking(self._leave_search))
-        self._bind_scrollback()
+        # Conversations: on the window, and on the fields whose own bindings
+        # would take the key first (Ctrl+K deletes to the line's end in Tk).
+        for key in SWITCHER_KEYS:
+            for widget in (self, box, search):
+                widget.bind(key, _breaking(self.open_switcher))
+        for key in SETTINGS_KEYS:
+            self.bind(key, _breaking(self.open_settings))
+        for number, key in enumerate(SWITCH_KEYS, start=1):
+            self.bind(key, _breaking(functools.partial(self.switch_to, number)))
+        box._textbox.bind("<<Modified>>", self._on_input_changed, add=True)  # noqa: SLF001
 
     # --- stored history: scrollback and search ------------------------------------
 
-    def _bind_scrollback(self) -> None:
-        """Whatever brings the user to the top of the log asks for what came before."""
-        log = self.pane.display
+    def bind_log(self, log: ChatLog) -> None:
+        """Whatever brings the user to the top of a log asks for what came before."""
         inner = log._textbox  # noqa: SLF001 - the Tk Text inside the customtkinter box
         # Added beside Text's own bindings (which scroll after ours run).
         for sequence in ("<Button-4>", "<MouseWheel>", "<Prior>", "<Control-Home>"):
@@ -447,12 +597,7 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
         self.pane.input._textbox.focus_force()  # noqa: SLF001
 
     def _show_earlier(self, page: ev.EarlierLines) -> None:
-        entries = []
-        for item in page.items:
-            entry = item if isinstance(item, ev.DaySeparator) else describe(item)
-            if entry is not None:
-                entries.append(entry)
-        self.pane.display.prepend(entries, complete=not page.more)
+        self.pane.log(page.conversation).prepend(page.items, complete=not page.more)
 
     def _on_return(self, event: tkinter.Event[Any]) -> str | None:
         if isinstance(event.state, int) and event.state & 0x1:  # Shift: new line
@@ -498,10 +643,25 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
     def _input_text(self) -> str:
         return str(self.pane.input.get("1.0", "end-1c"))
 
-    def _set_input(self, text: str) -> None:
+    def _set_input(self, text: str, *, quiet: bool = False) -> None:
+        """Put `text` in the input. `quiet`: not typing (a draft brought back),
+        so the core is not told."""
         self.pane.input.delete("1.0", "end")
         self.pane.input.insert("1.0", text)
         self.pane.input.mark_set("insert", "end")
+        if quiet:
+            # <<Modified>> is queued: by the time it runs the flag is down.
+            self.pane.input._textbox.edit_modified(False)  # noqa: SLF001
+
+    def _on_input_changed(self, _event: tkinter.Event[Any]) -> None:
+        """The input changed (typed, pasted, cleared): tell the core, which
+        sends typing notices at its own pace (spec 12.6)."""
+        box = self.pane.input._textbox  # noqa: SLF001
+        if not box.edit_modified():
+            return  # the flag going down fires this too
+        box.edit_modified(False)
+        if self.client is not None and not self.closed:
+            self._show(self.client.typing(self._input_text()))
 
     def address(self, nick: str) -> None:
         """Start a private message to `nick` (clicking a user)."""
@@ -531,13 +691,22 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
             return False  # focus in a widget tkinter did not make (e.g. a menu)
         return widget is not None and widget.winfo_toplevel() is self
 
-    def _attend(self) -> None:
-        """A mention or a private message: if nobody is looking, say so."""
+    def _attend(self, line: ev.ChatLine) -> None:
+        """A mention or a private message: if nobody is looking, say so (and,
+        with notifications on, ring and pop up a notification)."""
         if self.has_focus():
             return
         self.unseen += 1
         self._refresh_title()
+        if not self.notifications:
+            return
         self.bell()
+        if self._notify is not None:
+            title, body = notification_text(line)
+            try:
+                self._notify(title, body)
+            except Exception:
+                log.exception("showing a desktop notification failed")
 
     def _on_focus_in(self, _event: tkinter.Event[Any]) -> None:
         if self.unseen and self.has_focus():
@@ -563,15 +732,29 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
             self._react(event)
             if isinstance(event, _DRAWN_BY_WINDOW):
                 continue  # e.g. the trust dialog shows it; the log gets the outcome
+            if isinstance(event, ev.ChatLine):
+                self.pane.log(event.conversation).write(event)
+                continue
             line = describe(event)
             if line is not None:
-                self.pane.display.write(line)
+                self._log_of(event).write(line)
+
+    def _log_of(self, event: ev.UiEvent) -> ChatLog:
+        """Where a line about `event` goes: its conversation's log, else the
+        active one (the user should see it where they are)."""
+        match event:
+            case ev.Notice(conversation=str(name)):
+                return self.pane.log(name)
+            case ev.Joined() | ev.Left():
+                return self.pane.log(LOBBY)  # online or not: the lobby's news
+            case _:
+                return self.pane.display
 
     def _react(self, event: ev.UiEvent) -> None:
         """What an event does besides its line in the log."""
         match event:
-            case ev.RosterChanged(nicks=nicks):
-                self._show_users(nicks)
+            case ev.RosterChanged() | ev.ConversationsChanged() | ev.SettingsChanged():
+                self._react_conversations(event)
             case ev.ConnectionChanged():
                 self._show_status(event)
             case ev.TrustQuestion():
@@ -597,7 +780,20 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
                 and not event.is_own
                 and (event.is_direct or event.mentions_me)
             ):
-                self._attend()
+                self._attend(event)
+
+    def _react_conversations(
+        self, event: ev.RosterChanged | ev.ConversationsChanged | ev.SettingsChanged
+    ) -> None:
+        """Who is where, and how to draw it (issue 15)."""
+        match event:
+            case ev.RosterChanged(nicks=nicks):
+                self._roster = nicks
+                self._refresh_users()
+            case ev.ConversationsChanged():
+                self._show_conversations(event)
+            case ev.SettingsChanged():
+                self._apply_settings(event)
 
     def _react_history(
         self,
@@ -610,9 +806,9 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
         """Stored history's events (issue 14)."""
         match event:
             case ev.DaySeparator():
-                self.pane.display.separator(event)
+                self.pane.log(event.conversation).separator(event)
             case ev.UnreadMarker():
-                self.pane.display.mark_unread()
+                self.pane.log(event.conversation).mark_unread()
             case ev.EarlierLines():
                 self._show_earlier(event)
             case ev.SearchResults():
@@ -688,15 +884,30 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
         else:
             self.pane.input.focus_set()
 
-    def _show_users(self, nicks: tuple[str, ...]) -> None:
-        buttons = self.pane.user_buttons
+    # --- members -----------------------------------------------------------------------
+
+    def _refresh_users(self) -> None:
+        """The user list: the active conversation's members (everyone online
+        before the core lists conversations, as an older server)."""
+        conversation = self.active_conversation()
+        if conversation is None:
+            self._show_users(self._roster, "Online")
+        elif conversation.kind is ev.ConversationKind.LOBBY:
+            self._show_users(conversation.members, "Online")
+        else:
+            self._show_users(conversation.members, "Members")
+
+    def _show_users(self, nicks: tuple[str, ...], title: str) -> None:
+        pane = self.pane
+        buttons = pane.user_buttons
         for nick in set(buttons) - set(nicks):
             buttons.pop(nick).destroy()
+            pane.user_tips.pop(nick).hide()
         for index, nick in enumerate(nicks):
             button = buttons.get(nick)
             if button is None:
                 button = ctk.CTkButton(
-                    self.pane.users,
+                    pane.users,
                     text=nick,
                     anchor="w",
                     fg_color="transparent",
@@ -705,5 +916,171 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
                     command=lambda n=nick: self.address(n),
                 )
                 buttons[nick] = button
+                pane.user_tips[nick] = Tooltip(button)
+            reason = self.away.get(nick)
+            # Away: said in words beside the name, the reason in its tooltip.
+            text = nick if reason is None else f"{nick} {AWAY_MARK}"
+            if button.cget("text") != text:
+                button.configure(text=text)
+            pane.user_tips[nick].text = "" if reason is None else away_text(reason)
             button.grid(row=index, column=0, sticky="ew")
-        self.pane.users_title.configure(text=f"Online ({len(nicks)})")
+        pane.users_title.configure(text=f"{title} ({len(nicks)})")
+
+    # --- conversations (issue 15) ---------------------------------------------------------
+
+    def active_conversation(self) -> ev.Conversation | None:
+        """The active entry of the list (None before the core sent one)."""
+        return next((c for c in self.conversations if c.name == self.pane.active), None)
+
+    @property
+    def active(self) -> str:
+        """The name of the conversation shown."""
+        return self.pane.active
+
+    def _show_conversations(self, event: ev.ConversationsChanged) -> None:
+        self.conversations = event.conversations
+        self.away = dict(event.away)
+        self.pane.conversation_list.show(event.conversations, event.active)
+        if event.active != self.pane.active:
+            self._activate(event.active)
+        self._refresh_header()
+        self._refresh_users()
+        self._refresh_typing()
+
+    def _activate(self, name: str) -> None:
+        """Show conversation `name`: its log, its draft, its header."""
+        old = self.pane.active
+        draft = self._input_text()
+        if draft:
+            self.drafts[old] = draft
+        else:
+            self.drafts.pop(old, None)
+        log = self.pane.show_log(name)
+        self._set_input(self.drafts.pop(name, ""), quiet=True)
+        # A new conversation's history may be there to scroll up to.
+        self.earlier_refused = False
+        log.show_unread()
+
+    def _refresh_header(self) -> None:
+        pane = self.pane
+        conversation = self.active_conversation()
+        name = sanitize(pane.active)
+        about = ""
+        if conversation is not None and conversation.kind is ev.ConversationKind.DIRECT:
+            name = f"@{name}"
+            reason = self.away.get(conversation.name)
+            if reason is not None:
+                about = away_text(reason)
+            elif not conversation.members:
+                about = "offline"
+            else:
+                about = "private conversation"
+        elif conversation is not None and conversation.topic:
+            first, _ = split_lines(conversation.topic)
+            about = first
+        pane.header_name.configure(text=name)
+        pane.header_topic.configure(text=about)
+
+    def _refresh_typing(self) -> None:
+        conversation = self.active_conversation()
+        typing = conversation.typing if conversation is not None else ()
+        self.pane.typing.configure(text=typing_text(typing))
+
+    def typing_line(self) -> str:
+        """Who is typing in the active conversation, as shown ("" for nobody)."""
+        return str(self.pane.typing.cget("text"))
+
+    def switch_conversation(self, name: str) -> None:
+        """A click in the list (or the quick switcher): show `name`."""
+        if self.client is not None and not self.closed:
+            self._show(self.client.switch(name))
+        self.pane.input.focus_set()
+
+    def switch_to(self, number: int) -> None:
+        """Alt+`number`: the `number`-th conversation of the list."""
+        if self.client is not None and not self.closed:
+            self._show(self.client.switch_to(number))
+
+    def open_switcher(self) -> None:
+        """Ctrl+K: the quick switcher."""
+        if self.client is None or self.closed:
+            return
+        if self.switcher is None:
+            self.switcher = QuickSwitcher(
+                self,
+                find=self._find_conversations,
+                on_choose=self.switch_conversation,
+                on_hide=self._back_to_input,
+            )
+        self.switcher.open()
+
+    def _find_conversations(self, query: str) -> list[str]:
+        if self.client is None:
+            return []
+        return self.client.find_conversations(query)
+
+    def _back_to_input(self) -> None:
+        # Forced: the keyboard may be in a closed window, and without a
+        # window manager nothing else moves it.
+        self.pane.input._textbox.focus_force()  # noqa: SLF001
+
+    # --- settings ----------------------------------------------------------------------
+
+    def open_settings(self) -> None:
+        """Ctrl+comma, the ⚙ button: the settings dialog."""
+        if self.client is None or self.closed:
+            return
+        if self.settings_dialog is None:
+            self.settings_dialog = SettingsDialog(
+                self, on_save=self._save_settings, on_hide=self._back_to_input
+            )
+        self.settings_dialog.open(self.client.settings)
+
+    def _save_settings(self, changes: dict[str, Value]) -> None:
+        """The dialog's Save: each change through the core, which saves it
+        and answers with `SettingsChanged` (or says why not)."""
+        if self.client is None or self.closed:
+            return
+        for key, value in changes.items():
+            self._show(self.client.change_setting(key, value))
+
+    def _apply_settings(self, settings: ev.SettingsChanged) -> None:
+        """Draw with the settings from now on, shown lines included."""
+        if settings.theme != self._theme:
+            first = not self._theme
+            self._theme = settings.theme
+            # --appearance on the command line wins over the saved theme,
+            # until the user picks one here.
+            if not (first and self._appearance is not None):
+                ctk.set_appearance_mode(settings.theme)
+        self.time_format = settings.timestamps
+        for chat_log in self.pane.logs.values():
+            chat_log.set_time_format(settings.timestamps)
+        if self.search_window is not None:
+            self.search_window.context.set_time_format(settings.timestamps)
+        self.notifications = settings.notifications
+
+
+AWAY_MARK = "(away)"
+
+
+def away_text(reason: str) -> str:
+    """How an away nick's reason reads (a tooltip, the header)."""
+    first, _ = split_lines(reason)
+    return f"away: {first}" if first else "away"
+
+
+def notification_text(line: ev.ChatLine) -> tuple[str, str]:
+    """The title and body of a desktop notification for `line`."""
+    sender = sanitize(line.sender)
+    if line.is_direct:
+        title = f"{sender} (private message)"
+    else:
+        title = f"{sender} in {sanitize(line.conversation)}"
+    first, more = split_lines(line.text)
+    body = f"* {sender} {first}" if line.action else first
+    if len(body) > NOTIFY_BODY_CHARS:
+        body = body[: NOTIFY_BODY_CHARS - 1] + "…"
+    if more:
+        body += f" (+{len(more)} more line{'s' if len(more) > 1 else ''})"
+    return title, body

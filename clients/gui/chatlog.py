@@ -6,22 +6,34 @@ apart, so text inside a message can never pass for a message of its own;
 wrapped rows are indented for the same reason. Stored history (issue 14)
 adds centred rows: day separators, the "new messages" rule and the start of
 history; older pages go in above everything without moving the view.
+Chat lines (issue 15) show their time in the user's format, which can change
+while they are shown, and their sender in a colour of its own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import time
 import tkinter
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 import customtkinter as ctk
 
 from clients.core import events as ev
-from clients.core.formatting import CONTINUATION, DisplayLine, LineKind, pending_text
+from clients.core.formatting import (
+    CONTINUATION,
+    DisplayLine,
+    LineKind,
+    describe,
+    nick_colour,
+    pending_text,
+    sanitize,
+)
 from clients.gui.keys import bind_select_all
 from clients.gui.links import find_links
 
@@ -49,6 +61,19 @@ TAG_BACKGROUNDS: dict[str, Colour] = {
     "focus": ("#fff1b8", "#4a4020"),
     "selected": ("#d6e4fb", "#2d4a73"),
 }
+NICK_PALETTE: tuple[Colour, ...] = (
+    ("#00695c", "#4db6ac"),
+    ("#6a1b9a", "#ce93d8"),
+    ("#2e7d32", "#81c784"),
+    ("#1a4fa0", "#90b8f8"),
+    ("#ad1457", "#f48fb1"),
+    ("#6d4c41", "#bcaaa4"),
+    ("#00727d", "#80deea"),
+    ("#5b6300", "#d4e157"),
+)
+"""Each sender's name is drawn in one of these, the same one everywhere and
+in every run (`formatting.nick_colour`). Every colour reads at WCAG AA
+contrast (4.5:1) on the log's background in its mode (tests check)."""
 # Not colour alone (WCAG 1.4.1): these kinds of line also carry a symbol.
 KIND_MARKS: dict[LineKind, str] = {LineKind.MENTION: "★ ", LineKind.DIRECT: "✉ "}
 HAND_CURSOR = "hand2"
@@ -62,13 +87,28 @@ _HEAD = "chinwag-head"
 _VIEW = "chinwag-view"
 """Where the top of the view was before a prepend (right gravity)."""
 
-Entry = DisplayLine | ev.DaySeparator
-"""What the log draws: a line, or a day's separator."""
+DEFAULT_TIME_FORMAT = "%H:%M"
+_SAMPLE_TIME = datetime(2026, 12, 31, 23, 59, 58, tzinfo=UTC)
+"""Measured in the time format to indent wrapped rows past the time."""
+
+Entry = DisplayLine | ev.DaySeparator | ev.ChatLine
+"""What the log draws: a chat line (its time in the log's format, its
+sender in their colour), any other line, or a day's separator."""
+
+
+def nick_tag(nick: str) -> str:
+    """The tag that colours `nick`'s name."""
+    return f"nick{nick_colour(nick, len(NICK_PALETTE))}"
 
 
 def rule_text(words: str) -> str:
     """`words` between two rules: how centred rows read."""
     return f"{RULE} {words} {RULE}"
+
+
+def _stamp(when: datetime, time_format: str) -> str:
+    """The time before a chat line, with its space ("" for no format)."""
+    return f"{sanitize(when.strftime(time_format))} " if time_format else ""
 
 
 def _day_tag(day: ev.DaySeparator) -> str:
@@ -125,6 +165,8 @@ class ChatLog(_StyledBox):
         open_link: called with the URL when a link is clicked.
         one_day_separator: keep at most one separator per day (the
             earliest): an older page may start the day the log began with.
+        time_format: the `strftime` format of a chat line's time ("" for
+            none); `set_time_format` changes it, shown lines too.
     """
 
     def __init__(
@@ -133,12 +175,22 @@ class ChatLog(_StyledBox):
         open_link: Callable[[str], None],
         *,
         one_day_separator: bool = True,
+        time_format: str = DEFAULT_TIME_FORMAT,
         **kwargs: Any,
     ) -> None:
         colours = {kind.value: pair for kind, pair in LINE_COLOURS.items()}
-        super().__init__(master, {**colours, **TAG_COLOURS}, TAG_BACKGROUNDS, **kwargs)
+        # Nick colours come after the kinds': a name keeps its colour in a
+        # mention's or a private message's line.
+        nicks = {f"nick{number}": pair for number, pair in enumerate(NICK_PALETTE)}
+        super().__init__(
+            master, {**colours, **TAG_COLOURS, **nicks}, TAG_BACKGROUNDS, **kwargs
+        )
         self._open_link = open_link
         self._one_day_separator = one_day_separator
+        self._time_format = time_format
+        self._stamps: dict[str, tuple[datetime, int]] = {}
+        """Mark at the start of each chat row -> (its time, length of the time shown)."""
+        self._stamp_names = itertools.count()
         box = self._textbox
         self._text_cursor = str(box.cget("cursor"))
         # Later tags win: links keep their colour over the line's.
@@ -149,16 +201,47 @@ class ChatLog(_StyledBox):
             "link", "<Leave>", lambda _e: box.configure(cursor=self._text_cursor)
         )
         self.tag_bind("link", "<ButtonRelease-1>", self._on_link_click)
-        # Rows a long line wraps onto are indented, so no wrapped text can
-        # start at the left edge and look like a message of its own.
-        self.tag_config("row", lmargin1=0, lmargin2=self._text_width("00:00 "))
+        self._indent_rows()
         for tag in ("day", "unread", "history-start"):
             self.tag_config(tag, justify="center", spacing1=4, spacing3=4)
         box.tag_lower("focus")  # a background under every colour
 
+    # --- the time format -----------------------------------------------------------
+
+    @property
+    def time_format(self) -> str:
+        return self._time_format
+
+    def set_time_format(self, time_format: str) -> None:
+        """Show every chat line's time in `time_format` ("" hides them), from now on
+        and in the lines already shown."""
+        if time_format == self._time_format:
+            return
+        self._time_format = time_format
+        box = self._textbox
+        self.configure(state="normal")
+        for mark, (when, length) in self._stamps.items():
+            start = box.index(mark)
+            if length:
+                box.delete(start, f"{start}+{length}c")
+            shown = _stamp(when, time_format)
+            if shown:
+                box.insert(start, shown, ("time", "row"))
+            box.mark_set(mark, start)  # right gravity moved it past the text
+            self._stamps[mark] = (when, len(shown))
+        self.configure(state="disabled")
+        self._indent_rows()
+
+    def _indent_rows(self) -> None:
+        # Rows a long line wraps onto are indented past the time, so no
+        # wrapped text can start at the left edge and look like a message of
+        # its own (without times: as far as "00:00 " would be).
+        sample = _stamp(_SAMPLE_TIME, self._time_format or DEFAULT_TIME_FORMAT)
+        self.tag_config("row", lmargin1=0, lmargin2=self._text_width(sample))
+
     # --- adding at the end ------------------------------------------------------
 
-    def write(self, line: DisplayLine) -> tuple[str, str]:
+    def write(self, line: DisplayLine | ev.ChatLine) -> tuple[str, str]:
         """Add `line` (and its further lines) at the end; follow it if already at the end.
 
         Returns:
@@ -219,6 +302,17 @@ class ChatLog(_StyledBox):
             self.configure(state="disabled")
         if following:
             self.see("end")
+
+    def show_unread(self) -> None:
+        """Bring the "new messages" rule into view if it is above the view (the
+        log is shown again after lines came while it was hidden)."""
+        box = self._textbox
+        ranges = box.tag_ranges("unread")
+        if not ranges:
+            return
+        box.update_idletasks()
+        if box.dlineinfo(ranges[0]) is None and box.compare(ranges[0], "<", "@0,0"):
+            box.yview(f"{ranges[0]} -1 lines")
 
     # --- adding at the top (older pages) --------------------------------------------
 
@@ -294,26 +388,53 @@ class ChatLog(_StyledBox):
         if isinstance(entry, ev.DaySeparator):
             self._insert(where, rule_text(entry.label) + "\n", ("day", _day_tag(entry)))
             return start, box.index(here)
-        line = entry
+        sender = name_tag = ""
+        if isinstance(entry, ev.ChatLine):
+            line = describe(entry, "") or DisplayLine(LineKind.CHAT, "")
+            sender, name_tag = sanitize(entry.sender), nick_tag(entry.sender)
+            stamp = _stamp(entry.time, self._time_format)
+        else:
+            line = entry
+            stamp = f"{line.time} " if line.time else ""
         kind = line.kind.value
         first, *rest = line.text.splitlines() or [""]
         if rest:  # a line break inside one entry still gets the continuation mark
             line = attrs.evolve(line, text=first, more=(*rest, *line.more))
-        if line.time:
-            self._insert(where, f"{line.time} ", ("time", "row"))
+        self._insert(where, stamp, ("time", "row"))
         mark = KIND_MARKS.get(line.kind)
         if mark:
             self._insert(where, mark, (kind, "row"))
-        self._insert_text(where, line.text, (kind, "row"))
+        # The sender's name where the line begins with it: "<bob> …",
+        # "* bob …", "bob → you …".
+        at = line.text.find(sender) if sender else -1
+        if 0 <= at <= len("* "):
+            end = at + len(sender)
+            self._insert(where, line.text[:at], (kind, "row"))
+            self._insert(where, sender, (kind, "row", name_tag))
+            self._insert_text(where, line.text[end:], (kind, "row"))
+        else:
+            self._insert_text(where, line.text, (kind, "row"))
         self._insert(where, "\n", (kind, "row"))
         for more in line.more:
             self._insert(where, CONTINUATION, ("continuation", "row"))
             self._insert_text(where, more, (kind, "row"))
             self._insert(where, "\n", (kind, "row"))
+        if isinstance(entry, ev.ChatLine):
+            # Marked once the row is drawn: the mark has right gravity, so a
+            # row put in above it later, at this very index, pushes it on.
+            self._stamp_here(start, entry.time, len(stamp))
         return start, box.index(here)
 
+    def _stamp_here(self, index: str, when: datetime, length: int) -> None:
+        """Remember that a chat row starting at `index` shows `when` (`length`
+        characters), so `set_time_format` can redraw it."""
+        mark = f"chinwag-time{next(self._stamp_names)}"
+        self._textbox.mark_set(mark, index)
+        self._stamps[mark] = (when, length)
+
     def _insert(self, where: str, text: str, tags: tuple[str, ...]) -> None:
-        self._textbox.insert(where, text, tags)
+        if text:
+            self._textbox.insert(where, text, tags)
 
     def _insert_text(self, where: str, text: str, tags: tuple[str, ...]) -> None:
         """Insert `text` with `tags`; web links in it get the `link` tag too."""
@@ -336,6 +457,9 @@ class ChatLog(_StyledBox):
         self.configure(state="normal")
         self.delete("1.0", "end")
         self.configure(state="disabled")
+        if self._stamps:
+            self._textbox.mark_unset(*self._stamps)
+            self._stamps.clear()
 
     def rows_tagged(self, tag: str) -> list[str]:
         """The text of every range carrying `tag`, top to bottom (for tests)."""

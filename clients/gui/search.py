@@ -229,14 +229,9 @@ class SearchWindow(ctk.CTkToplevel):  # type: ignore[misc]
         log.clear()
         focus: tuple[str, str] | None = None
         for item in context.items:
-            if isinstance(item, ev.DaySeparator):
-                log.append(item)
-                continue
-            shown = describe(item)
-            if shown is not None:
-                drawn = log.append(shown)
-                if item.id == context.focus_id:
-                    focus = drawn
+            drawn = log.append(item)
+            if isinstance(item, ev.ChatLine) and item.id == context.focus_id:
+                focus = drawn
         self.focus_id = context.focus_id
         self.present()
         if focus is None:
