@@ -199,30 +199,24 @@ class ChatClient:
 
     def _set(self, command: cmd.ChangeSetting) -> tuple[list[ev.UiEvent], bool]:
         """`/set`: list the settings, show one, or change one."""
+        shown = describe_settings(self.settings)
         if command.key is None:
             lines = [
                 "Settings:",
-                *describe_settings(self.settings),
+                *(f"{key} = {value}" for key, value in shown.items()),
                 "Change one with /set <setting> <value>, e.g. /set theme dark",
             ]
             return [ev.Notice("\n".join(lines))], True
+        if command.key not in shown:
+            names = ", ".join(setting_names())
+            text = f"there is no setting {command.key!r}; the settings are {names}"
+            return [ev.Notice(text, ev.NoticeLevel.ERROR)], False
         if command.value is None:
-            shown = [
-                line
-                for line in describe_settings(self.settings)
-                if line.split(" = ", 1)[0] == command.key
-            ]
-            if not shown:
-                names = ", ".join(setting_names())
-                text = f"there is no setting {command.key!r}; the settings are {names}"
-                return [ev.Notice(text, ev.NoticeLevel.ERROR)], False
-            return [ev.Notice(shown[0])], True
+            return [ev.Notice(f"{command.key} = {shown[command.key]}")], True
         events, done = self._change(command.key, command.value)
         if done:
-            shown = dict(
-                line.split(" = ", 1) for line in describe_settings(self.settings)
-            )
-            events.append(ev.Notice(f"{command.key} is now {shown[command.key]}"))
+            value = describe_settings(self.settings)[command.key]
+            events.append(ev.Notice(f"{command.key} is now {value}"))
         return events, done
 
     def _change(

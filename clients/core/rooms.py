@@ -444,39 +444,72 @@ def _in(room: str, text: str) -> ev.Notice:
 
 
 class TypingPacer:
-    """When to tell a conversation that the user types (spec 12.6): at most
-    every `TYPING_INTERVAL` seconds while the input holds text, and once
-    "stopped" when it is emptied without sending."""
+    """When to tell a conversation that the user types (spec 12.6).
 
-    def __init__(self, interval: float = TYPING_INTERVAL) -> None:
+    At most every `TYPING_INTERVAL` seconds per conversation while the input
+    holds text, and "stopped" once when it is emptied without sending. The
+    server passes on at most one Typing a second from a connection and
+    drops the rest, so frames are also kept `gap` apart: what cannot go yet
+    waits for `due` (the session calls it on every tick), and a stop is
+    never lost that way.
+    """
+
+    def __init__(self, interval: float = TYPING_INTERVAL, gap: float = 1.0) -> None:
         self._interval = interval
-        self._sent: dict[str, tuple[str, float]] = {}
+        self._gap = gap
+        self._told: dict[str, float] = {}
+        """conversation key -> when it was last told "typing"."""
+        self._waiting: dict[str, Typing] = {}
+        self._last_frame: float | None = None
 
-    def changed(self, conversation: str, text: str, now: float) -> Typing | None:
-        """The input box for `conversation` now holds `text`."""
+    def changed(self, conversation: str, text: str, now: float) -> list[Typing]:
+        """The input box for `conversation` now holds `text`; returns what
+        to send now."""
         key = conversation_key(conversation)
+        told = self._told.get(key)
         if _composing(text):
-            last = self._sent.get(key)
-            if last is not None and now - last[1] < self._interval:
-                return None
-            self._sent[key] = (conversation, now)
-            return Typing(conversation=conversation, active=True)
-        return self.stopped(conversation)
+            if told is not None and now - told < self._interval:
+                self._waiting.pop(key, None)  # a stop it no longer needs
+            else:
+                self._waiting[key] = Typing(conversation=conversation, active=True)
+            return self.due(now)
+        return self.stopped(conversation, now)
 
-    def stopped(self, conversation: str) -> Typing | None:
+    def stopped(self, conversation: str, now: float) -> list[Typing]:
         """The user stopped typing in `conversation` (emptied the input, or
-        went to another conversation): say so if they were said to type."""
-        if self._sent.pop(conversation_key(conversation), None) is None:
-            return None
-        return Typing(conversation=conversation, active=False)
+        went to another conversation); returns what to send now."""
+        key = conversation_key(conversation)
+        self._waiting.pop(key, None)
+        if key in self._told:
+            self._waiting[key] = Typing(conversation=conversation, active=False)
+        return self.due(now)
 
     def sent(self, conversation: str) -> None:
         """A line went to `conversation`: it ends the typing there by itself."""
-        self._sent.pop(conversation_key(conversation), None)
+        key = conversation_key(conversation)
+        self._told.pop(key, None)
+        self._waiting.pop(key, None)
+
+    def due(self, now: float) -> list[Typing]:
+        """The waiting notice that may go now (one at most)."""
+        if not self._waiting:
+            return []
+        if self._last_frame is not None and now - self._last_frame < self._gap:
+            return []
+        key = next(iter(self._waiting))
+        notice = self._waiting.pop(key)
+        self._last_frame = now
+        if notice.active:
+            self._told[key] = now
+        else:
+            self._told.pop(key, None)
+        return [notice]
 
     def reset(self) -> None:
         """A new connection: nobody was told anything on it."""
-        self._sent.clear()
+        self._told.clear()
+        self._waiting.clear()
+        self._last_frame = None
 
 
 def _composing(text: str) -> bool:

@@ -588,6 +588,7 @@ class ChatSession:
             elif silent > self._ping_interval and not self._pinged:
                 self._pinged = True
                 self._control.append(Ping(payload=b"keepalive"))
+            self._control += self._typing.due(now)
         self._pump(out)
         return out
 
@@ -726,8 +727,8 @@ class ChatSession:
         paced (spec 12.6); nothing without the `typing` capability."""
         if not self._is_open() or CAP_TYPING not in self._capabilities:
             return Output()
-        notice = self._typing.changed(self.active, text, self._clock())
-        return self._queue(notice) if notice is not None else Output()
+        self._control += self._typing.changed(self.active, text, self._clock())
+        return self._queue_sent()
 
     def _switch(self, name: str) -> bool:
         before = self.active
@@ -743,9 +744,7 @@ class ChatSession:
     def _left_conversation(self, name: str) -> None:
         """The user went elsewhere: they no longer type in `name`."""
         if self._is_open() and CAP_TYPING in self._capabilities:
-            stop = self._typing.stopped(name)
-            if stop is not None:
-                self._control.append(stop)
+            self._control += self._typing.stopped(name, self._clock())
 
     def _first_page(self, name: str) -> None:
         """Ask for the newest page of `name`'s own history (once)."""

@@ -174,18 +174,17 @@ def setting_names() -> tuple[str, ...]:
     return tuple(field.name for field in attrs.fields(ClientSettings))
 
 
-def describe_settings(settings: ClientSettings) -> list[str]:
-    """`/set` with no arguments: one `key = value` line per setting."""
-    lines = []
+def describe_settings(settings: ClientSettings) -> dict[str, str]:
+    """Each setting's value as `/set` shows it (on/off, quoted text)."""
+    shown = {}
     for key, value in attrs.asdict(settings).items():
         if isinstance(value, bool):
-            shown = "on" if value else "off"
+            shown[key] = "on" if value else "off"
         elif isinstance(value, str):
-            shown = f'"{value}"'
+            shown[key] = f'"{value}"'
         else:
-            shown = str(value)
-        lines.append(f"{key} = {shown}")
-    return lines
+            shown[key] = str(value)
+    return shown
 
 
 def change_setting(

@@ -530,8 +530,36 @@ class HeadlessDriver:
         self.events += result.events
         return result.accepted
 
-    def lines(self) -> list[ev.ChatLine]:
-        return [e for e in self.events if isinstance(e, ev.ChatLine)]
+    def lines(self, conversation: str | None = None) -> list[ev.ChatLine]:
+        """The chat lines shown (in `conversation` only, if given)."""
+        return [
+            e
+            for e in self.events
+            if isinstance(e, ev.ChatLine)
+            and (conversation is None or e.conversation == conversation)
+        ]
+
+    def do(self, events: list[ev.UiEvent]) -> None:
+        """Record what a `ChatClient` call returned: `do(client.switch(x))`."""
+        self.events += events
+
+    def conversation(self, name: str) -> ev.Conversation | None:
+        """The entry `name` of the conversation list as the UI was last told."""
+        for event in reversed(self.events):
+            if isinstance(event, ev.ConversationsChanged):
+                return next((c for c in event.conversations if c.name == name), None)
+        return None
+
+    def listed(self) -> ev.ConversationsChanged | None:
+        """The conversation list as the UI was last told."""
+        return next(
+            (
+                e
+                for e in reversed(self.events)
+                if isinstance(e, ev.ConversationsChanged)
+            ),
+            None,
+        )
 
     def close(self) -> None:
         self.client.close("test over")
