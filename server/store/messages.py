@@ -10,10 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import logging
-import os
 import sqlite3
-import threading
 import unicodedata
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
@@ -24,10 +21,14 @@ import attrs
 from protocol import LOBBY
 from server.store.backup import backup_database
 from server.store.base import StoredMessage, StoreError, TxnTaken
-from server.store.migrations import migrate
-from server.store.sqlite import DATABASE_FILE_NAME
-
-log = logging.getLogger(__name__)
+from server.store.connection import (
+    LockedConnection,
+    SqliteFile,
+    Synchronous,
+    Wording,
+    open_reader,
+    open_writer,
+)
 
 MIN_PREFIX_CHARS = 2
 """The last word of a search also matches as a prefix when it is this long:
@@ -51,6 +52,12 @@ _COLUMNS = (
     " offline, room, sender_key, target_key"
 )
 
+
+_WORDING = Wording(
+    closed="the message store is closed",
+    reading="reading messages failed",
+    writing="writing messages failed",
+)
 
 _INSERT = f"INSERT INTO messages ({_COLUMNS}) VALUES ({', '.join('?' * 12)})"  # noqa: S608 - constant columns
 
@@ -191,7 +198,7 @@ def _scope(
     raise ValueError(msg)
 
 
-class SqliteMessageStore:
+class SqliteMessageStore(SqliteFile):
     """The `MessageStore` protocol over the server's SQLite file.
 
     Threads: its own connections, apart from `SqliteStore`'s, each shared
@@ -223,105 +230,28 @@ class SqliteMessageStore:
     def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:
         self.path = path
         self._busy_timeout = busy_timeout
-        self._write_lock = threading.Lock()
-        try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if not path.exists():
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-        except OSError as error:
-            raise StoreError(f"cannot open the database {path}: {error}") from error
-        opened: list[sqlite3.Connection] = []
-        try:
-            writer = self._connect(opened)
-            mode = writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                log.warning(
-                    "%s: WAL is not available here (journal mode %s)", path, mode
-                )
-            writer.execute("PRAGMA synchronous = FULL")
-            migrate(writer)
-            reader = self._connect(opened)
-            searcher = self._connect(opened)
-            for connection in (reader, searcher):
-                connection.execute("PRAGMA query_only = ON")
-        except (sqlite3.Error, StoreError) as error:
-            for connection in opened:
-                connection.close()
-            if isinstance(error, StoreError):
-                raise
-            raise StoreError(f"cannot use the database {path}: {error}") from error
-        self._writer: sqlite3.Connection | None = writer
-        self._reader = _Reader(reader)
-        self._searcher = _Reader(searcher)
-
-    @classmethod
-    def in_data_dir(cls, data_dir: Path) -> SqliteMessageStore:
-        """Open (or create) `chinwag.sqlite3` in the server's data directory."""
-        return cls(data_dir / DATABASE_FILE_NAME)
+        with contextlib.ExitStack() as opened:
+            writer, _ = open_writer(
+                path, busy_timeout=busy_timeout, synchronous=Synchronous.FULL
+            )
+            opened.callback(writer.close)
+            reader = open_reader(path, busy_timeout=busy_timeout)
+            opened.callback(reader.close)
+            searcher = open_reader(path, busy_timeout=busy_timeout)
+            opened.pop_all()  # all three opened: the store keeps them
+        self._writer = LockedConnection(writer, _WORDING)
+        self._reader = LockedConnection(reader, _WORDING)
+        self._searcher = LockedConnection(searcher, _WORDING)
 
     def close(self) -> None:
-        with self._write_lock:
-            if self._writer is not None:
-                try:
-                    self._writer.execute("PRAGMA optimize")
-                except sqlite3.Error as error:
-                    log.warning("PRAGMA optimize failed: %s", error)
-                self._writer.close()
-                self._writer = None
+        self._writer.close(optimize=True)
         self._reader.close()
         self._searcher.close()
-
-    def __enter__(self) -> SqliteMessageStore:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    # --- plumbing --------------------------------------------------------
-
-    def _connect(self, opened: list[sqlite3.Connection]) -> sqlite3.Connection:
-        try:
-            connection = sqlite3.connect(
-                self.path,
-                timeout=self._busy_timeout,
-                isolation_level=None,  # autocommit: transactions are explicit
-                check_same_thread=False,  # each shared under its own lock
-            )
-        except sqlite3.Error as error:
-            raise StoreError(
-                f"cannot open the database {self.path}: {error}"
-            ) from error
-        opened.append(connection)
-        # No foreign key points at `messages` today, but the rooms' tables
-        # have some: every connection to this file enforces them.
-        connection.execute("PRAGMA foreign_keys = ON")
-        return connection
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One transaction, holding the write lock from its start (IMMEDIATE)."""
-        with self._write_lock:
-            connection = self._writer
-            if connection is None:
-                raise StoreError("the message store is closed")
-            try:
-                connection.execute("BEGIN IMMEDIATE")
-                yield connection
-                connection.execute("COMMIT")
-            except BaseException as error:
-                if connection.in_transaction:
-                    try:
-                        connection.execute("ROLLBACK")
-                    except sqlite3.Error as failed:  # the original error matters
-                        log.warning("ROLLBACK failed: %s", failed)
-                if isinstance(error, sqlite3.Error):
-                    raise StoreError(f"writing messages failed: {error}") from error
-                raise
 
     # --- the MessageStore protocol ----------------------------------------
 
     def last_id(self) -> int:
-        with self._reader.use() as db:
+        with self._reader.read() as db:
             row = db.execute(
                 "SELECT max("
                 " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0),"
@@ -356,7 +286,7 @@ class SqliteMessageStore:
             for m in messages
         ]
         try:
-            with self._write() as db:
+            with self._writer.write() as db:
                 db.executemany(
                     _INSERT,
                     rows,
@@ -369,7 +299,7 @@ class SqliteMessageStore:
             raise
 
     def by_txn(self, txn: bytes) -> StoredMessage | None:
-        with self._reader.use() as db:
+        with self._reader.read() as db:
             row = db.execute(
                 f"SELECT {_COLUMNS} FROM messages WHERE txn = ?",  # noqa: S608 - constant columns
                 (txn,),
@@ -395,7 +325,7 @@ class SqliteMessageStore:
         arms, params = scope
         newest = after == 0
         params.update(after=after, before=before, limit=limit + 1)
-        with self._reader.use() as db:
+        with self._reader.read() as db:
             rows = db.execute(_page_query(arms, newest=newest), params).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
@@ -421,7 +351,7 @@ class SqliteMessageStore:
             return [], False
         arms, params = scope
         params.update(match=match, before=before, limit=limit + 1)
-        with self._searcher.use() as db:
+        with self._searcher.read() as db:
             rows = db.execute(_search_query(arms), params).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
@@ -429,7 +359,7 @@ class SqliteMessageStore:
         return [_message(row) for row in rows], more
 
     def take_offline(self, party: str) -> list[StoredMessage]:
-        with self._write() as db:
+        with self._writer.write() as db:
             rows = db.execute(
                 f"SELECT {_COLUMNS} FROM messages"  # noqa: S608 - constant columns
                 " WHERE offline = 1 AND target_party = ? ORDER BY id",
@@ -447,7 +377,7 @@ class SqliteMessageStore:
         cutoff = max(-_MAX_ROWID, min(older_than_ms, _MAX_ROWID))
         total = 0
         while True:
-            with self._write() as db:
+            with self._writer.write() as db:
                 deleted = db.execute(
                     "DELETE FROM messages WHERE id IN"
                     " (SELECT id FROM messages WHERE timestamp_ms < ? LIMIT ?)",
@@ -458,7 +388,7 @@ class SqliteMessageStore:
                 return total
 
     def backup(self, path: Path) -> None:
-        with self._reader.use():
+        with self._reader.read():
             pass  # only to refuse when closed: the backup has its own connection
         backup_database(self.path, path, busy_timeout=self._busy_timeout)
 
@@ -467,7 +397,7 @@ class SqliteMessageStore:
         while True:
             # The lock is held for one batch only, never while the caller
             # works on the messages handed out.
-            with self._reader.use() as db:
+            with self._reader.read() as db:
                 rows = db.execute(
                     f"SELECT {_COLUMNS} FROM messages"  # noqa: S608 - constant columns
                     " WHERE sender_party = ? AND id > ? ORDER BY id LIMIT ?",
@@ -478,30 +408,6 @@ class SqliteMessageStore:
             if len(rows) < EXPORT_BATCH:
                 return
             last = int(rows[-1][0])
-
-
-class _Reader:
-    """One read-only connection and the lock that shares it between threads."""
-
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self.lock = threading.Lock()
-        self.connection: sqlite3.Connection | None = connection
-
-    @contextlib.contextmanager
-    def use(self) -> Iterator[sqlite3.Connection]:
-        with self.lock:
-            if self.connection is None:
-                raise StoreError("the message store is closed")
-            try:
-                yield self.connection
-            except sqlite3.Error as error:
-                raise StoreError(f"reading messages failed: {error}") from error
-
-    def close(self) -> None:
-        with self.lock:
-            if self.connection is not None:
-                self.connection.close()
-                self.connection = None
 
 
 def match_expression(words: str) -> str | None:

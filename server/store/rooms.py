@@ -7,25 +7,31 @@ the accounts and the messages (schema step 4) on a connection of their own.
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from protocol import RoomRole, room_key
 from server.store.base import NoSuchRoom, RoomExists, RoomRecord, StoreError
-from server.store.migrations import migrate
-from server.store.sqlite import DATABASE_FILE_NAME
-
-log = logging.getLogger(__name__)
+from server.store.connection import (
+    LockedConnection,
+    SqliteFile,
+    Synchronous,
+    Wording,
+    open_writer,
+)
 
 _ROOM_COLUMNS = "key, name, topic, invite_only, owner_party, created_at"
 
+_WORDING = Wording(
+    closed="the room store is closed",
+    reading="reading rooms failed",
+    writing="writing rooms failed",
+)
 
-class SqliteRoomStore:
+
+class SqliteRoomStore(SqliteFile):
     """The `RoomStore` protocol over the server's SQLite file.
 
     Threads: one connection shared under a `threading.Lock`, like
@@ -51,98 +57,23 @@ class SqliteRoomStore:
 
     def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:
         self.path = path
-        self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if not path.exists():
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-            connection = sqlite3.connect(
-                path,
-                timeout=busy_timeout,
-                isolation_level=None,  # autocommit: transactions are explicit
-                check_same_thread=False,  # shared under self._lock
-            )
-        except (OSError, sqlite3.Error) as error:
-            raise StoreError(f"cannot open the database {path}: {error}") from error
-        try:
-            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                log.warning(
-                    "%s: WAL is not available here (journal mode %s)", path, mode
-                )
-            connection.execute("PRAGMA synchronous = NORMAL")
-            # The cascade from rooms to members, bans and invites needs it.
-            connection.execute("PRAGMA foreign_keys = ON")
-            migrate(connection)
-        except sqlite3.Error as error:
-            connection.close()
-            raise StoreError(f"cannot use the database {path}: {error}") from error
-        except StoreError:
-            connection.close()
-            raise
-        self._connection: sqlite3.Connection | None = connection
-
-    @classmethod
-    def in_data_dir(cls, data_dir: Path) -> SqliteRoomStore:
-        """Open (or create) `chinwag.sqlite3` in the server's data directory."""
-        return cls(data_dir / DATABASE_FILE_NAME)
+        connection, _ = open_writer(
+            path, busy_timeout=busy_timeout, synchronous=Synchronous.NORMAL
+        )
+        self._db = LockedConnection(connection, _WORDING)
 
     def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
-
-    def __enter__(self) -> SqliteRoomStore:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    # --- plumbing --------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            connection = self._open_connection()
-            try:
-                yield connection
-            except sqlite3.Error as error:
-                raise StoreError(f"reading rooms failed: {error}") from error
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One transaction, holding the write lock from its start (IMMEDIATE)."""
-        with self._lock:
-            connection = self._open_connection()
-            try:
-                connection.execute("BEGIN IMMEDIATE")
-                yield connection
-                connection.execute("COMMIT")
-            except BaseException as error:
-                if connection.in_transaction:
-                    try:
-                        connection.execute("ROLLBACK")
-                    except sqlite3.Error as failed:  # the original error matters
-                        log.warning("ROLLBACK failed: %s", failed)
-                if isinstance(error, sqlite3.Error):
-                    raise StoreError(f"writing rooms failed: {error}") from error
-                raise
-
-    def _open_connection(self) -> sqlite3.Connection:
-        if self._connection is None:
-            raise StoreError("the room store is closed")
-        return self._connection
+        self._db.close()
 
     # --- rooms -----------------------------------------------------------
 
     def rooms(self) -> list[RoomRecord]:
-        with self._read() as db:
+        with self._db.read() as db:
             rows = db.execute(f"SELECT {_ROOM_COLUMNS} FROM rooms").fetchall()  # noqa: S608 - constant columns
         return _by_name([_room(row) for row in rows])
 
     def room(self, key: str) -> RoomRecord | None:
-        with self._read() as db:
+        with self._db.read() as db:
             row = db.execute(
                 f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE key = ?",  # noqa: S608 - constant columns
                 (key,),
@@ -156,7 +87,7 @@ class SqliteRoomStore:
             msg = f"the key of the room {name!r} is not {key!r}"
             raise ValueError(msg)
         try:
-            with self._write() as db:
+            with self._db.write() as db:
                 db.execute(
                     "INSERT INTO rooms (key, name, owner_party, created_at)"
                     " VALUES (?, ?, ?, ?)",
@@ -176,18 +107,18 @@ class SqliteRoomStore:
         )
 
     def delete_room(self, key: str) -> bool:
-        with self._write() as db:
+        with self._db.write() as db:
             return db.execute("DELETE FROM rooms WHERE key = ?", (key,)).rowcount > 0
 
     def set_topic(self, key: str, topic: str) -> bool:
-        with self._write() as db:
+        with self._db.write() as db:
             cursor = db.execute(
                 "UPDATE rooms SET topic = ? WHERE key = ?", (topic, key)
             )
             return cursor.rowcount > 0
 
     def set_invite_only(self, key: str, flag: bool) -> bool:
-        with self._write() as db:
+        with self._db.write() as db:
             cursor = db.execute(
                 "UPDATE rooms SET invite_only = ? WHERE key = ?", (int(flag), key)
             )
@@ -196,7 +127,7 @@ class SqliteRoomStore:
     # --- members ---------------------------------------------------------
 
     def members(self, key: str) -> dict[str, RoomRole]:
-        with self._read() as db:
+        with self._db.read() as db:
             rows = db.execute(
                 "SELECT party, role FROM room_members WHERE room_key = ?"
                 " ORDER BY joined_at, party",
@@ -205,7 +136,7 @@ class SqliteRoomStore:
         return {str(party): RoomRole(role) for party, role in rows}
 
     def rooms_of(self, party: str) -> list[tuple[RoomRecord, RoomRole]]:
-        with self._read() as db:
+        with self._db.read() as db:
             rows = db.execute(
                 "SELECT r.key, r.name, r.topic, r.invite_only, r.owner_party,"
                 " r.created_at, m.role"
@@ -230,7 +161,7 @@ class SqliteRoomStore:
             )
 
     def remove_member(self, key: str, party: str) -> bool:
-        with self._write() as db:
+        with self._db.write() as db:
             cursor = db.execute(
                 "DELETE FROM room_members WHERE room_key = ? AND party = ?",
                 (key, party),
@@ -240,7 +171,7 @@ class SqliteRoomStore:
     # --- bans ------------------------------------------------------------
 
     def bans(self, key: str) -> set[str]:
-        with self._read() as db:
+        with self._db.read() as db:
             rows = db.execute(
                 "SELECT party FROM room_bans WHERE room_key = ?", (key,)
             ).fetchall()
@@ -257,7 +188,7 @@ class SqliteRoomStore:
             )
 
     def remove_ban(self, key: str, party: str) -> bool:
-        with self._write() as db:
+        with self._db.write() as db:
             cursor = db.execute(
                 "DELETE FROM room_bans WHERE room_key = ? AND party = ?", (key, party)
             )
@@ -276,7 +207,7 @@ class SqliteRoomStore:
             )
 
     def take_invite(self, key: str, party: str) -> bool:
-        with self._write() as db:
+        with self._db.write() as db:
             cursor = db.execute(
                 "DELETE FROM room_invites WHERE room_key = ? AND party = ?",
                 (key, party),
@@ -287,7 +218,7 @@ class SqliteRoomStore:
     def _adding(self, key: str) -> Iterator[sqlite3.Connection]:
         """A write that refers to the room `key`: `NoSuchRoom` if it is gone."""
         try:
-            with self._write() as db:
+            with self._db.write() as db:
                 yield db
         except StoreError as error:
             cause = error.__cause__

@@ -6,12 +6,7 @@ serves every thread (see `SqliteStore` for why).
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
 import sqlite3
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,28 +17,37 @@ from server.store.base import (
     InviteUnusable,
     NameTaken,
     Role,
-    StoreError,
     TokenRecord,
 )
-from server.store.migrations import MIGRATIONS, Migration, migrate
+from server.store.connection import (
+    DATABASE_FILE_NAME,
+    LockedConnection,
+    SqliteFile,
+    Synchronous,
+    Wording,
+    open_writer,
+)
+from server.store.migrations import MIGRATIONS, Migration
 
-log = logging.getLogger(__name__)
+__all__ = ["DATABASE_FILE_NAME", "SqliteStore"]
 
-DATABASE_FILE_NAME = "chinwag.sqlite3"
-"""The file's name inside the data directory."""
+_WORDING = Wording(
+    closed="the store is closed",
+    reading="database read failed",
+    writing="database write failed",
+)
 
 
-class SqliteStore:
+class SqliteStore(SqliteFile):
     """The `Store` protocol over one SQLite file (WAL, `synchronous=NORMAL`).
 
     Threads: one connection shared under a `threading.Lock`, not one per
     thread. Every operation here is a few indexed rows (microseconds), the
     costly part of a login (argon2) runs outside the store, and the lock
     means transactions never meet SQLITE_BUSY inside this process and no
-    per-thread connections are left open by threads that ended. When message
-    history arrives, its heavy writes should get their own writer connection
-    (group commit) rather than share this lock; WAL lets it and this
-    connection read concurrently.
+    per-thread connections are left open by threads that ended. Message
+    history has its own writer connection (group commit) rather than share
+    this lock; WAL lets it and this connection read concurrently.
 
     Durability: WAL with `synchronous=NORMAL` never corrupts the file; a power
     cut may lose the last transactions before a checkpoint, which for
@@ -69,88 +73,16 @@ class SqliteStore:
         busy_timeout: float = 5.0,
     ) -> None:
         self.path = path
-        self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if not path.exists():
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-            connection = sqlite3.connect(
-                path,
-                timeout=busy_timeout,
-                isolation_level=None,  # autocommit: transactions are explicit
-                check_same_thread=False,  # shared under self._lock
-            )
-        except (OSError, sqlite3.Error) as error:
-            raise StoreError(f"cannot open the database {path}: {error}") from error
-        try:
-            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                log.warning(
-                    "%s: WAL is not available here (journal mode %s)", path, mode
-                )
-            connection.execute("PRAGMA synchronous = NORMAL")
-            connection.execute("PRAGMA foreign_keys = ON")
-            self.version = migrate(connection, steps)
-        except sqlite3.Error as error:
-            connection.close()
-            raise StoreError(f"cannot use the database {path}: {error}") from error
-        except StoreError:
-            connection.close()
-            raise
-        self._connection: sqlite3.Connection | None = connection
-
-    @classmethod
-    def in_data_dir(cls, data_dir: Path) -> SqliteStore:
-        """Open (or create) `chinwag.sqlite3` in the server's data directory."""
-        return cls(data_dir / DATABASE_FILE_NAME)
+        connection, self.version = open_writer(
+            path,
+            busy_timeout=busy_timeout,
+            synchronous=Synchronous.NORMAL,
+            steps=steps,
+        )
+        self._db = LockedConnection(connection, _WORDING)
 
     def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                try:
-                    self._connection.execute("PRAGMA optimize")
-                except sqlite3.Error as error:
-                    log.warning("PRAGMA optimize failed: %s", error)
-                self._connection.close()
-                self._connection = None
-
-    def __enter__(self) -> SqliteStore:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    # --- plumbing --------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            connection = self._open_connection()
-            try:
-                yield connection
-            except sqlite3.Error as error:
-                raise StoreError(f"database read failed: {error}") from error
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One transaction, holding the write lock from its start (IMMEDIATE)."""
-        with self._lock:
-            connection = self._open_connection()
-            try:
-                connection.execute("BEGIN IMMEDIATE")
-                yield connection
-                connection.execute("COMMIT")
-            except BaseException as error:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                if isinstance(error, sqlite3.Error):
-                    raise StoreError(f"database write failed: {error}") from error
-                raise
-
-    def _open_connection(self) -> sqlite3.Connection:
-        if self._connection is None:
-            raise StoreError("the store is closed")
-        return self._connection
+        self._db.close(optimize=True)
 
     # --- accounts --------------------------------------------------------
 
@@ -164,7 +96,7 @@ class SqliteStore:
         created_at: float,
         invite_hash: bytes | None = None,
     ) -> AccountRecord:
-        with self._write() as db:
+        with self._db.write() as db:
             if invite_hash is not None and not _invite_usable(
                 db, invite_hash, created_at
             ):
@@ -194,7 +126,7 @@ class SqliteStore:
         )
 
     def account_by_id(self, account_id: int) -> AccountRecord | None:
-        with self._read() as db:
+        with self._db.read() as db:
             row = db.execute(
                 "SELECT id, name, name_key, password_hash, role, created_at, disabled"
                 " FROM accounts WHERE id = ?",
@@ -203,7 +135,7 @@ class SqliteStore:
         return _account(row) if row else None
 
     def account_by_key(self, name_key: str) -> AccountRecord | None:
-        with self._read() as db:
+        with self._db.read() as db:
             row = db.execute(
                 "SELECT id, name, name_key, password_hash, role, created_at, disabled"
                 " FROM accounts WHERE name_key = ?",
@@ -212,13 +144,13 @@ class SqliteStore:
         return _account(row) if row else None
 
     def count_accounts(self) -> int:
-        with self._read() as db:
+        with self._db.read() as db:
             return int(db.execute("SELECT count(*) FROM accounts").fetchone()[0])
 
     def set_password_hash(
         self, account_id: int, password_hash: str, *, expected: str | None = None
     ) -> bool:
-        with self._write() as db:
+        with self._db.write() as db:
             if expected is None:
                 cursor = db.execute(
                     "UPDATE accounts SET password_hash = ? WHERE id = ?",
@@ -233,14 +165,14 @@ class SqliteStore:
             return cursor.rowcount > 0
 
     def set_role(self, account_id: int, role: Role) -> bool:
-        with self._write() as db:
+        with self._db.write() as db:
             cursor = db.execute(
                 "UPDATE accounts SET role = ? WHERE id = ?", (role.value, account_id)
             )
             return cursor.rowcount > 0
 
     def set_disabled(self, account_id: int, disabled: bool) -> bool:
-        with self._write() as db:
+        with self._db.write() as db:
             cursor = db.execute(
                 "UPDATE accounts SET disabled = ? WHERE id = ?",
                 (int(disabled), account_id),
@@ -252,7 +184,7 @@ class SqliteStore:
     def add_token(
         self, *, account_id: int, token_hash: bytes, created_at: float, label: str
     ) -> None:
-        with self._write() as db:
+        with self._db.write() as db:
             db.execute(
                 "INSERT INTO tokens (token_hash, account_id, created_at, last_used, label)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -260,7 +192,7 @@ class SqliteStore:
             )
 
     def token(self, token_hash: bytes) -> TokenRecord | None:
-        with self._read() as db:
+        with self._db.read() as db:
             row = db.execute(
                 "SELECT token_hash, account_id, created_at, last_used, label"
                 " FROM tokens WHERE token_hash = ?",
@@ -269,14 +201,14 @@ class SqliteStore:
         return _token(row) if row else None
 
     def touch_token(self, token_hash: bytes, last_used: float) -> None:
-        with self._write() as db:
+        with self._db.write() as db:
             db.execute(
                 "UPDATE tokens SET last_used = max(last_used, ?) WHERE token_hash = ?",
                 (last_used, token_hash),
             )
 
     def tokens_of(self, account_id: int) -> list[TokenRecord]:
-        with self._read() as db:
+        with self._db.read() as db:
             rows = db.execute(
                 "SELECT token_hash, account_id, created_at, last_used, label"
                 " FROM tokens WHERE account_id = ?"
@@ -286,14 +218,14 @@ class SqliteStore:
         return [_token(row) for row in rows]
 
     def delete_token(self, token_hash: bytes) -> bool:
-        with self._write() as db:
+        with self._db.write() as db:
             cursor = db.execute(
                 "DELETE FROM tokens WHERE token_hash = ?", (token_hash,)
             )
             return cursor.rowcount > 0
 
     def delete_tokens(self, account_id: int, *, keep: bytes | None = None) -> int:
-        with self._write() as db:
+        with self._db.write() as db:
             cursor = db.execute(
                 "DELETE FROM tokens WHERE account_id = ?"
                 " AND token_hash IS NOT coalesce(?, x'')",
@@ -311,7 +243,7 @@ class SqliteStore:
         created_at: float,
         expires_at: float,
     ) -> None:
-        with self._write() as db:
+        with self._db.write() as db:
             db.execute(
                 "INSERT INTO invites (code_hash, created_by, created_at, expires_at)"
                 " VALUES (?, ?, ?, ?)",
@@ -319,7 +251,7 @@ class SqliteStore:
             )
 
     def invite(self, code_hash: bytes) -> InviteRecord | None:
-        with self._read() as db:
+        with self._db.read() as db:
             row = db.execute(
                 "SELECT code_hash, created_by, created_at, expires_at, used_by"
                 " FROM invites WHERE code_hash = ?",
@@ -349,7 +281,7 @@ class SqliteStore:
         if account_id is None and address is None:
             msg = "a ban needs an account, an address or both"
             raise ValueError(msg)
-        with self._write() as db:
+        with self._db.write() as db:
             cursor = db.execute(
                 "INSERT INTO bans (account_id, address, reason, created_at, until)"
                 " VALUES (?, ?, ?, ?, ?) RETURNING id",
@@ -368,7 +300,7 @@ class SqliteStore:
     def active_ban(
         self, *, account_id: int | None, address: str | None, now: float
     ) -> BanRecord | None:
-        with self._read() as db:
+        with self._db.read() as db:
             # The longest-lasting ban in force: a permanent one first.
             row = db.execute(
                 "SELECT id, account_id, address, reason, created_at, until FROM bans"
@@ -389,11 +321,11 @@ class SqliteStore:
         )
 
     def delete_ban(self, ban_id: int) -> bool:
-        with self._write() as db:
+        with self._db.write() as db:
             return db.execute("DELETE FROM bans WHERE id = ?", (ban_id,)).rowcount > 0
 
     def delete_bans(self, *, account_id: int | None, address: str | None) -> int:
-        with self._write() as db:
+        with self._db.write() as db:
             cursor = db.execute(
                 "DELETE FROM bans WHERE account_id = ? OR address = ?",
                 (account_id, address),

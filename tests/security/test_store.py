@@ -61,7 +61,7 @@ def test_a_new_file_is_private_wal_and_at_the_latest_step(store, db_path):
     assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
     assert _raw(db_path, "PRAGMA journal_mode") == [("wal",)]
     assert _raw(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
-    connection = store._connection
+    connection = store._db.connection
     assert connection.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
     assert connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
     tables = {

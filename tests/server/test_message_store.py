@@ -124,7 +124,7 @@ def test_a_new_file_is_private_at_the_latest_step_and_durable(store, db_path):
     assert raw(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
     assert raw(db_path, "PRAGMA journal_mode") == [("wal",)]
     # FULL (2): a confirmed message survives a power cut, not only a crash.
-    assert store._writer.execute("PRAGMA synchronous").fetchone() == (2,)
+    assert store._writer.connection.execute("PRAGMA synchronous").fetchone() == (2,)
     for reader in (store._reader, store._searcher):
         assert reader.connection.execute("PRAGMA query_only").fetchone() == (1,)
     assert store.last_id() == 0
@@ -796,7 +796,7 @@ def test_any_text_and_any_query_are_stored_and_searched_without_error():
     with tempfile.TemporaryDirectory() as directory:
         store = SqliteMessageStore(Path(directory) / DATABASE_FILE_NAME)
         # Durability costs an fsync per commit; this test is about queries.
-        store._writer.execute("PRAGMA synchronous = OFF")
+        store._writer.connection.execute("PRAGMA synchronous = OFF")
         try:
 
             @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -828,7 +828,7 @@ def test_every_word_of_a_message_finds_it():
     counter = itertools.count(1)
     with tempfile.TemporaryDirectory() as directory:
         store = SqliteMessageStore(Path(directory) / DATABASE_FILE_NAME)
-        store._writer.execute("PRAGMA synchronous = OFF")
+        store._writer.connection.execute("PRAGMA synchronous = OFF")
         try:
 
             @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -1003,7 +1003,7 @@ def test_a_non_member_never_sees_a_rooms_messages():
     """Whatever it asks for: pages, resumes, searches, every conversation."""
     with tempfile.TemporaryDirectory() as directory:
         store = SqliteMessageStore(Path(directory) / DATABASE_FILE_NAME)
-        store._writer.execute("PRAGMA synchronous = OFF")
+        store._writer.connection.execute("PRAGMA synchronous = OFF")
         try:
             rng = random.Random(15)
             sent = [
@@ -1212,7 +1212,7 @@ def test_pages_and_searches_equal_a_plain_filter():
     stored: list[StoredMessage] = []
     with tempfile.TemporaryDirectory() as directory:
         store = SqliteMessageStore(Path(directory) / DATABASE_FILE_NAME)
-        store._writer.execute("PRAGMA synchronous = OFF")
+        store._writer.connection.execute("PRAGMA synchronous = OFF")
         try:
 
             @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)

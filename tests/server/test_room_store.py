@@ -75,16 +75,16 @@ def test_a_new_file_is_private_at_the_latest_step_with_foreign_keys(store, db_pa
     assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
     assert raw(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
     assert raw(db_path, "PRAGMA journal_mode") == [("wal",)]
-    assert store._connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
+    assert store._db.connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
 
 
 def test_every_connection_to_the_file_enforces_foreign_keys(db_path):
     with SqliteMessageStore(db_path) as messages, SqliteStore(db_path) as accounts:
         connections = [
-            messages._writer,
+            messages._writer.connection,
             messages._reader.connection,
             messages._searcher.connection,
-            accounts._connection,
+            accounts._db.connection,
         ]
         for connection in connections:
             assert connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
