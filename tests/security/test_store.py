@@ -21,6 +21,11 @@ from server.store import (
     SqliteStore,
     StoreError,
 )
+from tests.server.store_helpers import (
+    check_a_failed_read_is_a_store_error,
+    check_a_non_database_is_refused_and_kept,
+    raw,
+)
 
 
 def _hash(text: str) -> bytes:
@@ -47,26 +52,17 @@ def _add_many(store: SqliteStore, tag: str, count: int) -> None:
         _add(store, f"{tag}{i}")
 
 
-def _raw(path, sql: str) -> list[tuple[object, ...]]:
-    """Look at the file with a separate, plain connection."""
-    connection = sqlite3.connect(path)
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
-
-
 def test_a_new_file_is_private_wal_and_at_the_latest_step(store, db_path):
     assert store.version == LATEST_VERSION == len(MIGRATIONS)
     assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
-    assert _raw(db_path, "PRAGMA journal_mode") == [("wal",)]
-    assert _raw(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
+    assert raw(db_path, "PRAGMA journal_mode") == [("wal",)]
+    assert raw(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
     connection = store._db.connection
     assert connection.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
     assert connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
     tables = {
         row[0]
-        for row in _raw(db_path, "SELECT name FROM sqlite_master WHERE type='table'")
+        for row in raw(db_path, "SELECT name FROM sqlite_master WHERE type='table'")
     }
     assert {"accounts", "tokens", "invites", "bans"} <= tables
 
@@ -114,7 +110,7 @@ def test_everything_survives_close_and_reopen(db_path):
 def test_migrating_from_an_empty_file(tmp_path):
     path = tmp_path / "old.sqlite3"
     sqlite3.connect(path).close()  # exists, no schema: version 0
-    assert _raw(path, "PRAGMA user_version") == [(0,)]
+    assert raw(path, "PRAGMA user_version") == [(0,)]
     with SqliteStore(path) as store:
         assert store.version == LATEST_VERSION
 
@@ -156,7 +152,7 @@ def test_adding_a_step_is_appending_one(db_path):
     with SqliteStore(db_path, steps=(*MIGRATIONS, LATER)) as store:
         assert store.version == LATEST_VERSION + 1
         assert store.account_by_key("bob") is not None
-    assert _raw(db_path, "SELECT name FROM later") == [("first",)]
+    assert raw(db_path, "SELECT name FROM later") == [("first",)]
     with pytest.raises(SchemaTooNew, match="newer than this server"):
         SqliteStore(db_path)
 
@@ -175,8 +171,8 @@ def test_a_failing_step_leaves_the_file_at_the_step_before(db_path):
         StoreError, match=rf"schema step {LATEST_VERSION + 1} \(broken\) failed"
     ):
         SqliteStore(db_path, steps=(*MIGRATIONS, broken))
-    assert _raw(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
-    assert _raw(db_path, "SELECT name FROM sqlite_master WHERE name = 'half'") == []
+    assert raw(db_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
+    assert raw(db_path, "SELECT name FROM sqlite_master WHERE name = 'half'") == []
     with SqliteStore(db_path) as store:  # still perfectly usable
         assert store.version == LATEST_VERSION
 
@@ -187,11 +183,13 @@ def test_steps_must_be_numbered_in_order(tmp_path):
 
 
 def test_a_file_that_is_not_a_database_is_refused_and_kept(tmp_path):
-    path = tmp_path / "chinwag.sqlite3"
-    path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreError, match="cannot use the database"):
-        SqliteStore(path)
-    assert path.read_bytes() == b"this is not sqlite" * 100
+    check_a_non_database_is_refused_and_kept(SqliteStore, tmp_path / "chinwag.sqlite3")
+
+
+def test_a_failed_read_is_a_store_error(store, db_path):
+    check_a_failed_read_is_a_store_error(
+        db_path, "accounts", store.count_accounts, "database read failed"
+    )
 
 
 def test_a_closed_store_says_so(db_path):
@@ -329,7 +327,7 @@ def test_many_threads_share_one_store(store):
             range(threads)
         )
     assert store.count_accounts() == threads * per_thread
-    assert _raw(store.path, "PRAGMA integrity_check") == [("ok",)]
+    assert raw(store.path, "PRAGMA integrity_check") == [("ok",)]
 
 
 def test_two_stores_on_one_file_wait_for_each_other(db_path):

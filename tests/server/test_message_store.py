@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import random
@@ -23,7 +24,6 @@ from server.store import (
     LATEST_VERSION,
     MIGRATIONS,
     Role,
-    SchemaTooNew,
     SqliteMessageStore,
     SqliteStore,
     StoredMessage,
@@ -32,9 +32,16 @@ from server.store import (
     account_party,
 )
 from server.store import messages as messages_module
+from tests.server.store_helpers import (
+    WAIT,
+    check_a_failed_read_is_a_store_error,
+    check_a_newer_file_is_refused,
+    check_a_non_database_is_refused_and_kept,
+    raw,
+    run_all,
+)
 
 ANN, BOB, CAT, DAN = (account_party(name) for name in ("ann", "bob", "cat", "dan"))
-WAIT = 10.0
 
 
 @pytest.fixture(name="db_path")
@@ -88,17 +95,22 @@ def msg(
     )
 
 
+@contextlib.contextmanager
+def _scratch_store() -> Iterator[SqliteMessageStore]:
+    """A store in a directory of its own without durability (an fsync per
+    commit), for the tests of queries over many messages.
+    """
+    with tempfile.TemporaryDirectory() as directory:
+        store = SqliteMessageStore(Path(directory) / DATABASE_FILE_NAME)
+        store._writer.connection.execute("PRAGMA synchronous = OFF")
+        try:
+            yield store
+        finally:
+            store.close()
+
+
 def ids(messages: list[StoredMessage]) -> list[int]:
     return [message.id for message in messages]
-
-
-def raw(path: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
-    """Look at the file through a separate, plain connection."""
-    connection = sqlite3.connect(path)
-    try:
-        return connection.execute(sql, params).fetchall()
-    finally:
-        connection.close()
 
 
 def fts_consistent(path: Path) -> None:
@@ -164,20 +176,18 @@ def test_accounts_and_messages_share_the_file_at_the_same_time(db_path):
 
 
 def test_a_file_from_a_newer_server_is_refused(db_path):
-    SqliteMessageStore(db_path).close()
-    connection = sqlite3.connect(db_path)
-    connection.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
-    connection.close()
-    with pytest.raises(SchemaTooNew):
-        SqliteMessageStore(db_path)
+    check_a_newer_file_is_refused(SqliteMessageStore, db_path)
 
 
 def test_a_file_that_is_not_a_database_is_refused_and_kept(db_path):
-    db_path.parent.mkdir()
-    db_path.write_bytes(b"not sqlite at all" * 100)
-    with pytest.raises(StoreError, match="cannot use the database"):
-        SqliteMessageStore(db_path)
-    assert db_path.read_bytes() == b"not sqlite at all" * 100
+    check_a_non_database_is_refused_and_kept(SqliteMessageStore, db_path)
+
+
+def test_a_failed_read_is_a_store_error(store, db_path):
+    store.append([msg(1)])
+    check_a_failed_read_is_a_store_error(
+        db_path, "messages", store.last_id, "reading messages failed"
+    )
 
 
 def test_a_closed_store_raises_store_error(db_path):
@@ -602,7 +612,7 @@ def test_take_offline_from_many_threads_gives_each_message_once(store):
     def take() -> None:
         results.append(ids(store.take_offline(BOB)))
 
-    assert _run_all(*[take] * 8) == []
+    assert run_all(*[take] * 8) == []
     assert sorted(itertools.chain.from_iterable(results)) == list(range(1, 101))
     assert sum(1 for got in results if got) == 1
 
@@ -738,25 +748,6 @@ def test_export_of_an_exact_multiple_of_the_batch(store, monkeypatch):
 # --- threads ---------------------------------------------------------------------
 
 
-def _run_all(*targets) -> list[BaseException]:
-    """Run each target on its own thread at once; the exceptions they raised."""
-    errors: list[BaseException] = []
-
-    def guarded(target) -> None:
-        try:
-            target()
-        except BaseException as error:  # reported to the test
-            errors.append(error)
-
-    threads = [threading.Thread(target=guarded, args=(t,)) for t in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(WAIT)
-    assert not any(thread.is_alive() for thread in threads)
-    return errors
-
-
 def test_many_threads_write_and_read_at_once(store):
     writers, batches, batch = 4, 25, 4
     per_writer = batches * batch
@@ -779,7 +770,7 @@ def test_many_threads_write_and_read_at_once(store):
             store.search(ANN, "word1", before=0, limit=5)
             store.last_id()
 
-    errors = _run_all(*(lambda w=w: write(w) for w in range(writers)), read, read, read)
+    errors = run_all(*(lambda w=w: write(w) for w in range(writers)), read, read, read)
     assert not errors
     total = writers * per_writer
     assert store.last_id() == total
@@ -793,32 +784,26 @@ def test_many_threads_write_and_read_at_once(store):
 
 def test_any_text_and_any_query_are_stored_and_searched_without_error():
     counter = itertools.count(1)
-    with tempfile.TemporaryDirectory() as directory:
-        store = SqliteMessageStore(Path(directory) / DATABASE_FILE_NAME)
-        # Durability costs an fsync per commit; this test is about queries.
-        store._writer.connection.execute("PRAGMA synchronous = OFF")
-        try:
+    with _scratch_store() as store:
 
-            @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
-            @given(
-                texts=st.lists(st.text(max_size=200), min_size=1, max_size=5),
-                query=st.text(max_size=400),
-            )
-            def check(texts: list[str], query: str) -> None:
-                batch = [msg(next(counter), text) for text in texts]
-                store.append(batch)
-                assert store.page(
-                    ANN,
-                    before=batch[-1].id + 1,
-                    after=batch[0].id - 1,
-                    limit=len(batch),
-                ) == (batch, False)
-                found, _ = store.search(ANN, query, before=0, limit=50)
-                assert ids(found) == sorted(ids(found))
+        @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+        @given(
+            texts=st.lists(st.text(max_size=200), min_size=1, max_size=5),
+            query=st.text(max_size=400),
+        )
+        def check(texts: list[str], query: str) -> None:
+            batch = [msg(next(counter), text) for text in texts]
+            store.append(batch)
+            assert store.page(
+                ANN,
+                before=batch[-1].id + 1,
+                after=batch[0].id - 1,
+                limit=len(batch),
+            ) == (batch, False)
+            found, _ = store.search(ANN, query, before=0, limit=50)
+            assert ids(found) == sorted(ids(found))
 
-            check()
-        finally:
-            store.close()
+        check()
 
 
 _WORD = st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=12)
@@ -826,28 +811,23 @@ _WORD = st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_s
 
 def test_every_word_of_a_message_finds_it():
     counter = itertools.count(1)
-    with tempfile.TemporaryDirectory() as directory:
-        store = SqliteMessageStore(Path(directory) / DATABASE_FILE_NAME)
-        store._writer.connection.execute("PRAGMA synchronous = OFF")
-        try:
+    with _scratch_store() as store:
 
-            @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
-            @given(
-                words=st.lists(_WORD, min_size=1, max_size=8),
-                separator=st.sampled_from([" ", ", ", "-", '" "', "(", "*", ":"]),
-                data=st.data(),
-            )
-            def check(words: list[str], separator: str, data: st.DataObject) -> None:
-                message = msg(next(counter), separator.join(words))
-                store.append([message])
-                chosen = data.draw(st.lists(st.sampled_from(words), min_size=1))
-                query = " ".join(word.upper() for word in chosen)
-                found, _ = store.search(ANN, query, before=message.id + 1, limit=1)
-                assert found == [message]
+        @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+        @given(
+            words=st.lists(_WORD, min_size=1, max_size=8),
+            separator=st.sampled_from([" ", ", ", "-", '" "', "(", "*", ":"]),
+            data=st.data(),
+        )
+        def check(words: list[str], separator: str, data: st.DataObject) -> None:
+            message = msg(next(counter), separator.join(words))
+            store.append([message])
+            chosen = data.draw(st.lists(st.sampled_from(words), min_size=1))
+            query = " ".join(word.upper() for word in chosen)
+            found, _ = store.search(ANN, query, before=message.id + 1, limit=1)
+            assert found == [message]
 
-            check()
-        finally:
-            store.close()
+        check()
 
 
 # --- rooms and conversations (issue 15) ------------------------------------------
@@ -1001,45 +981,40 @@ def test_page_and_search_narrow_to_what_the_party_may_see(
 
 def test_a_non_member_never_sees_a_rooms_messages():
     """Whatever it asks for: pages, resumes, searches, every conversation."""
-    with tempfile.TemporaryDirectory() as directory:
-        store = SqliteMessageStore(Path(directory) / DATABASE_FILE_NAME)
-        store._writer.connection.execute("PRAGMA synchronous = OFF")
-        try:
-            rng = random.Random(15)
-            sent = [
-                msg(
-                    i,
-                    f"secret word{i}",
-                    sender=rng.choice(["ann", "bob", "eve"]),
-                    room=rng.choice(["#Rust", "#go", "#vault"]),
-                )
-                for i in range(1, 301)
-            ]
-            store.append(sent)
-            secret = {m.id for m in sent if m.room == "#vault"}
-            eve = account_party("eve")  # sent to #vault, left it
-            for only in (None, LOBBY, "#vault", RUST, "@ann", "@eve"):
-                for rooms in ([], [RUST, GO]):
-                    for after in (0, 1, 150):
-                        page, _ = store.page(
-                            eve,
-                            before=999,
-                            after=after,
-                            limit=300,
-                            rooms=rooms,
-                            only=only,
-                        )
-                        assert not secret & set(ids(page)), (only, rooms, after)
-                    for words in ("secret", "sec", "word1", "vault"):
-                        found, _ = store.search(
-                            eve, words, before=0, limit=300, rooms=rooms, only=only
-                        )
-                        assert not secret & set(ids(found)), (only, rooms, words)
-            # A member does see them, so the test can fail.
-            page, _ = store.page(eve, before=999, after=0, limit=300, rooms=["#vault"])
-            assert set(ids(page)) == secret
-        finally:
-            store.close()
+    with _scratch_store() as store:
+        rng = random.Random(15)
+        sent = [
+            msg(
+                i,
+                f"secret word{i}",
+                sender=rng.choice(["ann", "bob", "eve"]),
+                room=rng.choice(["#Rust", "#go", "#vault"]),
+            )
+            for i in range(1, 301)
+        ]
+        store.append(sent)
+        secret = {m.id for m in sent if m.room == "#vault"}
+        eve = account_party("eve")  # sent to #vault, left it
+        for only in (None, LOBBY, "#vault", RUST, "@ann", "@eve"):
+            for rooms in ([], [RUST, GO]):
+                for after in (0, 1, 150):
+                    page, _ = store.page(
+                        eve,
+                        before=999,
+                        after=after,
+                        limit=300,
+                        rooms=rooms,
+                        only=only,
+                    )
+                    assert not secret & set(ids(page)), (only, rooms, after)
+                for words in ("secret", "sec", "word1", "vault"):
+                    found, _ = store.search(
+                        eve, words, before=0, limit=300, rooms=rooms, only=only
+                    )
+                    assert not secret & set(ids(found)), (only, rooms, words)
+        # A member does see them, so the test can fail.
+        page, _ = store.page(eve, before=999, after=0, limit=300, rooms=["#vault"])
+        assert set(ids(page)) == secret
 
 
 def test_only_and_rooms_must_be_well_formed(store):
@@ -1210,70 +1185,65 @@ def test_pages_and_searches_equal_a_plain_filter():
     """
     counter = itertools.count(1)
     stored: list[StoredMessage] = []
-    with tempfile.TemporaryDirectory() as directory:
-        store = SqliteMessageStore(Path(directory) / DATABASE_FILE_NAME)
-        store._writer.connection.execute("PRAGMA synchronous = OFF")
-        try:
+    with _scratch_store() as store:
 
-            @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
-            @given(
-                traffic=_traffic(),
-                party=_PARTY_ST,
-                rooms=_ROOMS_ST,
-                only=_ONLY_ST,
-                limit=st.integers(1, 15),
-                # Bounds relative to the newest id: no draw may depend on
-                # how much history earlier examples left.
-                back=st.integers(0, 60),
-                span=st.integers(1, 80),
-                word=st.sampled_from(["common", "rare", "comm"]),
+        @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+        @given(
+            traffic=_traffic(),
+            party=_PARTY_ST,
+            rooms=_ROOMS_ST,
+            only=_ONLY_ST,
+            limit=st.integers(1, 15),
+            # Bounds relative to the newest id: no draw may depend on
+            # how much history earlier examples left.
+            back=st.integers(0, 60),
+            span=st.integers(1, 80),
+            word=st.sampled_from(["common", "rare", "comm"]),
+        )
+        def check(  # noqa: PLR0917 - hypothesis passes them by name
+            traffic, party, rooms, only, limit, back, span, word
+        ) -> None:
+            batch = []
+            for sender, to, room, rare in traffic:
+                i = next(counter)
+                text = f"common {'rare ' if rare else ''}m{i}"
+                batch.append(msg(i, text, sender=sender, to=to, room=room))
+            store.append(batch)
+            stored.extend(batch)
+            top = stored[-1].id
+            if back % 3 == 0:  # a newest page, `back` below the top
+                after, before = 0, max(1, top + 2 - back // 3)
+            else:  # a resumed page
+                after = max(1, top - back)
+                before = after + span
+            model = [
+                m.id
+                for m in stored
+                if after < m.id < before and _sees(m, party, rooms, only)
+            ]
+            page, more = store.page(
+                party,
+                before=before,
+                after=after,
+                limit=limit,
+                rooms=rooms,
+                only=only,
             )
-            def check(  # noqa: PLR0917 - hypothesis passes them by name
-                traffic, party, rooms, only, limit, back, span, word
-            ) -> None:
-                batch = []
-                for sender, to, room, rare in traffic:
-                    i = next(counter)
-                    text = f"common {'rare ' if rare else ''}m{i}"
-                    batch.append(msg(i, text, sender=sender, to=to, room=room))
-                store.append(batch)
-                stored.extend(batch)
-                top = stored[-1].id
-                if back % 3 == 0:  # a newest page, `back` below the top
-                    after, before = 0, max(1, top + 2 - back // 3)
-                else:  # a resumed page
-                    after = max(1, top - back)
-                    before = after + span
-                model = [
-                    m.id
-                    for m in stored
-                    if after < m.id < before and _sees(m, party, rooms, only)
-                ]
-                page, more = store.page(
-                    party,
-                    before=before,
-                    after=after,
-                    limit=limit,
-                    rooms=rooms,
-                    only=only,
-                )
-                expected = model[-limit:] if after == 0 else model[:limit]
-                assert ids(page) == expected
-                assert more == (len(model) > limit)
-                model = [
-                    m.id
-                    for m in stored
-                    if m.id < before and word in m.text and _sees(m, party, rooms, only)
-                ]
-                found, more = store.search(
-                    party, word, before=before, limit=limit, rooms=rooms, only=only
-                )
-                assert ids(found) == model[-limit:]
-                assert more == (len(model) > limit)
+            expected = model[-limit:] if after == 0 else model[:limit]
+            assert ids(page) == expected
+            assert more == (len(model) > limit)
+            model = [
+                m.id
+                for m in stored
+                if m.id < before and word in m.text and _sees(m, party, rooms, only)
+            ]
+            found, more = store.search(
+                party, word, before=before, limit=limit, rooms=rooms, only=only
+            )
+            assert ids(found) == model[-limit:]
+            assert more == (len(model) > limit)
 
-            check()
-        finally:
-            store.close()
+        check()
 
 
 # --- schema step 4 on a file with history ----------------------------------------

@@ -22,7 +22,6 @@ from server.store import (
     RoomExists,
     RoomRecord,
     RoomStore,
-    SchemaTooNew,
     SqliteMessageStore,
     SqliteRoomStore,
     SqliteStore,
@@ -31,10 +30,17 @@ from server.store import (
     account_party,
     guest_party,
 )
+from tests.server.store_helpers import (
+    WAIT,
+    check_a_failed_read_is_a_store_error,
+    check_a_newer_file_is_refused,
+    check_a_non_database_is_refused_and_kept,
+    raw,
+    run_all,
+)
 
 ANN, BOB, CAT = (account_party(name) for name in ("ann", "bob", "cat"))
 GUEST = guest_party("00ff")
-WAIT = 10.0
 
 
 @pytest.fixture(name="db_path")
@@ -47,15 +53,6 @@ def _store(db_path: Path) -> Iterator[SqliteRoomStore]:
     store = SqliteRoomStore(db_path)
     yield store
     store.close()
-
-
-def raw(path: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
-    """Look at the file through a separate, plain connection."""
-    connection = sqlite3.connect(path)
-    try:
-        return connection.execute(sql, params).fetchall()
-    finally:
-        connection.close()
 
 
 def create(
@@ -79,12 +76,17 @@ def test_a_new_file_is_private_at_the_latest_step_with_foreign_keys(store, db_pa
 
 
 def test_every_connection_to_the_file_enforces_foreign_keys(db_path):
-    with SqliteMessageStore(db_path) as messages, SqliteStore(db_path) as accounts:
+    with (
+        SqliteMessageStore(db_path) as messages,
+        SqliteStore(db_path) as accounts,
+        SqliteRoomStore(db_path) as rooms,
+    ):
         connections = [
             messages._writer.connection,
             messages._reader.connection,
             messages._searcher.connection,
             accounts._db.connection,
+            rooms._db.connection,
         ]
         for connection in connections:
             assert connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
@@ -108,20 +110,17 @@ def test_an_accounts_file_from_step_3_gains_rooms(db_path):
 
 
 def test_a_file_from_a_newer_server_is_refused(db_path):
-    SqliteRoomStore(db_path).close()
-    connection = sqlite3.connect(db_path)
-    connection.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
-    connection.close()
-    with pytest.raises(SchemaTooNew):
-        SqliteRoomStore(db_path)
+    check_a_newer_file_is_refused(SqliteRoomStore, db_path)
 
 
 def test_a_file_that_is_not_a_database_is_refused_and_kept(db_path):
-    db_path.parent.mkdir()
-    db_path.write_bytes(b"not sqlite at all" * 100)
-    with pytest.raises(StoreError, match="cannot use the database"):
-        SqliteRoomStore(db_path)
-    assert db_path.read_bytes() == b"not sqlite at all" * 100
+    check_a_non_database_is_refused_and_kept(SqliteRoomStore, db_path)
+
+
+def test_a_failed_read_is_a_store_error(store, db_path):
+    check_a_failed_read_is_a_store_error(
+        db_path, "rooms", store.rooms, "reading rooms failed"
+    )
 
 
 def test_a_closed_store_raises_store_error(db_path):
@@ -358,11 +357,7 @@ def test_an_invite_is_taken_once_by_racing_threads(store):
         start.wait(WAIT)
         results.append(store.take_invite("#rust", BOB))
 
-    threads = [threading.Thread(target=take) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(WAIT)
+    assert run_all(*[take] * 8) == []
     assert sorted(results) == [False] * 7 + [True]
 
 
@@ -413,25 +408,6 @@ def test_deleting_a_room_keeps_its_messages(db_path):
 # --- sharing the file ------------------------------------------------------------
 
 
-def _run_all(*targets) -> list[BaseException]:
-    """Run each target on its own thread at once; the exceptions they raised."""
-    errors: list[BaseException] = []
-
-    def guarded(target) -> None:
-        try:
-            target()
-        except BaseException as error:  # reported to the test
-            errors.append(error)
-
-    threads = [threading.Thread(target=guarded, args=(t,)) for t in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(WAIT)
-    assert not any(thread.is_alive() for thread in threads)
-    return errors
-
-
 def test_rooms_messages_and_accounts_share_the_file_from_many_threads(db_path):
     names = [f"#room{n}" for n in range(8)]
     keys = [room_key(name) for name in names]
@@ -472,7 +448,7 @@ def test_rooms_messages_and_accounts_share_the_file_from_many_threads(db_path):
                         created_at=1.0,
                     )
 
-        errors = _run_all(*(lambda n=n: join(n) for n in range(4)), write)
+        errors = run_all(*(lambda n=n: join(n) for n in range(4)), write)
         assert not errors
         assert sum(len(rooms.members(key)) for key in keys) == 4 * 20
         assert messages.last_id() == 100
