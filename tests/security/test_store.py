@@ -22,6 +22,7 @@ from server.store import (
     StoreError,
 )
 from tests.server.store_helpers import (
+    check_a_closed_store_refuses,
     check_a_failed_read_is_a_store_error,
     check_a_non_database_is_refused_and_kept,
     raw,
@@ -194,10 +195,9 @@ def test_a_failed_read_is_a_store_error(store, db_path):
 
 def test_a_closed_store_says_so(db_path):
     store = SqliteStore(db_path)
-    store.close()
-    with pytest.raises(StoreError, match="closed"):
-        store.count_accounts()
-    store.close()  # twice is fine
+    check_a_closed_store_refuses(
+        store, store.count_accounts, lambda: _add(store, "Bob")
+    )
 
 
 def test_names_are_unique_by_key(store):

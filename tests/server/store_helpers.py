@@ -86,3 +86,16 @@ def check_a_failed_read_is_a_store_error(
         raw(path, f"ALTER TABLE gone_for_a_moment RENAME TO {table}")
     assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
     read()
+
+
+def check_a_closed_store_refuses(
+    store: SqliteFile, *uses: Callable[[], object]
+) -> None:
+    """Closing twice is fine; then each of `uses` raises a `StoreError` that
+    says the store is closed.
+    """
+    store.close()
+    store.close()
+    for use in uses:
+        with pytest.raises(StoreError, match="closed"):
+            use()

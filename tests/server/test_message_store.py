@@ -34,6 +34,7 @@ from server.store import (
 from server.store import messages as messages_module
 from tests.server.store_helpers import (
     WAIT,
+    check_a_closed_store_refuses,
     check_a_failed_read_is_a_store_error,
     check_a_newer_file_is_refused,
     check_a_non_database_is_refused_and_kept,
@@ -192,14 +193,12 @@ def test_a_failed_read_is_a_store_error(store, db_path):
 
 def test_a_closed_store_raises_store_error(db_path):
     store = SqliteMessageStore(db_path)
-    store.close()
-    store.close()  # twice is fine
-    with pytest.raises(StoreError, match="closed"):
-        store.last_id()
-    with pytest.raises(StoreError, match="closed"):
-        store.append([msg(1)])
-    with pytest.raises(StoreError, match="closed"):
-        store.backup(db_path.parent / "copy")
+    check_a_closed_store_refuses(
+        store,
+        store.last_id,
+        lambda: store.append([msg(1)]),
+        lambda: store.backup(db_path.parent / "copy"),
+    )
 
 
 # --- append and by_txn -----------------------------------------------------------

@@ -26,12 +26,12 @@ from server.store import (
     SqliteRoomStore,
     SqliteStore,
     StoredMessage,
-    StoreError,
     account_party,
     guest_party,
 )
 from tests.server.store_helpers import (
     WAIT,
+    check_a_closed_store_refuses,
     check_a_failed_read_is_a_store_error,
     check_a_newer_file_is_refused,
     check_a_non_database_is_refused_and_kept,
@@ -125,14 +125,12 @@ def test_a_failed_read_is_a_store_error(store, db_path):
 
 def test_a_closed_store_raises_store_error(db_path):
     store = SqliteRoomStore(db_path)
-    store.close()
-    store.close()  # twice is fine
-    with pytest.raises(StoreError, match="closed"):
-        store.rooms()
-    with pytest.raises(StoreError, match="closed"):
-        create(store, "#Rust")
-    with pytest.raises(StoreError, match="closed"):
-        store.add_member("#rust", ANN, RoomRole.MEMBER, 1.0)
+    check_a_closed_store_refuses(
+        store,
+        store.rooms,
+        lambda: create(store, "#Rust"),
+        lambda: store.add_member("#rust", ANN, RoomRole.MEMBER, 1.0),
+    )
 
 
 # --- rooms -----------------------------------------------------------------------
