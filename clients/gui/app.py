@@ -35,6 +35,7 @@ import customtkinter as ctk
 
 from clients.core import events as ev
 from clients.core.client import ChatClient, TransportFactory
+from clients.core.conversations import conversation_key
 from clients.core.formatting import (
     DisplayLine,
     LineKind,
@@ -664,8 +665,18 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
             self._show(self.client.typing(self._input_text()))
 
     def address(self, nick: str) -> None:
-        """Start a private message to `nick` (clicking a user)."""
-        self._set_input(f"@{nick} ")
+        """Clicking a user: the direct conversation with `nick` if there is
+        one, else `/query nick ` in the input, to type the first line after
+        (Enter opens the conversation)."""
+        key = conversation_key(nick)
+        for conversation in self.conversations:
+            if (
+                conversation.kind is ev.ConversationKind.DIRECT
+                and conversation_key(conversation.name) == key
+            ):
+                self.switch_conversation(conversation.name)
+                return
+        self._set_input(f"/query {nick} ")
         self.pane.input.focus_set()
 
     def open_link(self, url: str) -> None:
@@ -816,9 +827,13 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
             case ev.Context():
                 self._search_window().show_context(event)
 
-    def chat_text(self) -> str:
-        """Everything in the chat log (for tests and accessibility tools)."""
-        return self.pane.display.text()
+    def chat_text(self, conversation: str | None = None) -> str:
+        """Everything in the active log, or in `conversation`'s ("" if it has
+        none yet); for tests and accessibility tools."""
+        if conversation is None:
+            return self.pane.display.text()
+        log = self.pane.logs.get(conversation)
+        return "" if log is None else log.text()
 
     def _show_status(self, event: ev.ConnectionChanged) -> None:
         if not event.quiet:

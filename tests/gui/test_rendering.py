@@ -288,9 +288,10 @@ def test_mentions_and_private_messages_carry_a_symbol_not_just_a_colour(fake_win
     _from(fake, "bob", "psst", target="ann")
     _from(fake, "bob", "just chat")
     pump(window, lambda: "just chat" in window.chat_text())
+    pump(window, lambda: "psst" in window.chat_text("bob"))
     rows = _rows(window)
     assert any(row.endswith("★ <bob> hey ann, look") for row in rows)
-    assert any(row.endswith("✉ bob → you (private): psst") for row in rows)
+    assert window.chat_text("bob").endswith("✉ bob → you (private): psst\n")
     assert any(row.endswith(" <bob> just chat") and "★" not in row for row in rows)
 
 
@@ -309,7 +310,7 @@ def test_an_unfocused_window_rings_and_counts_in_its_title(fake_window, monkeypa
     other = _focus_elsewhere(window)
     try:
         _from(fake, "bob", "for you", target="ann")
-        pump(window, lambda: "for you" in window.chat_text())
+        pump(window, lambda: "for you" in window.chat_text("bob"))
         assert len(rings) == 1
         assert window.title() == "(1) Chinwag · ann @ 127.0.0.1:9"
         _from(fake, "bob", "nothing to see")
@@ -333,7 +334,7 @@ def test_a_focused_window_does_not_ring(fake_window, monkeypatch):
     pump(window, window.has_focus)
     _from(fake, "bob", "ann: hello")
     _from(fake, "bob", "psst", target="ann")
-    pump(window, lambda: "psst" in window.chat_text())
+    pump(window, lambda: "psst" in window.chat_text("bob"))
     assert rings == []
     assert window.title() == "Chinwag · ann @ 127.0.0.1:9"
 
@@ -388,7 +389,7 @@ def test_screenshot_of_links_continuations_and_pending(fake_window, tmp_path):
     window, fake = fake_window(users=("bob", "cy"))
     _from(fake, "bob", "morning! the notes are at https://example.org/notes")
     _from(fake, "cy", FORGERY)
-    _from(fake, "bob", "lunch?\nnoon works\nor one", target="ann")
+    _from(fake, "bob", "ann: lunch?\nnoon works\nor one")
     pump(window, lambda: "or one" in window.chat_text())
     window._show(
         [

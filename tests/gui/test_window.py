@@ -85,9 +85,15 @@ def test_direct_message_is_shown_as_one(make_window, server, peer):
     bob.submit("@ann for your eyes only")
     pump(
         window,
-        lambda: "bob → you (private): for your eyes only" in window.chat_text(),
+        lambda: "bob → you (private): for your eyes only" in window.chat_text("bob"),
     )
+    assert "for your eyes only" not in window.chat_text()  # its own conversation
+    pump(window, lambda: "bob" in window.pane.conversation_list.names())
+    window.pane.conversation_list.click("bob")
+    pump(window, lambda: window.active == "bob")
     assert "direct" in _tags_of(window, "for your eyes only")
+    window.pane.conversation_list.click("#lobby")
+    pump(window, lambda: window.active == "#lobby")
     bob.submit("ann: a mention")
     pump(window, lambda: "<bob> ann: a mention" in window.chat_text())
     assert "mention" in _tags_of(window, "ann: a mention")
@@ -121,8 +127,20 @@ def test_user_list_follows_joins_and_leaves_and_clicking_addresses(
     bob = peer()
     pump(window, lambda: sorted(window.pane.user_buttons) == ["ann", "bob"])
     assert window.pane.users_title.cget("text") == "Online (2)"
+    # Clicking a user: /query ready to type after, then their conversation.
     window.pane.user_buttons["bob"].invoke()
-    assert window._input_text() == "@bob "
+    assert window._input_text() == "/query bob "
+    window.pane.input.insert("end", "hello bob")
+    window.pane.send_button.invoke()
+    pump(window, lambda: window.active == "bob")
+    pump(window, lambda: "hello bob" in window.chat_text())
+    _heard(bob, "hello bob")
+    window.switch_conversation("#lobby")
+    pump(window, lambda: window.active == "#lobby")
+    window.pane.user_buttons["bob"].invoke()
+    pump(window, lambda: window.active == "bob")
+    assert window._input_text() == ""
+    window.switch_conversation("#lobby")
     bob.close()
     pump(window, lambda: list(window.pane.user_buttons) == ["ann"])
     assert "bob left (quit: test over)" in window.chat_text()
@@ -181,7 +199,7 @@ def test_a_line_typed_offline_waits_in_the_pending_area_then_is_delivered(
         bob = HeadlessDriver(host, port, "bob")
         try:
             bob.wait_connected()
-            bob.submit("@ann got it? https://example.org/x")
+            bob.submit("ann: got it? https://example.org/x")
             pump(window, lambda: "got it?" in window.chat_text())
         finally:
             bob.close()
@@ -219,7 +237,7 @@ def test_screenshot_of_a_conversation(make_window, server, tmp_path, peer):
     bob = peer()
     bob.submit("morning ann")
     bob.submit("@ann lunch at noon?")
-    pump(window, lambda: "lunch at noon?" in window.chat_text())
+    pump(window, lambda: "lunch at noon?" in window.chat_text("bob"))
     _type(window, "sounds good")
     window.pane.send_button.invoke()
     pump(window, lambda: "<ann> sounds good" in window.chat_text())
