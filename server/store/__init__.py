@@ -3,7 +3,8 @@
 
 Only this package touches the database. `SqliteStore` (accounts),
 `SqliteMessageStore` (history) and `SqliteRoomStore` (rooms) keep it in one
-file in the data directory; the schema is `migrations.MIGRATIONS`.
+file in the data directory; the schema is `migrations.MIGRATIONS`, and
+`connection` opens the file and shares its connections for all three.
 """
 
 from __future__ import annotations
