@@ -160,9 +160,12 @@ class Conversations:
     def find(self, query: str) -> list[str]:
         """Conversations whose name holds the letters of `query` in order
         (any case), best first: the tightest match, then the earliest, then
-        the shortest name, then display order. Closed ones are included
-        (switching to one opens it again)."""
+        the shortest name, then display order; all of them, in display order,
+        for an empty query. Closed ones are included (switching to one opens
+        it again)."""
         needle = query.strip().casefold()
+        if not needle:
+            return [entry.name for entry in self._ordered(hidden=True)]
         scored: list[tuple[tuple[int, int, int, int], str]] = []
         for position, entry in enumerate(self._ordered(hidden=True)):
             match = _subsequence(needle, entry.name.casefold())

@@ -81,6 +81,8 @@ class _Request:
     """For an earlier page: the conversation it is for (its lines only)."""
     oldest: int | None = None
     """For an earlier page: the smallest id answered, whatever its conversation."""
+    news: bool = False
+    """For a catch-up: its lines are new to the user (see `catch_up_news`)."""
 
     @property
     def limit(self) -> int:
@@ -129,6 +131,7 @@ class Scrollback:
         self._fetched: set[str] = set()
         self._marked: set[str] = set()
         self._catching_up = False
+        self._contacted = False
         self._held: dict[int, tuple[ev.ChatLine, list[ev.PendingDone]]] = {}
         self._requests: dict[int, _Request] = {}
 
@@ -150,18 +153,13 @@ class Scrollback:
 
     def catch_up_news(self, ref: int) -> bool:
         """Whether the stored lines answering `ref` are news to the user:
-        missed while away (catching up after the last line seen) or kept
-        while offline (ref 0), rather than the newest page shown on first
-        contact."""
+        missed while away (catching up after the last line seen, or after
+        a connection that saw none) or kept while offline (ref 0), rather
+        than the newest page shown on first contact."""
         if ref == 0:
             return True
         request = self._requests.get(ref)
-        return (
-            request is not None
-            and request.kind is _Kind.CATCH_UP
-            and isinstance(request.message, FetchHistory)
-            and request.message.after > 0
-        )
+        return request is not None and request.kind is _Kind.CATCH_UP and request.news
 
     def request(self, ref: int) -> FetchHistory | Search | None:
         """The request in flight as `ref`, if it is one of ours (to resend it)."""
@@ -177,12 +175,14 @@ class Scrollback:
         more), else the newest page. Live lines are held until it is done.
         """
         self._catching_up = True
+        news = self._contacted or self._cursor is not None
+        self._contacted = True
         ref = self._refs()
         if self._cursor is None:
             message = FetchHistory(ref=ref, before=0, after=0, limit=LATEST_PAGE)
         else:
             message = FetchHistory(ref=ref, after=self._cursor, limit=CATCH_UP_PAGE)
-        self._requests[ref] = _Request(_Kind.CATCH_UP, message)
+        self._requests[ref] = _Request(_Kind.CATCH_UP, message, news=news)
         return message
 
     def without_history(self) -> list[ev.UiEvent]:
@@ -506,7 +506,7 @@ class Scrollback:
         if more and self._cursor is not None and self._cursor > message.after:
             ref = self._refs()
             follow = FetchHistory(ref=ref, after=self._cursor, limit=CATCH_UP_PAGE)
-            self._requests[ref] = _Request(_Kind.CATCH_UP, follow)
+            self._requests[ref] = _Request(_Kind.CATCH_UP, follow, news=True)
             return Step([], follow)
         return Step(self._release())
 

@@ -19,11 +19,16 @@ from clients.core.tls import TlsInfo
 from clients.core.transport import Closed, Connected, DataReceived, TransportEvent
 from protocol import (
     CAP_ACCOUNTS,
+    CAP_AWAY,
     CAP_HISTORY,
     CAP_LIMITS,
+    CAP_ROOMS,
     CAP_SESSION,
+    CAP_TYPING,
+    LOBBY,
     MAX_HISTORY_PAGE,
     AccountStatus,
+    AwayChanged,
     ChangePassword,
     Connection,
     Delivered,
@@ -33,19 +38,36 @@ from protocol import (
     Hello,
     HistoryEnd,
     Identify,
+    JoinRoom,
     Limits,
+    ListMembers,
+    ListRooms,
     ListUsers,
     Message,
+    Moderated,
+    PartRoom,
     Post,
     Recalled,
     Register,
     Rejected,
     Role,
+    RoomAction,
+    RoomActionKind,
+    RoomEvent,
+    RoomEventKind,
+    RoomInfo,
+    RoomJoined,
+    RoomMembers,
+    RoomRole,
     Search,
     SessionToken,
+    SetAway,
     UserList,
     Welcome,
+    is_room,
     nick_key,
+    normalize_room,
+    room_key,
 )
 
 FAKE_TOKEN = b"fake-session-token-0123456789abc"
@@ -103,10 +125,30 @@ class StoredMessage:
         )
 
     def visible_to(self, nick: str) -> bool:
-        return self.target is None or nick_key(nick) in {
-            nick_key(self.sender),
-            nick_key(self.target),
-        }
+        return (
+            self.target is None
+            or is_room(self.target)
+            or nick_key(nick)
+            in {
+                nick_key(self.sender),
+                nick_key(self.target),
+            }
+        )
+
+    def in_conversation(self, conversation: str | None, nick: str) -> bool:
+        """Whether it belongs to `conversation` (None: any) as `nick` sees it."""
+        if conversation is None:
+            return True
+        if is_room(conversation):
+            if room_key(conversation) == room_key(LOBBY):
+                return self.target is None
+            return self.target is not None and (
+                is_room(self.target) and room_key(self.target) == room_key(conversation)
+            )
+        if self.target is None or is_room(self.target):
+            return False
+        other = self.target if nick_key(self.sender) == nick_key(nick) else self.sender
+        return nick_key(other) == nick_key(conversation)
 
 
 class PlayedHistory:
@@ -175,12 +217,32 @@ class PlayedHistory:
         return stored
 
     def answer(
-        self, request: FetchHistory | Search, nick: str, join: int
+        self,
+        request: FetchHistory | Search,
+        nick: str,
+        join: int,
+        rooms: frozenset[str] | None = None,
     ) -> list[Message]:
-        """The Recalled frames and HistoryEnd for `request` (or an Error)."""
+        """The Recalled frames and HistoryEnd for `request` (or an Error).
+
+        Args:
+            rooms: the keys of the rooms `nick` is in (None: every room's
+                messages are visible).
+        """
         if self.refuse is not None:
             return [Error(code=self.refuse, text="history refused", ref=request.ref)]
-        mine = [m for m in self.messages if m.visible_to(nick)]
+        mine = [
+            m
+            for m in self.messages
+            if m.visible_to(nick)
+            and m.in_conversation(request.conversation, nick)
+            and (
+                rooms is None
+                or m.target is None
+                or not is_room(m.target)
+                or room_key(m.target) in rooms
+            )
+        ]
         limit = max(1, min(request.limit, self.page_limit))
         if isinstance(request, Search):
             words = request.query.casefold().split()
@@ -219,6 +281,130 @@ class PlayedHistory:
         ]
 
 
+@attrs.define
+class PlayedRoom:
+    """One room of `PlayedRooms`: members are nick keys with their nick and role."""
+
+    name: str
+    topic: str = ""
+    invite_only: bool = False
+    members: dict[str, tuple[str, RoomRole]] = attrs.field(factory=dict)
+
+    def nicks(self) -> tuple[str, ...]:
+        return tuple(sorted((n for n, _ in self.members.values()), key=nick_key))
+
+
+class PlayedRooms:
+    """A server's rooms, for a `FakeTransport` that speaks rooms, typing and
+    away (spec 12.5, 12.6).
+
+    Shared by every transport a factory makes, so memberships outlive
+    reconnections like an account's: each login gets `RoomJoined(ref 0)`
+    and `RoomMembers(ref 0)` for the rooms its nick is in. Every member
+    counts as online. It answers JoinRoom (creating the room, the joiner its
+    owner), PartRoom, ListRooms, ListMembers, a topic set by anyone, and
+    SetAway (AwayChanged back); Typing goes nowhere. Other people's doings
+    are played with `FakeTransport.deliver`.
+    """
+
+    def __init__(self) -> None:
+        self.rooms: dict[str, PlayedRoom] = {}
+        self.away: dict[str, tuple[str, str]] = {}
+
+    def add(
+        self, name: str, *members: str, topic: str = "", owner: str | None = None
+    ) -> PlayedRoom:
+        """A room that exists already, with these members (`owner` owns it)."""
+        room = self.rooms.setdefault(room_key(name), PlayedRoom(normalize_room(name)))
+        room.topic = topic
+        for nick in members:
+            role = RoomRole.OWNER if nick == owner else RoomRole.MEMBER
+            room.members[nick_key(nick)] = (nick, role)
+        return room
+
+    def of(self, nick: str) -> list[PlayedRoom]:
+        return sorted(
+            (r for r in self.rooms.values() if nick_key(nick) in r.members),
+            key=lambda r: room_key(r.name),
+        )
+
+    def entered(self, room: PlayedRoom, nick: str, ref: int) -> list[Message]:
+        role = room.members[nick_key(nick)][1]
+        return [
+            RoomJoined(
+                ref=ref,
+                room=room.name,
+                topic=room.topic,
+                invite_only=room.invite_only,
+                role=role,
+            ),
+            RoomMembers(ref=ref, room=room.name, nicks=room.nicks(), final=True),
+        ]
+
+    def answer(self, message: Message, nick: str) -> list[Message]:  # noqa: C901, PLR0911, PLR0912 - one arm per request
+        """The server's answer to a room or away request from `nick`."""
+        match message:
+            case JoinRoom(ref=ref, room=name):
+                room = self.rooms.get(room_key(name))
+                if room is None:
+                    room = self.rooms[room_key(name)] = PlayedRoom(normalize_room(name))
+                    room.members[nick_key(nick)] = (nick, RoomRole.OWNER)
+                room.members.setdefault(nick_key(nick), (nick, RoomRole.MEMBER))
+                return self.entered(room, nick, ref)
+            case PartRoom(ref=ref, room=name, reason=reason):
+                room = self.rooms.get(room_key(name))
+                if room is None or nick_key(nick) not in room.members:
+                    return [_no_such_room(ref, name)]
+                del room.members[nick_key(nick)]
+                return [
+                    RoomEvent(
+                        room=room.name, kind=RoomEventKind.LEFT, nick=nick, text=reason
+                    )
+                ]
+            case ListRooms(ref=ref):
+                infos = [RoomInfo(ref=ref, room=LOBBY, members=1)]
+                infos += [
+                    RoomInfo(
+                        ref=ref,
+                        room=r.name,
+                        members=len(r.members),
+                        topic=r.topic,
+                        invite_only=r.invite_only,
+                    )
+                    for r in sorted(self.rooms.values(), key=lambda r: room_key(r.name))
+                ]
+                return [attrs.evolve(i, final=i is infos[-1]) for i in infos]
+            case ListMembers(ref=ref, room=name):
+                room = self.rooms.get(room_key(name))
+                if room is None or nick_key(nick) not in room.members:
+                    return [_no_such_room(ref, name)]
+                return [RoomMembers(ref=ref, room=room.name, nicks=room.nicks())]
+            case RoomAction(ref=ref, room=name, action=RoomActionKind.TOPIC, text=text):
+                room = self.rooms.get(room_key(name))
+                if room is None:
+                    return [_no_such_room(ref, name)]
+                room.topic = text
+                return [
+                    Moderated(ref=ref, text=f"topic of {room.name} set"),
+                    RoomEvent(
+                        room=room.name, kind=RoomEventKind.TOPIC, nick=nick, text=text
+                    ),
+                ]
+            case RoomAction(ref=ref):
+                return [Error(code=ErrorCode.NOT_PERMITTED, text="not played", ref=ref)]
+            case SetAway(text=text):
+                if text:
+                    self.away[nick_key(nick)] = (nick, text)
+                else:
+                    self.away.pop(nick_key(nick), None)
+                return [AwayChanged(nick=nick, text=text)]
+        return []
+
+
+def _no_such_room(ref: int, name: str) -> Error:
+    return Error(code=ErrorCode.NO_SUCH_ROOM, text=f"you are not in {name}", ref=ref)
+
+
 class FakeTransport:
     """Stands in for `Transport` in UI tests: no socket, the test is the server.
 
@@ -237,6 +423,8 @@ class FakeTransport:
         history: speak the `history` capability with these stored messages
             (answers FetchHistory, Search and Post, hands out offline direct
             messages); None (the default): no history, as before.
+        rooms: speak `rooms`, `typing` and `away` with these rooms (needs
+            `history`, as on a real server); None: none of them.
     """
 
     instances: list[FakeTransport] = []  # noqa: RUF012 - the tests' registry
@@ -250,9 +438,11 @@ class FakeTransport:
         last_ref: int = 0,
         resumed: bool = False,
         history: PlayedHistory | None = None,
+        rooms: PlayedRooms | None = None,
     ) -> None:
         self.id = next(_fake_ids)
         self.history = history
+        self.rooms = rooms
         self.join = 0
         self._sink = sink
         self._users = users
@@ -260,6 +450,7 @@ class FakeTransport:
         self._last_ref = last_ref
         self._resumed = resumed
         self._hello: Hello | None = None
+        self._caps: frozenset[str] = frozenset()
         self._server = Connection(Role.SERVER)
         self.received: list[Message] = []
         self.nick = ""
@@ -275,6 +466,7 @@ class FakeTransport:
         last_ref: int = 0,
         resumed: bool = False,
         history: PlayedHistory | None = None,
+        rooms: PlayedRooms | None = None,
     ) -> Callable[[str, int, Callable[[TransportEvent], object]], FakeTransport]:
         """A `transport_factory` for `ChatClient` making fakes with these options."""
 
@@ -288,6 +480,7 @@ class FakeTransport:
                 last_ref=last_ref,
                 resumed=resumed,
                 history=history,
+                rooms=rooms,
             )
 
         return make
@@ -343,12 +536,24 @@ class FakeTransport:
             )
         elif self.history is not None:
             self._answer_history(message, self.history)
+        if self.rooms is not None and CAP_ROOMS in self.capabilities:
+            answer = self.rooms.answer(message, self.nick)
+            if answer:
+                self.deliver(*answer)
 
     def _answer_history(self, message: Message, history: PlayedHistory) -> None:
         if isinstance(message, Post):
             self.deliver(history.post(self.nick, message).delivered(message.ref))
         elif isinstance(message, FetchHistory | Search):
-            self.deliver(*history.answer(message, self.nick, self.join))
+            rooms = None
+            if self.rooms is not None:
+                rooms = frozenset(room_key(r.name) for r in self.rooms.of(self.nick))
+            self.deliver(*history.answer(message, self.nick, self.join, rooms))
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What the automatic Welcome enabled."""
+        return self._caps
 
     def _welcome(self, hello: Hello) -> None:
         version = min(hello.version, 2)
@@ -356,7 +561,10 @@ class FakeTransport:
         if version >= 2 and self.history is not None:
             wanted.add(CAP_HISTORY)
             self.join = self.history.last_id
+            if self.rooms is not None:
+                wanted |= {CAP_ROOMS, CAP_TYPING, CAP_AWAY}
         caps = tuple(sorted(wanted.intersection(hello.capabilities)))
+        self._caps = frozenset(caps)
         messages: list[Message] = [
             Welcome(
                 version=version, nick=hello.nick, server_name="fake", capabilities=caps
@@ -377,8 +585,15 @@ class FakeTransport:
                     token=FAKE_TOKEN, resumed=self._resumed, last_ref=self._last_ref
                 )
             )
+        if CAP_ROOMS in caps and self.rooms is not None:
+            for room in self.rooms.of(hello.nick):
+                messages += self.rooms.entered(room, hello.nick, 0)
         if CAP_HISTORY in caps and self.history is not None:
             messages += self.history.take_offline(hello.nick)
+        if CAP_AWAY in caps and self.rooms is not None:
+            messages += [
+                AwayChanged(nick=n, text=t) for n, t in self.rooms.away.values()
+            ]
         self.deliver(*messages)
 
 

@@ -112,7 +112,7 @@ def test_two_clients_talk_in_a_room_that_a_v1_client_never_sees(connect, server)
         assert _names(bob) == ["#lobby", "#rust"]
         ann.wait_until(lambda: _members(ann, "#rust") == ("ann", "bob"))
         _notice(ann, "bob joined #rust")
-        assert bob.conversation("#rust").role == ""  # type: ignore[union-attr]
+        assert bob.conversation("#rust").role == ""
 
         assert bob.submit("hello rustaceans")  # the active conversation: #rust
         line = _line(ann, "hello rustaceans")
@@ -125,14 +125,14 @@ def test_two_clients_talk_in_a_room_that_a_v1_client_never_sees(connect, server)
         old.send(p.SendText(ref=1, text="hi lobby"))
         lobby_line = _line(ann, "hi lobby")
         assert lobby_line.conversation == "#lobby"
-        ann.wait_until(lambda: ann.conversation("#lobby").unread == 1)  # type: ignore[union-attr]
-        assert ann.conversation("#rust").unread == 0  # type: ignore[union-attr]
+        ann.wait_until(lambda: ann.conversation("#lobby").unread == 1)
+        assert ann.conversation("#rust").unread == 0
 
         ann.do(ann.client.switch("#lobby"))
-        assert ann.conversation("#lobby").unread == 0  # type: ignore[union-attr]
+        assert ann.conversation("#lobby").unread == 0
         assert ann.submit("back in the lobby")
         _line(bob, "back in the lobby")
-        bob.wait_until(lambda: bob.conversation("#lobby").unread >= 1)  # type: ignore[union-attr]
+        bob.wait_until(lambda: bob.conversation("#lobby").unread >= 1)
         assert ann.submit("/me waves")
         action = _line(bob, "waves")
         assert (action.action, action.sender, action.conversation) == (
@@ -227,15 +227,15 @@ def test_moderation_in_a_room(connect):
     assert ann.submit("/topic crabs all the way down")
     _notice(ann, "ann set the topic: crabs all the way down")
     _join(bob, "#rust")
-    assert bob.conversation("#rust").topic == "crabs all the way down"  # type: ignore[union-attr]
+    assert bob.conversation("#rust").topic == "crabs all the way down"
     since = len(bob.events)
     assert bob.submit("/topic mine now")
     refused = _notice(bob, "could not set the topic of #rust", since)
     assert refused.level is ev.NoticeLevel.ERROR
     assert ann.submit("/op bob")
-    bob.wait_until(lambda: bob.conversation("#rust").role == "operator")  # type: ignore[union-attr]
+    bob.wait_until(lambda: bob.conversation("#rust").role == "operator")
     assert ann.submit("/deop bob")
-    bob.wait_until(lambda: bob.conversation("#rust").role == "")  # type: ignore[union-attr]
+    bob.wait_until(lambda: bob.conversation("#rust").role == "")
     since = len(ann.events)
     assert ann.submit("/kick bob spam")
     _notice(bob, "you were kicked from #rust by ann: spam")
@@ -319,7 +319,7 @@ def test_an_accounts_rooms_come_back_after_it_reconnects(tmp_path):
                 # outlive the server, and its room is gone from its list.
                 ann.pump(0.3)
                 assert _names(ann) == ["#lobby", "#go", "#rust"]
-                assert ann.conversation("#rust").role == "owner"  # type: ignore[union-attr]
+                assert ann.conversation("#rust").role == "owner"
                 _notice(guest, "you are no longer in #rust", guest_since)
                 guest.wait_until(lambda: _names(guest) == ["#lobby"])
                 ann.do(ann.client.switch("#rust"))
