@@ -101,7 +101,7 @@ def setup(
         if missing:
             msg = f"the server did not enable {sorted(missing)}"
             raise RuntimeError(msg)
-        started = time.monotonic()
+        started, cpu = time.monotonic(), server.cpu_seconds()
         for index, client in enumerate(swarm.clients):
             client.target = layout.room_of(index)
             if client.target is not None:
@@ -120,11 +120,14 @@ def setup(
             msg = f"{len(wrong)} clients not in their room, first: {wrong[0]}"
             raise RuntimeError(msg)
         scenarios.settle_swarm(swarm, server)
+        join_cpu = server.cpu_seconds() - cpu
     except BaseException:
         swarm.close()
         server.stop()
         raise
-    info["join_s"] = round(joined, 3) if layout.rooms else None
+    if layout.rooms:
+        info["join_s"] = round(joined, 3)
+        info["join_server_cpu_s"] = round(join_cpu, 2)  # with the notices' fan-out
     return server, swarm, info
 
 
@@ -306,12 +309,13 @@ def compare(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 )
             summary[f"{group}:{key}"] = cell
         summary[f"{group}:split"] = _split(runs)
-        summary[f"{group}:join_s"] = {
-            name: statistics.median(
-                r["join_s"] or 0.0 for r in runs if r["layout"] == name
-            )
-            for name in NAMES
-        }
+        for key in ("join_s", "join_server_cpu_s"):
+            summary[f"{group}:{key}"] = {
+                name: statistics.median(
+                    r.get(key, 0.0) for r in runs if r["layout"] == name
+                )
+                for name in ("rooms", "one-room")
+            }
     return summary
 
 
@@ -382,10 +386,13 @@ def describe(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str:
                 f"    split (rooms against one-room): {split['us_per_message']} µs "
                 f"per message + {split['us_per_delivery']} µs per delivery"
             )
-    joins = summary[f"{_groups(rows)[0][0]}:join_s"]
+    group = _groups(rows)[0][0]
+    joins, cpu = summary[f"{group}:join_s"], summary[f"{group}:join_server_cpu_s"]
     lines.append(
-        f"  all {first['clients']} JoinRooms answered in {joins['rooms']} s (rooms), "
-        f"{joins['one-room']} s (one-room: each join is told to everyone already in)"
+        f"  all {first['clients']} JoinRooms sent at once: answered in "
+        f"{joins['rooms']} s, {cpu['rooms']} s of server CPU (rooms); "
+        f"{joins['one-room']} s, {cpu['one-room']} s of CPU (one-room: each "
+        "join is told to every member already in)"
     )
     lost = [r for r in rows if r["lost"]]
     lines += [
