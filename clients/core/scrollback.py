@@ -422,23 +422,29 @@ class Scrollback:
     def _show(self, line: ev.ChatLine, dones: list[ev.PendingDone]) -> list[ev.UiEvent]:
         """Append `line` to the log, unless it is there already.
 
-        A live line at or below the cursor that was not shown is older than
-        this log (the confirmation of a line sent again after a restart,
-        whose first run showed it): it is not appended out of order; the
-        earlier pages hold it.
+        The confirmation of our own line at or below the cursor that was
+        not shown is older than this log (a line sent again after a
+        restart, whose first run showed it): it is not appended out of
+        order; a notice says so and the earlier pages hold it. (Someone
+        else's live line there is shown: only a server whose ids started
+        again sends one, and it must not go unseen.)
         """
         events: list[ev.UiEvent] = []
         if line.id in self._seen:
             events.extend(dones)
             return events
-        if not line.recalled and self._cursor is not None and line.id <= self._cursor:
-            if dones:
-                what = describe_message(line.text, line.target)
-                events.append(
-                    ev.Notice(
-                        f"your {what} was delivered earlier; it is further up in the history"
-                    )
+        if (
+            dones
+            and not line.recalled
+            and self._cursor is not None
+            and line.id <= self._cursor
+        ):
+            what = describe_message(line.text, line.target)
+            events.append(
+                ev.Notice(
+                    f"your {what} was delivered earlier; it is further up in the history"
                 )
+            )
             events.extend(dones)
             return events
         self._remember(line.id)

@@ -335,8 +335,14 @@ def test_deduplication_remembers_a_bounded_number_of_ids():
     for message_id in range(1, 6):
         scrollback.live(line(message_id))
     assert ids(scrollback.live(line(5))) == []
-    # Forgotten, but below the cursor: never appended out of order.
-    assert ids(scrollback.live(line(1))) == []
+    assert ids(scrollback.live(line(1))) == [1]  # forgotten: shown again
+
+
+def test_someone_elses_line_below_the_cursor_is_shown():
+    """Only a server whose ids started again (a new database) sends one."""
+    scrollback = new(cursor=500)
+    scrollback.without_history()
+    assert ids(scrollback.live(line(3))) == [3]
 
 
 def test_a_confirmation_older_than_the_log_settles_without_a_line():
