@@ -79,8 +79,6 @@ from protocol import (
     is_room,
     nick_key,
     normalize_nick,
-    normalize_room,
-    room_key,
 )
 from protocol.constants import MIN_PROTOCOL_VERSION
 from server import history
@@ -88,7 +86,7 @@ from server.history import Record, Step
 from server.logins import Login
 from server.outbox import batched, in_batch
 from server.refusal import Refusal
-from server.rooms import LOBBY_KEY, RoomDirectory
+from server.rooms import LOBBY_KEY, RoomDirectory, key_of
 from server.sessions import LoginCheck, NoAccounts, Session, SessionRegistry
 from server.store.base import (
     MessageStore,
@@ -546,27 +544,16 @@ class Hub:
     def post(self, member: Member, request: Post) -> None:
         """A message with a transaction id: stored once, however often it comes.
 
+        A repeat of a recent id is answered from memory; an older one (from
+        before a restart, say) is found when the store refuses it as a
+        duplicate, and confirmed then (`history.Recorder`). No read per Post.
+
         Raises:
             Refusal: unknown target, or the id belongs to someone else.
         """
-        store = self._store
-        assert store is not None  # noqa: S101 - `history` is offered only with one
         with self._lock:
             sender = self._registered_nick(member)
             if sender is None or self._repeated(member, request):
-                return
-        try:
-            found = store.by_txn(request.txn)
-        except StoreError as error:
-            log.error("transaction lookup failed: %s", error)
-            raise Refusal(ErrorCode.INTERNAL_ERROR, STORE_FAILED, request.ref) from None
-        with self._lock:
-            sender = self._registered_nick(member)
-            if sender is None:
-                return
-            if found is not None:
-                self._txns[request.txn] = found
-            if self._repeated(member, request):
                 return
             self._send_pending()
             self._record(
@@ -974,11 +961,7 @@ class Hub:
             return False
         self._txns.move_to_end(request.txn)
         stored = known.stored if isinstance(known, Record) else known
-        party = self._party(member)
-        if stored.sender_party != party and (
-            stored.sender_party.startswith(history.ACCOUNT_PARTY_PREFIX)
-            or party.startswith(history.ACCOUNT_PARTY_PREFIX)
-        ):
+        if not self._same_sender(stored, self._party(member)):
             text = "that transaction id was used by someone else"
             raise Refusal(ErrorCode.INVALID_FIELD, text, request.ref)
         self._delivered(member, request.ref)
@@ -1070,25 +1053,31 @@ class Hub:
             record.stored.target_party is None and record.stored.room is None
             for record in records
         ]
+        if not any(broadcast):
+            # Rooms and direct messages only: nobody else gets anything, so
+            # only their recipients are visited (not every connection).
+            for member, frames in special.values():
+                member.deliver(b"".join(frames.values()))
+            return
         everything = b"".join(
             frame for frame, wide in zip(shared, broadcast, strict=True) if wide
         )
         for member in self._members.values():
             entry = special.pop(id(member), None)
             if entry is None:
-                if everything:
-                    member.deliver(everything)
+                member.deliver(everything)
                 continue
+            frames = entry[1]
             member.deliver(
                 b"".join(
-                    frame or (shared[i] if broadcast[i] else b"")
-                    for i, frame in enumerate(entry[1])
+                    frames.get(i) or (shared[i] if broadcast[i] else b"")
+                    for i in range(len(records))
                 )
             )
         # Senders no longer registered (kicked, say) still get their
         # confirmations ahead of their last words.
         for member, frames in special.values():
-            member.deliver(b"".join(frames))
+            member.deliver(b"".join(frames.values()))
 
     def _confirm_repeat(self, record: Record) -> None:
         """A transaction id the store held already: confirm the original."""
@@ -1098,7 +1087,23 @@ class Hub:
             self._txns[original.txn] = original
         for member, ref in [(record.sender, record.ref), *record.waiters]:
             target = self._current(member) or member
-            target.deliver(encode_frame(history.delivered(original, ref)))
+            if self._same_sender(original, self._party(member)):
+                frame = encode_frame(history.delivered(original, ref))
+            else:
+                text = "that transaction id was used by someone else"
+                frame = encode_frame(
+                    Error(code=ErrorCode.INVALID_FIELD, text=text, ref=ref)
+                )
+            target.deliver(frame)
+
+    @staticmethod
+    def _same_sender(stored: StoredMessage, party: str) -> bool:
+        """Whether `party` may hear again of `stored` as its own (spec 12.4):
+        the same account, or a guest repeating a guest's id."""
+        account = history.ACCOUNT_PARTY_PREFIX
+        return stored.sender_party == party or not (
+            stored.sender_party.startswith(account) or party.startswith(account)
+        )
 
     def _remember_published(self, records: list[Record]) -> None:
         """Recent transaction ids now map to stored messages; the join point moves."""
@@ -1111,18 +1116,21 @@ class Hub:
 
     def _special_copies(
         self, records: list[Record], shared: list[bytes]
-    ) -> dict[int, tuple[Member, list[bytes]]]:
+    ) -> dict[int, tuple[Member, dict[int, bytes]]]:
         """Who gets something other than the broadcast frames, and what:
         senders (their copy carries the ref), DM recipients, and repeats of a
         transaction id. Keyed by `id(member)`; one slot per record."""
-        special: dict[int, tuple[Member, list[bytes]]] = {}
+        special: dict[int, tuple[Member, dict[int, bytes]]] = {}
 
         def add(member: Member | None, frame: bytes, index: int) -> None:
+            # Indexes come in increasing order, so each dict is in message
+            # order; a later frame for the same index (the sender's own copy)
+            # replaces the earlier one in place.
             if member is None:
                 return
             entry = special.get(id(member))
             if entry is None:
-                entry = special[id(member)] = (member, [b""] * len(records))
+                entry = special[id(member)] = (member, {})
             entry[1][index] = frame
 
         for index, record in enumerate(records):
@@ -1357,9 +1365,4 @@ class Hub:
         return int(self._wall_clock() * 1000)
 
 
-def room_key_or_none(name: str) -> str | None:
-    """The key of a room name, None if it is not a valid one."""
-    try:
-        return room_key(normalize_room(name))
-    except InvalidRoom:
-        return None
+room_key_or_none = key_of

@@ -12,6 +12,7 @@ a room is a set of connections.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from typing import Protocol
@@ -153,10 +154,8 @@ class RoomDirectory:
         return self._rooms.get(key)
 
     def get(self, name: str) -> Room | None:
-        try:
-            return self._rooms.get(room_key(normalize_room(name)))
-        except InvalidRoom:
-            return None
+        key = key_of(name)
+        return None if key is None else self._rooms.get(key)
 
     def rooms_of(self, party: str) -> list[Room]:
         """The rooms `party` is a member of, by name."""
@@ -603,7 +602,14 @@ class RoomDirectory:
 
 
 def _is_lobby(name: str) -> bool:
+    return key_of(name) == LOBBY_KEY
+
+
+@functools.lru_cache(maxsize=4096)
+def key_of(name: str) -> str | None:
+    """The key of a room name, None if it is not a valid one (cached: every
+    Post to a room names it)."""
     try:
-        return room_key(normalize_room(name)) == LOBBY_KEY
+        return room_key(normalize_room(name))
     except InvalidRoom:
-        return False
+        return None
