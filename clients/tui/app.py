@@ -7,12 +7,17 @@ a certificate, give a password) are modal screens; a connection that ends
 for good leaves its reason in a bar above the log. With a server that keeps
 history, scrolling above the first line asks the core for an earlier page,
 and search results (and the lines around one) show in a modal screen.
+
+Each conversation (#lobby, a room, a direct one) has its own log, input
+draft and member list; the numbered list on the left, Alt+1..9 and Ctrl+K
+switch between them through the core, which says what is active.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 import signal
 import time
@@ -24,11 +29,12 @@ from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widgets import Footer, OptionList, Static
+from textual.containers import Horizontal, Vertical
+from textual.widgets import ContentSwitcher, Footer, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
 
 from clients.core import events as ev
-from clients.core.client import ChatClient, TransportFactory
+from clients.core.client import ChatClient, TransportFactory, settings_event
 from clients.core.formatting import (
     DisplayLine,
     LineKind,
@@ -40,7 +46,27 @@ from clients.core.formatting import (
 )
 from clients.core.launch import Security, build_client
 from clients.core.transport import TransportEvent
-from clients.tui.chat_log import ChatLog, LogEntry, RuleKind, is_for_you, log_entry
+from clients.tui.chat_log import (
+    DEFAULT_TIMESTAMPS,
+    ChatLog,
+    LogEntry,
+    RuleKind,
+    is_for_you,
+    log_entry,
+    restamped,
+)
+from clients.tui.conversations import (
+    LOBBY_KEY,
+    LOBBY_ONLY,
+    ConversationList,
+    SwitcherScreen,
+    activity,
+    conversation_key,
+    entry_row,
+    member_prompt,
+    typing_text,
+)
+from clients.tui.keys import read_alt_digits
 from clients.tui.messages import TransportMessage
 from clients.tui.screens import (
     NickChoice,
@@ -52,6 +78,7 @@ from clients.tui.screens import (
     TrustScreen,
 )
 from clients.tui.widgets import AlertBanner, ChatInput, PendingArea, normalize_breaks
+from protocol import nick_key
 
 TICK_SECONDS = 0.25
 LEAVE_REASON = "leaving"
@@ -101,9 +128,30 @@ def guarded(
     return wrapper
 
 
+THEMES = {"light": "textual-light", "dark": "textual-dark", "system": "textual-dark"}
+"""The `theme` setting as Textual themes ("system": a terminal does not say
+whether it is light or dark, so the default)."""
+SWITCHER_ROW_WIDTH = 40
+
+
 class UserList(OptionList, can_focus=False):
-    """Who is online. Clicking a nick addresses them; it never takes the focus
-    from the input line (so typing always lands there and Tab cannot get stuck)."""
+    """Who is in the active conversation. Clicking a nick addresses them; it
+    never takes the focus from the input line (so typing always lands there
+    and Tab cannot get stuck)."""
+
+
+@attrs.define(eq=False)
+class ConversationView:
+    """What the app keeps of one conversation: its log, the draft left in
+    the input line when the user went elsewhere, and its scrollback state."""
+
+    name: str
+    log: ChatLog
+    draft: str = ""
+    earlier_asked: float | None = None
+    """When the unanswered request for an earlier page went (monotonic)."""
+    history_start: bool = False
+    """The start of its stored history is on screen: no more pages."""
 
 
 class ChatApp(App[None]):
@@ -122,14 +170,23 @@ class ChatApp(App[None]):
 
     CSS_PATH = "chat.tcss"
     TITLE = "Chinwag"
-    # Below 60 columns the user list gives its room to the chat (see chat.tcss).
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (60, "-wide")]  # noqa: RUF012 - Textual's API
+    # Below 60 columns the conversation and user lists give their room to
+    # the chat; from 110 they are wider (see chat.tcss).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (60, "-wide"), (110, "-widest")]  # noqa: RUF012 - Textual's API
     # Below 16 rows the footer's key hints give their row to the chat.
     VERTICAL_BREAKPOINTS = [(0, "-short"), (16, "-tall")]  # noqa: RUF012 - Textual's API
     BINDINGS = [  # noqa: RUF012 - Textual's API
         Binding("ctrl+c", "leave", "Quit", priority=True),
         Binding("ctrl+q", "leave", "Quit", priority=True, show=False),
         Binding("escape", "hide_banner", "Hide the alert"),
+        # Priority: Ctrl+K would delete to the end of the line in the input.
+        # Not in the footer, which is full at 80 columns: the conversation
+        # list's frame names it.
+        Binding("ctrl+k", "switcher", "Switch", show=False, priority=True),
+        *(
+            Binding(f"alt+{n}", f"switch_to({n})", show=False, priority=True)
+            for n in range(1, 10)
+        ),
     ]
 
     def __init__(
@@ -151,15 +208,26 @@ class ChatApp(App[None]):
         self.trust_screen: TrustScreen | None = None
         self.password_screen: PasswordScreen | None = None
         self.search_screen: SearchScreen | None = None
-        self._earlier_asked: float | None = None
-        """When the unanswered request for an earlier page went (monotonic)."""
-        self._history_start = False
-        """The start of the stored history is on screen: no more pages."""
+        self.switcher_screen: SwitcherScreen | None = None
+        self._log_ids = itertools.count()
+        self._views: dict[str, ConversationView] = {LOBBY_KEY: self._new_view("#lobby")}
+        self._active = LOBBY_KEY
+        self._conversations: ev.ConversationsChanged | None = None
+        """The core's list, once it sent one (before: #lobby alone)."""
+        self._roster: tuple[str, ...] = ()
+        self._connection: ev.ConnectionChanged | None = None
+        self._timestamps = DEFAULT_TIMESTAMPS
+        self._notify_on = True
+        self._quiet_text: str | None = None
+        """A draft just put back in the input line: its change is not typing."""
+        self._sending = False
+        """A line is being submitted: what the input line holds is not a draft."""
         self._scrollback_off = False
         """Asking for a page was refused (no history here, not connected):
         scrolling does not ask again until the next connection."""
         self._leaving = False
         self._signals: list[signal.Signals] = []
+        read_alt_digits()
 
     @property
     def server_label(self) -> str:
@@ -168,22 +236,54 @@ class ChatApp(App[None]):
     def compose(self) -> ComposeResult:
         yield AlertBanner(id="banner")
         with Horizontal(id="body"):
-            yield ChatLog(id="log")
+            yield ConversationList(id="conversations")
+            with Vertical(id="middle"):
+                yield Static("", id="topic")
+                lobby = self._views[LOBBY_KEY].log
+                with ContentSwitcher(id="logs", initial=lobby.id):
+                    yield lobby
             yield UserList(id="users")
         yield PendingArea(id="pending")
+        yield Static("", id="typing")
         yield ChatInput(
             owner=self,
             id="input",
             placeholder="Message everyone · @nick for private · /help",
         )
-        yield Static(Text(f"{self.server_label} · not connected"), id="status")
+        yield Static(Text(self._status_line()), id="status")
         yield Footer()
+
+    @property
+    def chat_log(self) -> ChatLog:
+        """The active conversation's log."""
+        return self._views[self._active].log
+
+    @property
+    def views(self) -> dict[str, ConversationView]:
+        """Every conversation's view, by `conversation_key`."""
+        return dict(self._views)
+
+    @property
+    def active_view(self) -> ConversationView:
+        return self._views[self._active]
+
+    def log_of(self, name: str) -> ChatLog:
+        """The log of conversation `name` (made empty if it had none)."""
+        return self._view(name).log
 
     # The main widgets live on the base screen; query it rather than the
     # active screen, which may be a modal.
     @property
-    def chat_log(self) -> ChatLog:
-        return self.screen_stack[0].query_one("#log", ChatLog)
+    def conversation_list(self) -> ConversationList:
+        return self.screen_stack[0].query_one("#conversations", ConversationList)
+
+    @property
+    def typing_line(self) -> Static:
+        return self.screen_stack[0].query_one("#typing", Static)
+
+    @property
+    def topic_line(self) -> Static:
+        return self.screen_stack[0].query_one("#topic", Static)
 
     @property
     def user_list(self) -> UserList:
@@ -207,7 +307,8 @@ class ChatApp(App[None]):
 
     def on_mount(self) -> None:
         self.user_list.border_title = "Online"
-        self.chat_log.border_title = "Chat"
+        self.conversation_list.border_title = "Chats"
+        self.conversation_list.border_subtitle = "^K find"
         self.message_input.focus()
         self._catch_signals()
         if self._nick is None:
@@ -260,6 +361,8 @@ class ChatApp(App[None]):
             transport_factory=self._factory,
         )
         self.set_interval(TICK_SECONDS, self._tick)
+        self._show([settings_event(self.client.settings)])
+        self.refresh_bindings()
         self._show(self.client.start())
 
     def _sink(self, event: TransportEvent) -> None:
@@ -287,13 +390,17 @@ class ChatApp(App[None]):
         """Hand the whole text (line breaks and all) to the session core."""
         if self.client is None:
             return False
+        self._sending = True
         try:
-            result = self.client.submit(normalize_breaks(text))
-        except Exception:
-            log.exception("error submitting a line")
-            self.report_internal_error()
-            return False
-        self._show(result.events)
+            try:
+                result = self.client.submit(normalize_breaks(text))
+            except Exception:
+                log.exception("error submitting a line")
+                self.report_internal_error()
+                return False
+            self._show(result.events)
+        finally:
+            self._sending = False
         return result.accepted
 
     def complete(self, text: str) -> str | None:
@@ -319,8 +426,10 @@ class ChatApp(App[None]):
     def confirm_paste(self, text: str) -> None:
         def decided(send: str | None) -> None:
             box = self.message_input
+            before = box.text
             if send is not None and self.submit_text(send):
-                box.set_text("")
+                if box.text == before:  # else a draft came back (/query)
+                    box.set_text("")
             else:
                 box.set_text(text)  # cancelled or refused: keep it to edit
             box.focus()
@@ -342,30 +451,53 @@ class ChatApp(App[None]):
 
     @guarded
     def _ask_earlier(self) -> None:
-        """The user scrolled up past the first line: ask for an earlier page,
-        once at a time, until the start of the history is shown."""
+        """The user scrolled up past the first line: ask for an earlier page
+        of the active conversation, once at a time, until the start of its
+        history is shown."""
         client = self.client
-        if client is None or self._history_start or self._scrollback_off:
+        view = self.active_view
+        if client is None or view.history_start or self._scrollback_off:
             return
         if client.session.catching_up:
             return  # the session would ignore it; ask again once caught up
         now = time.monotonic()
-        asked = self._earlier_asked
+        asked = view.earlier_asked
         if asked is not None and now - asked < EARLIER_PATIENCE_SECONDS:
             return
-        self._earlier_asked = now
+        view.earlier_asked = now
         events = client.load_earlier()
         if any(isinstance(event, ev.Notice) for event in events):
             # Refused at once: said once, not at every turn of the wheel.
-            self._earlier_asked = None
+            view.earlier_asked = None
             self._scrollback_off = True
         self._show(events)
 
     @on(OptionList.OptionSelected, "#users")
     @guarded
     def _address_user(self, event: OptionList.OptionSelected) -> None:
-        self.message_input.set_text(f"@{event.option.prompt} ")
+        nick = event.option.id
+        if nick is not None:
+            self.message_input.set_text(f"@{nick} ")
         self.message_input.focus()
+
+    @on(OptionList.OptionSelected, "#conversations")
+    @guarded
+    def _conversation_clicked(self, event: OptionList.OptionSelected) -> None:
+        name = event.option.id
+        self.message_input.focus()
+        if self.client is not None and name is not None:
+            self._show(self.client.switch(name))
+        self._draw_list()  # the bar back on the active one until the core says
+
+    @on(TextArea.Changed, "#input")
+    @guarded
+    def _input_changed(self, event: TextArea.Changed) -> None:
+        text = event.text_area.text
+        quiet, self._quiet_text = self._quiet_text, None
+        if quiet is not None and text == quiet:
+            return  # a draft put back on switching: not typing
+        if self.client is not None and not self._leaving:
+            self._show(self.client.typing(text))
 
     def report_internal_error(self) -> None:
         """Tell the user something broke, without a traceback (that is in the log)."""
@@ -385,6 +517,9 @@ class ChatApp(App[None]):
                 return False
             banners = self.screen_stack[0].query("#banner").results(AlertBanner)
             return any(banner.display for banner in banners)
+        if action in ("switcher", "switch_to"):
+            # Over the main screen only: in a dialog the keys stay its own.
+            return self.client is not None and len(self.screen_stack) == 1
         return True
 
     def action_hide_banner(self) -> None:
@@ -393,6 +528,53 @@ class ChatApp(App[None]):
 
     def on_alert_banner_hidden(self) -> None:
         self.refresh_bindings()
+
+    @guarded
+    def action_switch_to(self, index: int) -> None:
+        """Alt+1..9: the index-th conversation of the list."""
+        if self.client is not None:
+            self._show(self.client.switch_to(index))
+
+    def action_switcher(self) -> None:
+        """Ctrl+K: find a conversation by a few of its letters."""
+        if self.client is None or self.switcher_screen is not None:
+            return
+        screen = self.switcher_screen = SwitcherScreen(
+            find=self._find_conversations, label=self._switcher_label
+        )
+        self.push_screen(screen, self._switcher_closed)
+
+    def _find_conversations(self, query: str) -> list[str]:
+        if self.client is None:
+            return []
+        try:
+            return self.client.find_conversations(query)
+        except Exception:
+            log.exception("error finding conversations")
+            self.report_internal_error()
+            return []
+
+    def _switcher_label(self, name: str) -> Text:
+        """A row of the quick switcher: as in the list (number, unread)."""
+        items = self._items()
+        key = conversation_key(name)
+        for index, item in enumerate(items, 1):
+            if conversation_key(item.name) == key:
+                return entry_row(
+                    index,
+                    item,
+                    active=key == self._active,
+                    width=SWITCHER_ROW_WIDTH,
+                )
+        closed = ev.Conversation(name=name, kind=ev.ConversationKind.DIRECT)
+        return entry_row(None, closed, active=False, width=SWITCHER_ROW_WIDTH)
+
+    @guarded
+    def _switcher_closed(self, name: str | None) -> None:
+        self.switcher_screen = None
+        self.message_input.focus()
+        if name is not None and self.client is not None and not self._leaving:
+            self._show(self.client.switch(name))
 
     def action_leave(self) -> None:
         self._leaving = True
@@ -410,6 +592,128 @@ class ChatApp(App[None]):
         if self.client is not None:
             self.client.close(LEAVE_REASON)
 
+    # --- conversations ------------------------------------------------------------
+
+    def _new_view(self, name: str) -> ConversationView:
+        log = ChatLog(id=f"log-{next(self._log_ids)}")
+        log.add_class("conversation-log")
+        log.border_title = _log_title(name)
+        return ConversationView(name, log)
+
+    def _view(self, name: str) -> ConversationView:
+        """The view of conversation `name`, made (its log hidden) if new."""
+        key = conversation_key(name)
+        view = self._views.get(key)
+        if view is None:
+            view = self._views[key] = self._new_view(name)
+            view.log.display = False
+            self.screen_stack[0].query_one("#logs", ContentSwitcher).mount(view.log)
+        return view
+
+    def _items(self) -> tuple[ev.Conversation, ...]:
+        if self._conversations is None:
+            return LOBBY_ONLY
+        return self._conversations.conversations
+
+    def _active_item(self) -> ev.Conversation | None:
+        for item in self._items():
+            if conversation_key(item.name) == self._active:
+                return item
+        return None
+
+    def _show_conversations(self, event: ev.ConversationsChanged) -> None:
+        self._conversations = event
+        for item in event.conversations:
+            view = self._view(item.name)
+            if view.name != item.name:  # the same, spelt anew (a nick's case)
+                view.name = item.name
+                view.log.border_title = _log_title(item.name)
+        self._activate(event.active)
+        self._draw_list()
+        self._draw_conversation()
+
+    def _activate(self, name: str) -> None:
+        """Show conversation `name`: its log, its draft in the input line."""
+        key = conversation_key(name)
+        if key == self._active:
+            return
+        old = self.active_view
+        new = self._view(name)
+        box = self.message_input
+        # A line that switches (/query nick) is sent, not left behind.
+        old.draft = "" if self._sending else box.text
+        self._active = key
+        self.screen_stack[0].query_one("#logs", ContentSwitcher).current = new.log.id
+        if box.text != new.draft:
+            self._quiet_text = new.draft
+            box.set_text(new.draft)
+
+    def _renamed(self, old: str, new: str) -> None:
+        """A nick changed: their direct conversation's log goes with it."""
+        old_key, new_key = conversation_key(old), conversation_key(new)
+        view = self._views.get(old_key)
+        if view is None or old_key in (new_key, LOBBY_KEY) or new_key in self._views:
+            return
+        del self._views[old_key]
+        self._views[new_key] = view
+        view.name = new
+        view.log.border_title = _log_title(new)
+        if self._active == old_key:
+            self._active = new_key
+
+    def _draw_list(self) -> None:
+        items = self._items()
+        active = self._conversations.active if self._conversations else "#lobby"
+        self.conversation_list.show(items, active)
+
+    def _draw_conversation(self) -> None:
+        """The member list, topic and typing lines and status bar of the
+        active conversation."""
+        item = self._active_item()
+        listed = self._conversations.away if self._conversations else ()
+        away = {nick_key(nick): reason for nick, reason in listed}
+        if self._conversations is None:
+            members, title = self._roster, "Online"
+        elif item is None:
+            members, title = (), "Members"
+        else:
+            members = item.members
+            title = "Members" if item.kind is ev.ConversationKind.ROOM else "Online"
+        users = self.user_list
+        shown = [(nick, member_prompt(nick, away)) for nick in members]
+        drawn = [
+            (str(users.get_option_at_index(i).id), users.get_option_at_index(i).prompt)
+            for i in range(users.option_count)
+        ]
+        if shown != drawn:
+            users.clear_options()
+            users.add_options(Option(prompt, id=nick) for nick, prompt in shown)
+        users.border_title = f"{title} ({len(members)})"
+
+        header = ""
+        if item is not None and item.topic:
+            header = f"Topic: {item.topic}"
+        elif item is not None and item.kind is ev.ConversationKind.DIRECT:
+            reason = away.get(nick_key(item.name))
+            if reason is not None:
+                header = f"{item.name} is away: {reason}"
+        first, _more = split_lines(header)
+        topic = self.topic_line
+        topic.update(Text(first, no_wrap=True, overflow="ellipsis", end=""))
+        topic.display = bool(first)
+
+        me = nick_key(self.client.session.nick) if self.client is not None else ""
+        typists = [
+            nick
+            for nick in (item.typing if item is not None else ())
+            if nick_key(nick) != me
+        ]
+        words = typing_text(typists)
+        line = self.typing_line
+        line.update(Text(words, no_wrap=True, overflow="ellipsis", end=""))
+        line.display = bool(words)
+        self._draw_status()
+
     # --- rendering --------------------------------------------------------------
 
     def _show(self, events: list[ev.UiEvent]) -> None:
@@ -417,35 +721,51 @@ class ChatApp(App[None]):
             if self._show_history(event):
                 continue
             for_you = self._react(event)
-            if isinstance(event, ev.TrustQuestion):
-                continue  # the screen shows it; the log gets the outcome
-            line = describe(event)
-            if line is not None:
-                # What the client itself says (a warning, /help) is read
-                # from its first line; chat follows the newest row.
-                self._write(
-                    line, for_you=for_you, from_start=not isinstance(event, ev.ChatLine)
-                )
-            if for_you and isinstance(event, ev.ChatLine) and not event.recalled:
-                # A stored line (missed while away) is shown, marked, but
-                # rings nothing: it is not news arriving now.
-                self._alert(event)
+            match event:
+                case ev.TrustQuestion():
+                    pass  # the screen shows it; the log gets the outcome
+                case ev.ChatLine():
+                    view = self._view(event.conversation)
+                    view.log.add(log_entry(event, timestamps=self._timestamps))
+                    if for_you and not event.recalled:
+                        # A stored line (missed while away) is shown, marked,
+                        # but rings nothing: it is not news arriving now.
+                        self._alert(event, view)
+                case _:
+                    line = describe(event, self._timestamps)
+                    if line is not None:
+                        # What the client itself says (a warning, /help) is
+                        # read from its first line.
+                        self._write(line, view=self._view_for(event), from_start=True)
+
+    def _view_for(self, event: ev.UiEvent) -> ConversationView:
+        """Where a line that is not a chat message goes."""
+        match event:
+            case ev.Notice(conversation=str(name)):
+                return self._view(name)
+            case ev.Joined() | ev.Left() | ev.Renamed():
+                return self._views[LOBBY_KEY]  # who is online: the lobby's news
+            case _:
+                return self.active_view
 
     def _show_history(self, event: ev.UiEvent) -> bool:
         """Show an event of the stored history; False for any other event."""
         match event:
             case ev.DaySeparator():
-                self.chat_log.add(log_entry(event))
+                self._view(event.conversation).log.add(log_entry(event))
             case ev.UnreadMarker():
-                log = self.chat_log
+                log = self._view(event.conversation).log
                 log.remove_rules(RuleKind.UNREAD)  # only the newest is shown
                 log.add(LogEntry.ruled(RuleKind.UNREAD))
             case ev.EarlierLines(items=items, more=more):
-                self._earlier_asked = None
+                view = self._view(event.conversation)
+                view.earlier_asked = None
                 if not more:
-                    self._history_start = True
-                entries = [log_entry(item) for item in items]
-                self.chat_log.prepend(entries, start=not more)
+                    view.history_start = True
+                entries = [
+                    log_entry(item, timestamps=self._timestamps) for item in items
+                ]
+                view.log.prepend(entries, start=not more)
             case ev.SearchResults():
                 self._show_results(event)
             case ev.Context():
@@ -464,11 +784,13 @@ class ChatApp(App[None]):
             True for a chat line meant for the user (a DM or a mention).
         """
         match event:
-            case ev.RosterChanged(nicks=nicks):
-                users = self.user_list
-                users.clear_options()
-                users.add_options(nicks)
-                users.border_title = f"Online ({len(nicks)})"
+            case (
+                ev.RosterChanged()
+                | ev.ConversationsChanged()
+                | ev.SettingsChanged()
+                | ev.Renamed()
+            ):
+                self._react_conversations(event)
             case ev.ConnectionChanged():
                 self._show_status(event)
             case ev.ClearRequested():
@@ -485,44 +807,111 @@ class ChatApp(App[None]):
                 return is_for_you(event)
         return False
 
-    def _write(
-        self, line: DisplayLine, *, for_you: bool = False, from_start: bool = False
+    def _react_conversations(
+        self,
+        event: ev.RosterChanged
+        | ev.ConversationsChanged
+        | ev.SettingsChanged
+        | ev.Renamed,
     ) -> None:
-        self.chat_log.add(LogEntry(line, for_you), from_start=from_start)
+        match event:
+            case ev.RosterChanged(nicks=nicks):
+                self._roster = nicks
+                if self._conversations is None:  # an old server: no list
+                    self._draw_conversation()
+            case ev.ConversationsChanged():
+                self._show_conversations(event)
+            case ev.SettingsChanged():
+                self._apply_settings(event)
+            case ev.Renamed(old=old, new=new, is_me=False):
+                self._renamed(old, new)
 
-    def _alert(self, line: ev.ChatLine) -> None:
+    def _apply_settings(self, event: ev.SettingsChanged) -> None:
+        self._notify_on = event.notifications
+        theme = THEMES.get(event.theme, THEMES["system"])
+        if self.theme != theme:
+            self.theme = theme
+        if event.timestamps != self._timestamps:
+            self._timestamps = event.timestamps
+            for view in self._views.values():
+                view.log.replace_entries(
+                    functools.partial(restamped, timestamps=event.timestamps)
+                )
+
+    def _write(
+        self,
+        line: DisplayLine,
+        *,
+        view: ConversationView | None = None,
+        from_start: bool = False,
+    ) -> None:
+        target = view if view is not None else self.active_view
+        target.log.add(LogEntry(line), from_start=from_start)
+
+    def _alert(self, line: ev.ChatLine, view: ConversationView) -> None:
         """A private message or a mention the user may not see: bell and toast.
 
         "May not see" is: the terminal does not have the focus (focus
         reporting, `ESC[?1004h`, which Textual turns on), or the log is
-        scrolled up so the line arrived below the view.
+        scrolled up so the line arrived below the view. A line for another
+        conversation while the user is looking at the terminal gets the
+        toast without the bell: the list marks it too, and a bell for every
+        line elsewhere would ring at someone who is reading. The
+        `notifications` setting off silences both.
         """
-        if self.app_focus and self.chat_log.following:
+        if not self._notify_on:
             return
+        shown = view is self.active_view
+        if self.app_focus and shown and view.log.following:
+            return
+        ring = not self.app_focus or shown
         what = "private message" if line.is_direct else "mention"
+        where = "" if line.is_direct or view is self._views[LOBBY_KEY] else view.name
         first, more = split_lines(line.text)
         text = first if len(first) <= _TOAST_CHARS else first[:_TOAST_CHARS] + "…"
         if more:
             text += f" (+{len(more)} more line{'s' if len(more) > 1 else ''})"
-        self.bell()
+        if ring:
+            self.bell()
         self.notify(
             f"{sanitize(line.sender)}: {text}",
-            title=f"New {what}",
+            title=f"New {what} in {sanitize(where)}" if where else f"New {what}",
             markup=False,
             timeout=10,
         )
 
+    def _status_line(self) -> str:
+        """The status bar's words: where the user is, where news waits
+        (by number), and the connection."""
+        event = self._connection
+        active = self._views[self._active].name
+        where = " · ".join(
+            part for part in (sanitize(active), activity(self._items(), active)) if part
+        )
+        if event is None:
+            return f"{where} · {self.server_label} · not connected"
+        plaintext = (
+            event.status is ev.ConnectionStatus.CONNECTED and not event.encrypted
+        )
+        text = f"{where} · {status_text(event)}"
+        return NOT_ENCRYPTED_MARK + text if plaintext else text
+
+    def _draw_status(self) -> None:
+        if self.screen_stack:
+            self.status_bar.update(Text(self._status_line()))
+
     def _show_status(self, event: ev.ConnectionChanged) -> None:
         if event.status is not ev.ConnectionStatus.CONNECTED:
-            self._earlier_asked = None  # that request is gone with the connection
+            for view in self._views.values():
+                view.earlier_asked = None  # that request is gone with the connection
         else:
             self._scrollback_off = False  # a new connection may answer
+        self._connection = event
         status = self.status_bar
         plaintext = (
             event.status is ev.ConnectionStatus.CONNECTED and not event.encrypted
         )
-        text = status_text(event)
-        status.update(Text(NOT_ENCRYPTED_MARK + text if plaintext else text))
+        self._draw_status()
         status.set_class(
             event.status is ev.ConnectionStatus.CONNECTED and not plaintext,
             "connected",
@@ -613,3 +1002,8 @@ class ChatApp(App[None]):
             if isinstance(event, ev.Notice) and screen is not None:
                 screen.tell(event.text)  # in the box, not only the log behind it
         self._show(events)
+
+
+def _log_title(name: str) -> str:
+    """A log's border title: the conversation's name."""
+    return sanitize(name)

@@ -31,6 +31,7 @@ from clients.core.formatting import (
     DisplayLine,
     LineKind,
     describe,
+    nick_colour,
     sanitize,
     split_lines,
 )
@@ -87,6 +88,25 @@ RULE_LABELS = {
     RuleKind.START: "start of history",
     RuleKind.GAP: "some lines are not shown here",
 }
+NICK_PALETTE = (
+    "#df1919",
+    "#b45714",
+    "#8b6c0f",
+    "#467f0e",
+    "#0f8335",
+    "#0e8064",
+    "#0f7d87",
+    "#1576bb",
+    "#4864eb",
+    "#8d49eb",
+    "#bc18dc",
+    "#d31794",
+)
+"""Nick colours: twelve hues of one luminance (about 0.165), which reads at
+3.4:1 or better on both the dark and the light theme's log background (the
+most one colour can have against both), so a nick is never lost on either.
+The nick is also set apart by its brackets: colour is never the only cue."""
+DEFAULT_TIMESTAMPS = "%H:%M"
 HIGHLIGHT = Style(reverse=True)
 """A highlighted entry (the search result in its context): reversed, which
 shows on a monochrome terminal too."""
@@ -103,12 +123,15 @@ class LogEntry:
             instead of as a line of text.
         highlight: drawn reversed, the whole width (the line a search
             result is about, in its context).
+        source: the chat line it shows: its nick is coloured, and it is
+            worded again when the time format changes (`restamped`).
     """
 
     line: DisplayLine
     for_you: bool = False
     rule: RuleKind | None = None
     highlight: bool = False
+    source: ev.ChatLine | None = None
 
     @classmethod
     def ruled(cls, kind: RuleKind, label: str | None = None) -> LogEntry:
@@ -123,19 +146,69 @@ def is_for_you(line: ev.ChatLine) -> bool:
 
 
 def log_entry(
-    item: ev.ChatLine | ev.DaySeparator, *, highlight: bool = False
+    item: ev.ChatLine | ev.DaySeparator,
+    *,
+    highlight: bool = False,
+    timestamps: str = DEFAULT_TIMESTAMPS,
 ) -> LogEntry:
-    """The entry for a stored line or a day separator (an earlier page,
-    the lines around a search result)."""
+    """The entry for a chat line or a day separator.
+
+    Args:
+        timestamps: the `strftime` format of the line's time ("" for none).
+    """
     if isinstance(item, ev.DaySeparator):
         return LogEntry.ruled(RuleKind.DAY, item.label)
-    line = describe(item)
+    return LogEntry(
+        chat_line(item, timestamps),
+        for_you=is_for_you(item),
+        highlight=highlight,
+        source=item,
+    )
+
+
+def chat_line(item: ev.ChatLine, timestamps: str = DEFAULT_TIMESTAMPS) -> DisplayLine:
+    """How the core words `item`, its time in the `timestamps` format."""
+    line = describe(item, timestamps)
     if line is None:  # the core words every chat line; never show raw text
         first, more = split_lines(item.text)
         line = DisplayLine(
             LineKind.CHAT, f"<{sanitize(item.sender)}> {first}", more=more
         )
-    return LogEntry(line, for_you=is_for_you(item), highlight=highlight)
+    return line
+
+
+def restamped(entry: LogEntry, timestamps: str) -> LogEntry:
+    """`entry` with its chat line's time in the `timestamps` format."""
+    if entry.source is None:
+        return entry
+    return attrs.evolve(entry, line=chat_line(entry.source, timestamps))
+
+
+def nick_style(nick: str) -> Style:
+    """The colour of `nick`, the same in every run (`nick_colour`)."""
+    return Style(color=NICK_PALETTE[nick_colour(nick, len(NICK_PALETTE))])
+
+
+def nick_spans(entry: LogEntry) -> list[tuple[int, int, str]]:
+    """Where the nicks of a chat line stand in `entry.line.text`: (start,
+    end, nick), found only where the core's wording puts them ("<bob> ",
+    "* bob ", "bob → you", "you → bob"), never inside the message."""
+    source = entry.source
+    if source is None:
+        return []
+    text = entry.line.text
+    sender = source.sender
+    spans = []
+    for before, after in (("<", "> "), ("* ", " "), ("", " → ")):
+        if text.startswith(f"{before}{sender}{after}"):
+            spans.append((len(before), len(before) + len(sender), sender))
+            break
+    target = source.target
+    if source.is_direct and source.is_own and target is not None:
+        head = "you → "
+        if text.startswith(f"{head}{target} "):
+            spans.append((len(head), len(head) + len(target), target))
+    return spans
 
 
 def render_entry(entry: LogEntry, width: int, console: Console) -> list[Strip]:
@@ -182,7 +255,10 @@ def _render_text(entry: LogEntry, width: int, console: Console) -> list[Strip]:
     if entry.for_you:
         head.append(FOR_YOU, style="bold")
     indent = " " * (head.cell_len or WRAP_INDENT)
-    rows = _wrap(head, Text(line.text, style=style), indent, width, console)
+    body = Text(line.text, style=style)
+    for start, end, nick in nick_spans(entry):
+        body.stylize(nick_style(nick), start, end)
+    rows = _wrap(head, body, indent, width, console)
     mark = Text()
     mark.append(CONTINUATION, style="dim")  # the mark only, not the text after it
     for more in line.more:
@@ -294,6 +370,18 @@ class ChatLog(ScrollView, can_focus=False):
         """Every row at the current width, oldest first (not just those on screen)."""
         return list(self._rows)
 
+    def rows_at(self, width: int) -> list[Strip]:
+        """Every row as it would be at `width` cells (a hidden log that was
+        never laid out has no rows of its own yet)."""
+        if width == self._width:
+            return self.rows
+        console = self.app.console
+        return [
+            row
+            for entry in self._entries
+            for row in render_entry(entry, width, console)
+        ]
+
     @property
     def following(self) -> bool:
         """True while new lines scroll into view (the user is at the end)."""
@@ -387,6 +475,26 @@ class ChatLog(ScrollView, can_focus=False):
         self._restore_view(mark)
         self.refresh()
 
+    def replace_entries(self, change: Callable[[LogEntry], LogEntry]) -> None:
+        """Put `change(entry)` in the place of every entry (the time format
+        changed, say); the view stays on its line."""
+        if not self._entries:
+            return
+        mark = self._view_mark(lambda _entry: False)
+        changed = {id(entry): change(entry) for entry in self._entries}
+        self._entries = deque(changed[id(entry)] for entry in self._entries)
+        if self._anchor is not None:
+            self._anchor = changed.get(id(self._anchor))
+        if self._centre is not None:
+            self._centre = changed.get(id(self._centre))
+        if mark is not None:
+            mark = (changed[id(mark[0])], mark[1])
+        if self._width:
+            self._render_all(self._width)
+        self._resized()
+        self._restore_view(mark)
+        self.refresh()
+
     def remove_rules(self, kind: RuleKind) -> None:
         """Take out every rule of `kind`; the view stays on its line."""
         self._remove(lambda entry: entry.rule is kind)
@@ -459,13 +567,7 @@ class ChatLog(ScrollView, can_focus=False):
         top = self._entry_at(round(self.scroll_y))
         self._width = width
         self._show_unseen()
-        console = self.app.console
-        self._rows = []
-        self._heights = deque()
-        for entry in self._entries:
-            rows = render_entry(entry, width, console)
-            self._rows.extend(rows)
-            self._heights.append(len(rows))
+        self._render_all(width)
         self._resized()
         if self._centre is not None:
             self._to_centre()
@@ -475,6 +577,13 @@ class ChatLog(ScrollView, can_focus=False):
             # Keep the line that was at the top of the view there.
             self._scroll_y_to(sum(list(self._heights)[:top]))
         self.refresh()
+
+    def on_show(self) -> None:
+        # Shown again (its conversation is active): the border's count was
+        # measured while hidden, and lines may have come meanwhile.
+        self._show_unseen()
+        if self._follow:
+            self._settle()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
@@ -496,6 +605,15 @@ class ChatLog(ScrollView, can_focus=False):
         return strip.apply_style(self.rich_style)
 
     # --- helpers ----------------------------------------------------------------------
+
+    def _render_all(self, width: int) -> None:
+        console = self.app.console
+        self._rows = []
+        self._heights = deque()
+        for entry in self._entries:
+            rows = render_entry(entry, width, console)
+            self._rows.extend(rows)
+            self._heights.append(len(rows))
 
     def _resized(self) -> None:
         self.virtual_size = Size(self._width, len(self._rows))

@@ -140,7 +140,10 @@ class ChatInput(TextArea):
             self.move_cursor(result.end_location)
 
     def action_send(self) -> None:
-        if self._owner.submit_text(self.text):
+        text = self.text
+        # Sent: empty the box, unless sending it switched conversations and
+        # put that conversation's draft in (/query nick).
+        if self._owner.submit_text(text) and self.text == text:
             self.load_text("")
 
     def action_complete(self) -> None:

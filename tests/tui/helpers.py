@@ -9,6 +9,7 @@ from pathlib import Path
 
 from textual._xterm_parser import XTermParser
 from textual.pilot import Pilot
+from textual.strip import Strip
 from textual.widgets import OptionList, Static
 
 from clients.core.launch import Security
@@ -48,18 +49,27 @@ def secure(tmp_path: Path, *, login: bool = False, trust_new: bool = False) -> S
     )
 
 
-def log_lines(app: ChatApp) -> list[str]:
-    """Every row of the chat log at its current width (scrolled out of view too)."""
-    return [strip.text.rstrip() for strip in app.chat_log.rows]
+def log_lines(app: ChatApp, conversation: str | None = None) -> list[str]:
+    """Every row of a chat log at its current width (scrolled out of view
+    too): the active conversation's, or `conversation`'s."""
+    return [strip.text.rstrip() for strip in _rows(app, conversation)]
 
 
-def log_text(app: ChatApp) -> str:
-    return "\n".join(log_lines(app))
+def _rows(app: ChatApp, conversation: str | None) -> list[Strip]:
+    """A log's rows; one never shown yet, at the width of the one shown."""
+    if conversation is None:
+        return app.chat_log.rows
+    width = app.chat_log.scrollable_content_region.width
+    return app.log_of(conversation).rows_at(width)
 
 
-def log_styles(app: ChatApp, needle: str) -> str:
+def log_text(app: ChatApp, conversation: str | None = None) -> str:
+    return "\n".join(log_lines(app, conversation))
+
+
+def log_styles(app: ChatApp, needle: str, conversation: str | None = None) -> str:
     """The styles used on the log row containing `needle`, as one string."""
-    for strip in app.chat_log.rows:
+    for strip in _rows(app, conversation):
         if needle in strip.text:
             return " ".join(str(seg.style) for seg in strip if seg.style)
     raise AssertionError(f"{needle!r} not in the log: {log_lines(app)}")

@@ -50,8 +50,8 @@ def _make_app(server, tmp_path):
     return make
 
 
-def _has(app: ChatApp, text: str) -> bool:
-    return any(text in line for line in log_lines(app))
+def _has(app: ChatApp, text: str, conversation: str | None = None) -> bool:
+    return any(text in line for line in log_lines(app, conversation))
 
 
 async def test_broadcast_and_dm_between_two_apps(server, make_app):
@@ -71,9 +71,11 @@ async def test_broadcast_and_dm_between_two_apps(server, make_app):
         assert input_value(ann) == ""
 
         await type_line(pb, "@ann just for you")
-        await until(pa, lambda: _has(ann, "bob → you (private): just for you"))
-        await until(pb, lambda: _has(bob, "you → ann (private): just for you"))
-        assert "magenta" in log_styles(ann, "just for you")
+        # A private message goes to its own conversation, on both sides.
+        await until(pa, lambda: _has(ann, "bob → you (private): just for you", "bob"))
+        await until(pb, lambda: _has(bob, "you → ann (private): just for you", "ann"))
+        assert "magenta" in log_styles(ann, "just for you", "bob")
+        assert not _has(ann, "just for you")
 
         await type_line(pb, "ann: are you there?")
         await until(pa, lambda: _has(ann, "<bob> ann: are you there?"))

@@ -35,9 +35,7 @@ async def test_dm_or_mention_while_unfocused_raises_a_notification():
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "connected" in status(app))
         fake = FakeTransport.instances[-1]
-        fake.deliver(
-            p.Delivered(id=1, timestamp_ms=0, sender="bob", target="ann", text="seen")
-        )
+        fake.deliver(p.Delivered(id=1, timestamp_ms=0, sender="bob", text="ann: seen"))
         await until(pilot, lambda: any("seen" in line for line in log_lines(app)))
         assert _toasts(app) == []  # focused and at the end: the user sees it
 
@@ -59,9 +57,7 @@ async def test_dm_or_mention_while_unfocused_raises_a_notification():
         app.post_message(events.AppFocus())
         await pilot.pause()
         assert app.app_focus
-        fake.deliver(
-            p.Delivered(id=5, timestamp_ms=0, sender="bob", target="ann", text="back")
-        )
+        fake.deliver(p.Delivered(id=5, timestamp_ms=0, sender="bob", text="ann: back"))
         await until(pilot, lambda: any("back" in line for line in log_lines(app)))
         await pilot.pause()
         assert len(_toasts(app)) == 2
@@ -80,11 +76,9 @@ async def test_dm_below_the_view_raises_a_notification():
         )
         await until(pilot, lambda: any("line 59" in line for line in log_lines(app)))
         await pilot.press("pageup")
-        fake.deliver(
-            p.Delivered(id=99, timestamp_ms=0, sender="bob", target="ann", text="hey")
-        )
+        fake.deliver(p.Delivered(id=99, timestamp_ms=0, sender="bob", text="ann: hey"))
         await until(pilot, lambda: bool(_toasts(app)))
-        assert _toasts(app) == [("New private message", "bob: hey")]
+        assert _toasts(app) == [("New mention", "bob: ann: hey")]
 
 
 async def test_ctrl_c_says_bye_and_exits():

@@ -147,7 +147,7 @@ async def test_typing_always_reaches_the_input():
         assert app.focused is box
         await pilot.press("tab", "shift+tab", "tab")
         assert app.focused is box
-        await pilot.click("#log")
+        await pilot.click("#logs")
         assert app.focused is box
         await pilot.press(*"abc")
         assert input_value(app) == "abc"

@@ -170,8 +170,11 @@ async def test_mentions_and_private_messages_are_marked_without_colour():
             _say(4, "mine", sender="ann"),
         )
         await until(pilot, lambda: "mine" in log_text(app))
+        # A private message is in its own conversation's log.
         rows = {
-            row.split(maxsplit=1)[1]: row for row in log_lines(app) if TIME.match(row)
+            row.split(maxsplit=1)[1]: row
+            for row in [*log_lines(app), *log_lines(app, "bob")]
+            if TIME.match(row)
         }
         assert rows[f"{FOR_YOU}<bob> ann: are you there?"]
         assert rows[f"{FOR_YOU}bob → you (private): psst"]

@@ -577,7 +577,7 @@ async def test_a_plaintext_connection_is_marked_in_the_status_bar(accounts_app):
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "· ann · connected" in status(app))
         assert status(app) == (
-            f"{NOT_ENCRYPTED_MARK}{HOST}:{PORT} · ann · connected, not encrypted"
+            f"{NOT_ENCRYPTED_MARK}#lobby · {HOST}:{PORT} · ann · connected, not encrypted"
         )
         assert app.status_bar.has_class("plaintext")
         assert not app.status_bar.has_class("connected")
@@ -591,6 +591,6 @@ async def test_an_encrypted_connection_is_not_marked(tmp_path):
     app = _tls_app(tmp_path, fake)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: _connected(app))
-        assert status(app) == f"{HOST}:{PORT} · ann · connected"
+        assert status(app) == f"#lobby · {HOST}:{PORT} · ann · connected"
         assert not app.status_bar.has_class("plaintext")
         assert app.status_bar.has_class("connected")

@@ -172,13 +172,21 @@ def _exit_codes(screen: str) -> list[str]:
     return re.findall(r"tui-exit=(\d+)", screen.replace("tui-exit=$?", ""))
 
 
-def _log_area(screen: str) -> str:
-    """The text inside the chat log's frame, rows joined, whitespace squeezed."""
+def _log_area(screen: str, title: str = "#lobby") -> str:
+    """The text inside the frame of the chat log titled `title` (the
+    conversation's name), rows joined, whitespace squeezed."""
+    lines = screen.splitlines()
+    top = next((n for n, row in enumerate(lines) if f"╭─ {title} " in row), None)
+    if top is None:
+        return ""
+    left = lines[top].index(f"╭─ {title} ")
+    right = lines[top].index("╮", left)
     rows = []
-    for row in screen.splitlines():
-        if row.startswith("│") and "│" in row[1:]:
-            inside = row[1 : row.index("│", 1)]
-            rows.append("".join(c for c in inside if c not in _FRAME))
+    for row in lines[top + 1 :]:
+        if len(row) <= right or row[left] != "│":
+            break
+        inside = row[left + 1 : right]
+        rows.append("".join(c for c in inside if c not in _FRAME))
     return "".join("".join(rows).split())
 
 
@@ -317,10 +325,10 @@ def test_in_a_background_window_a_dm_rings_and_shows_a_toast(
         tmux.wait_screen("chat:0", "connected to")
         bob.wait_for(lambda e: isinstance(e, ev.Joined) and e.nick == "ann")
 
-        bob.submit("@ann while you look")
+        bob.submit("ann: while you look")
         tmux.wait_screen("chat:0", "while you look")
         time.sleep(0.3)
-        assert "New private message" not in tmux.screen("chat:0")
+        assert "New mention" not in tmux.screen("chat:0")
 
         tmux("select-window", "-t", "chat:1")  # the chat is in the background now
         # The focus-out and the next DM race only in this test's set-up; a
