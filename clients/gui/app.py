@@ -259,6 +259,15 @@ class ChatPane(ctk.CTkFrame):  # type: ignore[misc]
                 self.logs[self.active].tkraise()
         return log
 
+    def rename_log(self, old: str, new: str) -> None:
+        """A direct conversation's nick changed: its log goes with it (unless
+        the new nick has one already: the core merges the two, and the
+        newer log is the one that stays in use)."""
+        if old in self.logs and new not in self.logs:
+            self.logs[new] = self.logs.pop(old)
+            if self.active == old:
+                self.active = new
+
     def show_log(self, name: str) -> ChatLog:
         """Put conversation `name`'s log on top."""
         self.active = name
@@ -576,6 +585,7 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
             )
             for key in SEARCH_KEYS:
                 self.search_window.bind(key, self._focus_search)
+            self.search_window.context.set_time_format(self.time_format)
         return self.search_window
 
     def _show_results(self, results: ev.SearchResults) -> None:
@@ -764,7 +774,12 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
     def _react(self, event: ev.UiEvent) -> None:
         """What an event does besides its line in the log."""
         match event:
-            case ev.RosterChanged() | ev.ConversationsChanged() | ev.SettingsChanged():
+            case (
+                ev.RosterChanged()
+                | ev.ConversationsChanged()
+                | ev.SettingsChanged()
+                | ev.Renamed()
+            ):
                 self._react_conversations(event)
             case ev.ConnectionChanged():
                 self._show_status(event)
@@ -794,10 +809,18 @@ class ChatWindow(ctk.CTk):  # type: ignore[misc]
                 self._attend(event)
 
     def _react_conversations(
-        self, event: ev.RosterChanged | ev.ConversationsChanged | ev.SettingsChanged
+        self,
+        event: ev.RosterChanged
+        | ev.ConversationsChanged
+        | ev.SettingsChanged
+        | ev.Renamed,
     ) -> None:
         """Who is where, and how to draw it (issue 15)."""
         match event:
+            case ev.Renamed(old=old, new=new, is_me=False):
+                self.pane.rename_log(old, new)
+                if old in self.drafts and new not in self.drafts:
+                    self.drafts[new] = self.drafts.pop(old)
             case ev.RosterChanged(nicks=nicks):
                 self._roster = nicks
                 self._refresh_users()

@@ -335,6 +335,18 @@ def test_times_follow_the_format_setting_shown_lines_too(fake_window):
     assert "time" in box.tag_names(box.search(f"[{short}]", "1.0"))
 
 
+def test_a_search_context_shows_times_in_the_format_too(fake_window):
+    window, _ = fake_window()
+    window._show([_settings("%H:%M:%S")])
+    line = _line("found it")
+    window._show([ev.Context(focus_id=line.id, items=(line,))])
+    assert window.search_window is not None
+    assert window.search_window.context.text() == (
+        f"{_local(WHEN_MS, '%H:%M:%S')} <bob> found it\n"
+    )
+    window.search_window.hide()
+
+
 def test_times_survive_earlier_pages_put_above(fake_window):
     window, _ = fake_window()
     window._show([_line("live")])

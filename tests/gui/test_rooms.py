@@ -363,3 +363,28 @@ def test_a_private_message_notifies_with_the_conversation_when_unfocused(ann, co
         ]
     finally:
         other.destroy()
+
+
+def test_a_direct_conversation_follows_a_nick_change(ann, connect):
+    window = ann()
+    bob = connect("bob")
+    assert bob.submit("@ann still there?")
+    pump(window, lambda: "still there?" in window.chat_text("bob"))
+    window.pane.input.insert("1.0", "half a reply")
+    _switch(window, "bob")
+    window.pane.input.insert("1.0", "reply to bob")
+    _switch(window, "#lobby")
+    assert bob.submit("/nick bobby")
+    pump(window, lambda: "bobby" in window.pane.conversation_list.names())
+    assert "bob" not in window.pane.conversation_list.names()
+    assert "still there?" in window.chat_text("bobby")
+    _switch(window, "bobby")
+    assert "still there?" in window.chat_text()
+    assert window._input_text() == "reply to bob"
+    window.pane.send_button.invoke()
+    bob.wait_for(lambda e: isinstance(e, ev.ChatLine) and e.text == "reply to bob")
+    # Renamed while shown: still shown, same log.
+    assert bob.submit("/nick bobo")
+    pump(window, lambda: window.active == "bobo")
+    assert "still there?" in window.chat_text()
+    assert "reply to bob" in window.chat_text()
