@@ -67,6 +67,7 @@ class Conversations:
         }
         self._active = LOBBY_KEY
         self._roster: dict[str, str] = {}
+        self._roster_sorted: tuple[str, ...] = ()
         self._away: dict[str, tuple[str, str]] = {}
         self._activity = itertools.count(1)
         self.version = 0
@@ -186,10 +187,7 @@ class Conversations:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        self._active = key
-        entry.hidden = False
-        entry.unread = 0
-        entry.highlight = False
+        self._activate(key)
         self._bump()
         return entry.name
 
@@ -223,7 +221,7 @@ class Conversations:
         entry.unread = 0
         entry.highlight = False
         if self._active == key:
-            self._active = LOBBY_KEY
+            self._activate(LOBBY_KEY)
         self._bump()
         return None
 
@@ -257,6 +255,8 @@ class Conversations:
     def set_roster(self, nicks: Iterable[str]) -> None:
         """Who is online (the lobby's members)."""
         self._roster = {nick_key(n): n for n in nicks}
+        # Sorted once here, not at every snapshot: the lobby can be large.
+        self._roster_sorted = tuple(sorted(self._roster.values(), key=nick_key))
         self._bump()
 
     def user_left(self, nick: str) -> None:
@@ -292,7 +292,7 @@ class Conversations:
                 kept.highlight = kept.highlight or direct.highlight
                 kept.activity = max(kept.activity, direct.activity)
             if self._active == old_key:
-                self._active = new_key
+                self._activate(new_key)
         self._bump()
 
     def joined_room(
@@ -342,7 +342,7 @@ class Conversations:
             return False
         del self._entries[key]
         if self._active == key:
-            self._active = LOBBY_KEY
+            self._activate(LOBBY_KEY)
         self._bump()
         return True
 
@@ -416,6 +416,7 @@ class Conversations:
             entry.typing.clear()
             entry.restored = False
         self._roster = {}
+        self._roster_sorted = ()
         self._away.clear()
         self._bump()
 
@@ -438,6 +439,14 @@ class Conversations:
     def _bump(self) -> None:
         self.version += 1
 
+    def _activate(self, key: str) -> None:
+        """The user looks at `key` now: it is shown and read."""
+        self._active = key
+        entry = self._entries[key]
+        entry.hidden = False
+        entry.unread = 0
+        entry.highlight = False
+
     def _room(self, name: str) -> _Entry | None:
         entry = self._entries.get(room_key(name))
         if entry is None or entry.kind is ev.ConversationKind.LOBBY:
@@ -455,7 +464,7 @@ class Conversations:
     def _members(self, entry: _Entry) -> tuple[str, ...]:
         match entry.kind:
             case ev.ConversationKind.LOBBY:
-                members = self._roster
+                return self._roster_sorted
             case ev.ConversationKind.ROOM:
                 members = entry.members
             case ev.ConversationKind.DIRECT:

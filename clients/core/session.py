@@ -788,6 +788,7 @@ class ChatSession:
         out = self._run(command)
         if out.accepted:
             self.history.add(line.rstrip())
+        self._announce(out)  # a refused line may have opened a conversation
         return out
 
     def _run(self, command: cmd.Command) -> Output:  # noqa: PLR0911 - one arm per command
@@ -1459,6 +1460,7 @@ class ChatSession:
         if self._roster:
             self._roster = {}
             out.events.append(ev.RosterChanged(()))
+        self._announce(out)
 
     def _lost(self, reason: str, out: Output) -> None:
         never_connected = not self._reached

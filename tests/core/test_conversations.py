@@ -674,3 +674,21 @@ def test_nick_colour_golden_values():
     assert [nick_colour(n, 12) for n in ("ann", "bob", "cat", "dan", "eve")] == [
         1, 10, 3, 9, 2,
     ]  # fmt: skip
+
+
+def test_falling_back_to_the_lobby_reads_it():
+    conversations = Conversations()
+    joined(conversations, "#rust", "#go")
+    conversations.switch("#rust")
+    conversations.add_line(line("#lobby"))
+    assert entry(conversations, "#lobby").unread == 1
+    conversations.close("#rust")  # the lobby is in view now
+    assert conversations.active == "#lobby"
+    assert entry(conversations, "#lobby").unread == 0
+    conversations.switch("#go")
+    conversations.add_line(line("#lobby", mentions_me=True))
+    conversations.remove_room("#go")
+    assert (
+        entry(conversations, "#lobby").unread,
+        entry(conversations, "#lobby").highlight,
+    ) == (0, False)

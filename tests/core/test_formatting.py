@@ -6,6 +6,7 @@ import pytest
 
 from clients.core import events as ev
 from clients.core.formatting import (
+    DisplayLine,
     LineKind,
     address_label,
     describe,
@@ -68,3 +69,35 @@ def test_status_text():
 def test_address_label_brackets_ipv6():
     assert address_label("127.0.0.1", 9090) == "127.0.0.1:9090"
     assert address_label("::1", 9090) == "[::1]:9090"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "kind", "text"),
+    [
+        ({"action": True, "text": "waves"}, LineKind.CHAT, "* bob waves"),
+        ({"action": True, "is_own": True, "sender": "ann"}, LineKind.OWN, "* ann hi"),
+        ({"action": True, "mentions_me": True}, LineKind.MENTION, "* bob hi"),
+        (
+            {"action": True, "is_direct": True, "target": "ann"},
+            LineKind.DIRECT,
+            "* bob hi",
+        ),
+    ],
+)
+def test_me_lines_read_as_actions(overrides, kind, text):
+    line = describe(_line(**overrides))
+    assert line is not None
+    assert (line.kind, line.text) == (kind, text)
+
+
+def test_the_time_follows_the_timestamps_setting():
+    line = _line(timestamp_ms=1_772_366_400_000)
+    assert describe(line, "") == DisplayLine(LineKind.CHAT, "<bob> hi", "")
+    shown = describe(line, "%H:%M:%S")
+    assert shown is not None
+    assert len(shown.time) == 8
+    assert describe(ev.ConversationsChanged(conversations=(), active="#lobby")) is None
+    assert (
+        describe(ev.SettingsChanged(theme="dark", timestamps="", notifications=True))
+        is None
+    )

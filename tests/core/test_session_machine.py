@@ -35,9 +35,31 @@ lines = st.one_of(
             "/history",
             "/history 3",
             "/search lunch",
+            "/join #rust",
+            "/join #Go",
+            "/part",
+            "/part #go bye",
+            "/rooms",
+            "/members",
+            "/topic crabs",
+            "/topic",
+            "/op bob",
+            "/kick bob",
+            "/ban bob 5",
+            "/invite-only",
+            "/me waves",
+            "/away lunch",
+            "/back",
+            "/close",
+            "/query bob",
+            "/query Cat hi",
+            "/set",
+            "/set theme dark",
         ]
     ),
 )
+rooms = st.sampled_from(["#rust", "#go", "#Go", "#lobby"])
+places = st.one_of(rooms, nicks)
 server_messages = st.one_of(
     st.builds(p.Delivered, id=st.integers(0, 99), timestamp_ms=st.just(0), sender=nicks,
               target=st.none() | nicks, text=st.text(min_size=1, max_size=20), ref=st.integers(0, 5)),
@@ -50,6 +72,18 @@ server_messages = st.one_of(
     st.builds(p.Recalled, ref=st.integers(0, 8), id=st.integers(1, 99), timestamp_ms=st.integers(0, 2**40),
               sender=nicks, target=st.none() | nicks, text=st.text(min_size=1, max_size=20)),
     st.builds(p.HistoryEnd, ref=st.integers(0, 8), count=st.integers(0, 3), more=st.booleans()),
+    st.builds(p.Delivered, id=st.integers(0, 99), timestamp_ms=st.just(0), sender=nicks,
+              target=rooms, text=st.text(min_size=1, max_size=20), ref=st.integers(0, 5)),
+    st.builds(p.RoomJoined, ref=st.integers(0, 8), room=rooms.filter(lambda r: r != "#lobby"),
+              topic=st.text(max_size=5), role=st.sampled_from(p.RoomRole)),
+    st.builds(p.RoomMembers, ref=st.integers(0, 8), room=rooms, nicks=st.lists(nicks, max_size=3).map(tuple),
+              final=st.booleans()),
+    st.builds(p.RoomInfo, ref=st.integers(0, 8), room=rooms, members=st.integers(0, 3), final=st.booleans()),
+    st.builds(p.RoomEvent, room=rooms, kind=st.sampled_from(p.RoomEventKind), nick=nicks, actor=nicks,
+              text=st.sampled_from(["", "operator", "member", "why"])),
+    st.builds(p.Moderated, ref=st.integers(0, 8), text=st.just("done")),
+    st.builds(p.TypingNotice, conversation=places, nick=nicks, active=st.booleans()),
+    st.builds(p.AwayChanged, nick=nicks, text=st.sampled_from(["", "lunch"])),
 )  # fmt: skip
 
 
@@ -63,6 +97,7 @@ class SessionMachine(RuleBasedStateMachine):
         self.server: p.Connection | None = None
         self.wants_connect = False
         self.pending: set[int] = set()
+        self.listed: ev.ConversationsChanged | None = None
         self.apply(self.session.start())
 
     def apply(self, out: Output) -> None:
@@ -85,6 +120,8 @@ class SessionMachine(RuleBasedStateMachine):
                 self.pending.add(event.local_id)
             elif isinstance(event, ev.PendingDone):
                 self.pending.remove(event.local_id)
+            elif isinstance(event, ev.ConversationsChanged):
+                self.listed = event
 
     @precondition(lambda self: self.wants_connect)
     @rule(
@@ -99,7 +136,9 @@ class SessionMachine(RuleBasedStateMachine):
         self.apply(self.session.connected())
         if sessions:
             caps = (
-                ("history", "limits", "session") if history else ("limits", "session")
+                ("away", "history", "limits", "rooms", "session", "typing")
+                if history
+                else ("limits", "session")
             )
             data = self.server.send(
                 p.Welcome(version=2, nick=nick, server_name="t", capabilities=caps)
@@ -138,6 +177,29 @@ class SessionMachine(RuleBasedStateMachine):
             case _:
                 self.apply(self.session.show_context(at))
 
+    @rule(
+        what=st.sampled_from(["switch", "switch_to", "close", "find", "typing"]),
+        place=places,
+        index=st.integers(-1, 5),
+        text=st.sampled_from(["", "h", "hello", "/join", "/me x"]),
+    )
+    def user_moves_around(self, what, place, index, text):
+        match what:
+            case "switch":
+                self.apply(self.session.switch(place))
+            case "switch_to":
+                self.apply(self.session.switch_to(index))
+            case "close":
+                self.apply(self.session.close_conversation(place))
+            case "find":
+                found = self.session.find_conversations(place[:2])
+                listed = [c.name for c in self.session.conversations.conversations]
+                assert set(found) >= {
+                    n for n in listed if place[:2].casefold() in n.casefold()
+                }
+            case _:
+                self.apply(self.session.typing(text))
+
     @rule(seconds=st.floats(0, 40))
     def time_passes(self, seconds):
         self.clock.advance(seconds)
@@ -151,6 +213,14 @@ class SessionMachine(RuleBasedStateMachine):
         roster = self.session.roster
         assert len({p.nick_key(n) for n in roster}) == len(roster)
         assert self.session.nick
+        # The UI was told the list as it is, lobby first, the active one in it
+        # and read.
+        assert self.listed == self.session.conversations
+        listed = self.listed.conversations
+        assert listed[0].name == "#lobby"
+        assert all(c.unread >= 0 for c in listed)
+        (active,) = [c for c in listed if c.name == self.listed.active]
+        assert active.unread == 0
         if self.session.catching_up:
             # A confirmation waits with its line until the catch-up is done.
             assert len(self.pending) >= self.session.unconfirmed

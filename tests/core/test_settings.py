@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import tomllib
 
 import attrs
@@ -12,9 +13,12 @@ from hypothesis import strategies as st
 
 from clients.core.commands import CommandError, validate_nick
 from clients.core.settings import (
+    THEMES,
     ClientSettings,
     InvalidSetting,
+    change_setting,
     default_settings_path,
+    describe_settings,
     dumps,
     load_settings,
     parse_port,
@@ -51,6 +55,11 @@ _settings = st.builds(
     host=_hosts,
     port=st.integers(1, 65535),
     nick=st.one_of(st.just(""), _nicks),
+    theme=st.sampled_from(THEMES),
+    timestamps=st.text(
+        st.characters(categories=["L", "N", "P"], include_characters=" :"), max_size=20
+    ).map(lambda t: t.replace("%", "")),
+    notifications=st.booleans(),
 )
 
 
@@ -232,3 +241,72 @@ def test_hosts(raw, host):
 def test_bad_hosts(raw, message):
     with pytest.raises(InvalidSetting, match=message):
         validate_host(raw)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "changed"),
+    [
+        ("theme", "dark", {"theme": "dark"}),
+        ("THEME", " Light ", {"theme": "light"}),
+        ("timestamps", "%H:%M:%S", {"timestamps": "%H:%M:%S"}),
+        ("timestamps", "[%d %b %H:%M]", {"timestamps": "[%d %b %H:%M]"}),
+        ("timestamps", "off", {"timestamps": ""}),
+        ("timestamps", '""', {"timestamps": ""}),
+        ("notifications", "off", {"notifications": False}),
+        ("notifications", "Yes", {"notifications": True}),
+        ("notifications", False, {"notifications": False}),
+        ("port", "7000", {"port": 7000}),
+        ("port", 7001, {"port": 7001}),
+        ("host", " [::1] ", {"host": "::1"}),
+        ("nick", "Zoe\u0308", {"nick": "Zoë"}),
+        ("nick", "", {"nick": ""}),
+        ("login", "on", {"login": True}),
+    ],
+)
+def test_a_setting_changes_from_what_the_user_typed(key, value, changed):
+    assert change_setting(ClientSettings(), key, value) == attrs.evolve(
+        ClientSettings(), **changed
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("colour", "red", "there is no setting 'colour'; the settings are host, port"),
+        ("theme", "purple", "the theme is one of system, light, dark, not 'purple'"),
+        ("theme", True, "theme is text"),
+        ("notifications", "maybe", "notifications is on or off, not 'maybe'"),
+        ("port", "0", "the port is a number from 1 to 65535"),
+        ("port", True, "the port is a number from 1 to 65535"),
+        ("timestamps", "%H" * 21, "at most 40 characters"),
+        ("timestamps", "%H\n", "control characters"),
+        ("nick", "a b", "spaces"),
+        ("host", "", "enter the server's host"),
+    ],
+)
+def test_a_bad_setting_says_why_and_changes_nothing(key, value, problem):
+    with pytest.raises(InvalidSetting, match=re.escape(problem)):
+        change_setting(ClientSettings(), key, value)
+
+
+def test_settings_are_shown_as_typed():
+    shown = describe_settings(ClientSettings(nick="ann"))
+    assert shown == {
+        "host": '"127.0.0.1"',
+        "port": "9090",
+        "nick": '"ann"',
+        "login": "off",
+        "theme": '"system"',
+        "timestamps": '"%H:%M"',
+        "notifications": "on",
+    }
+
+
+def test_a_bad_theme_in_the_file_falls_back_to_the_default(tmp_path, caplog):
+    path = tmp_path / "settings.toml"
+    path.write_text(
+        'theme = "neon"\ntimestamps = "%H"\nnotifications = "yes"\n', "utf-8"
+    )
+    assert load_settings(path) == ClientSettings(timestamps="%H")
+    assert "ignoring theme" in caplog.text
+    assert "notifications should be a" in caplog.text
