@@ -172,8 +172,9 @@ class ChatClient:
     def close_conversation(self, name: str | None = None) -> list[ev.UiEvent]:
         """Hide a conversation from the list (None: the active one; /close).
 
-        It comes back when a line arrives in it. #lobby cannot be closed; a
-        room is closed by leaving it (/part).
+        It comes back when a line arrives in it, or when switched to (the
+        fuzzy finder lists it). #lobby cannot be closed; a room stays joined
+        while hidden (/part leaves it). Closing the active one goes to #lobby.
         """
         return self._apply(self.session.close_conversation(name))
 

@@ -20,6 +20,7 @@ from clients.core.formatting import address_label
 from clients.core.journal import Journal
 from clients.core.secrets import FileSecretStore, SecretStore, open_secret_store
 from clients.core.session import AccountSettings, ChatSession, TrustSettings
+from clients.core.settings import ClientSettings
 from clients.core.transport import Transport, TransportEvent
 from clients.core.trust import KnownServers, parse_endpoint
 
@@ -61,6 +62,8 @@ def build_client(
     security: Security | None = None,
     transport_factory: TransportFactory | None = None,
     session_options: Mapping[str, Any] | None = None,
+    settings: ClientSettings | None = None,
+    settings_path: Path | None = None,
 ) -> ChatClient:
     """A `ChatClient` for `nick` at host:port, set up as `security` says.
 
@@ -70,6 +73,9 @@ def build_client(
         transport_factory: replaces the real `Transport` (tests).
         session_options: further `ChatSession` keyword arguments (clocks,
             backoff) for tests.
+        settings: the user's settings, if the caller read them already.
+        settings_path: where `/set` and `ChatClient.change_setting` keep
+            them (default: the user's config directory).
     """
     trust = accounts = None
     journal: Journal | None = None
@@ -105,7 +111,15 @@ def build_client(
         accounts=accounts,
         **options,
     )
-    return ChatClient(session, host, port, sink, transport_factory=factory or Transport)
+    return ChatClient(
+        session,
+        host,
+        port,
+        sink,
+        transport_factory=factory or Transport,
+        settings=settings,
+        settings_path=settings_path,
+    )
 
 
 def forget_host(text: str, default_port: int, path: Path | None = None) -> str:

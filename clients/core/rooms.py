@@ -183,6 +183,8 @@ class RoomDesk:
             if isinstance(command, cmd.GoAway) and not reason:
                 reason = DEFAULT_AWAY
             return Plan(send=SetAway(text=reason))
+        if isinstance(command, cmd.SetTopic) and not command.text:
+            return self._plan_moderation(command)  # shows what is known
         if CAP_ROOMS not in capabilities:
             return Plan(refusal="this server has no rooms besides #lobby")
         if isinstance(

@@ -867,7 +867,8 @@ class ChatSession:
             | cmd.ComeBack
             | cmd.Moderation,
         )
-        if not self._is_open() and not isinstance(command, cmd.SetTopic):
+        showing = isinstance(command, cmd.SetTopic) and not command.text
+        if not self._is_open() and not showing:
             return _refusal("not connected; try again once connected")
         plan = self._rooms.plan(command, self._capabilities)
         if plan.refusal is not None:
