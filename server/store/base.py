@@ -520,7 +520,8 @@ class RoomStore(Protocol):
 
     def delete_room(self, key: str) -> bool:
         """Delete the room with its members, bans and invites; whether it
-        existed.
+        existed. Its messages are kept but no longer belong to `key`: a new
+        room of the same name starts with no history.
         """
         ...
 

@@ -107,7 +107,16 @@ class SqliteRoomStore(SqliteFile):
         )
 
     def delete_room(self, key: str) -> bool:
+        """Delete the room; its messages stay, filed under a key no room can
+        have (`#name~N`), so a new room of the same name does not show them."""
         with self._db.write() as db:
+            row = db.execute(
+                "SELECT COALESCE(MAX(id), 0) FROM messages WHERE room = ?", (key,)
+            ).fetchone()
+            db.execute(
+                "UPDATE messages SET room = ? WHERE room = ?",
+                (f"{key}~{row[0]}", key),
+            )
             return db.execute("DELETE FROM rooms WHERE key = ?", (key,)).rowcount > 0
 
     def set_topic(self, key: str, topic: str) -> bool:

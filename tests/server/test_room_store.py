@@ -381,7 +381,7 @@ def test_deleting_a_room_deletes_its_members_bans_and_invites(store, db_path):
     assert store.room("#rust").name == "#RUST"
 
 
-def test_deleting_a_room_keeps_its_messages(db_path):
+def test_deleting_a_room_keeps_its_messages_apart_from_a_new_one(db_path):
     with SqliteRoomStore(db_path) as rooms, SqliteMessageStore(db_path) as messages:
         create(rooms, "#Rust")
         rooms.add_member("#rust", ANN, RoomRole.OWNER, 1.0)
@@ -397,8 +397,12 @@ def test_deleting_a_room_keeps_its_messages(db_path):
         )
         messages.append([line])
         assert rooms.delete_room("#rust")
+        # Kept (the sender's export still has it)...
+        assert [m.text for m in messages.export(ANN)] == ["kept"]
+        # ...but a new #rust starts with no history.
+        create(rooms, "#rust")
         assert messages.page(ANN, before=9, after=0, limit=9, rooms=["#rust"]) == (
-            [line],
+            [],
             False,
         )
 

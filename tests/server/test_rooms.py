@@ -237,3 +237,17 @@ def test_typing_and_away_reach_who_asked_for_them(room_server):
     assert not [e for e in bob.drain(0.3) if isinstance(e, p.TypingNotice)]
     late = _join(server, "late")
     assert late.expect(p.AwayChanged) == p.AwayChanged(nick="ann", text="lunch")
+
+
+def test_a_new_room_of_a_deleted_ones_name_starts_empty(room_server):
+    server = room_server()
+    first = _join(server, "first")
+    _enter(first, "#again")
+    _post(first, 1, "from the old room", target="#again")
+    _own(first, 1)
+    first.send(p.PartRoom(ref=2, room="#again"))
+    _event(first, p.RoomEventKind.LEFT)  # the last member: the room is gone
+    second = _join(server, "second")
+    assert _enter(second, "#Again").role is p.RoomRole.OWNER
+    second.send(p.FetchHistory(ref=3, conversation="#again"))
+    assert second.expect(p.HistoryEnd, skip=NOISE).count == 0
