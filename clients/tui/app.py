@@ -132,6 +132,17 @@ THEMES = {"light": "textual-light", "dark": "textual-dark", "system": "textual-d
 """The `theme` setting as Textual themes ("system": a terminal does not say
 whether it is light or dark, so the default)."""
 SWITCHER_ROW_WIDTH = 40
+LOBBY_PLACEHOLDER = "Message everyone · @nick for private · /help"
+
+
+def placeholder(item: ev.Conversation | None) -> str:
+    """What the empty input line says: where a line typed there goes."""
+    if item is None or item.kind is ev.ConversationKind.LOBBY:
+        return LOBBY_PLACEHOLDER
+    name = sanitize(item.name)
+    if item.kind is ev.ConversationKind.DIRECT:
+        return f"Message {name} (private) · /help"
+    return f"Message {name} · /help"
 
 
 class UserList(OptionList, can_focus=False):
@@ -248,7 +259,7 @@ class ChatApp(App[None]):
         yield ChatInput(
             owner=self,
             id="input",
-            placeholder="Message everyone · @nick for private · /help",
+            placeholder=LOBBY_PLACEHOLDER,
         )
         yield Static(Text(self._status_line()), id="status")
         yield Footer()
@@ -708,6 +719,10 @@ class ChatApp(App[None]):
             for nick in (item.typing if item is not None else ())
             if nick_key(nick) != me
         ]
+        box = self.message_input
+        wanted = placeholder(item)
+        if box.placeholder != wanted:
+            box.placeholder = wanted
         words = typing_text(typists)
         line = self.typing_line
         line.update(Text(words, no_wrap=True, overflow="ellipsis", end=""))

@@ -20,7 +20,7 @@ from textual.color import Color
 import protocol as p
 from clients.core import events as ev
 from clients.core.formatting import nick_colour
-from clients.core.testing import FakeTransport
+from clients.core.testing import FakeTransport, HeadlessDriver
 from clients.tui.app import ChatApp
 from clients.tui.chat_log import NICK_PALETTE, nick_style
 from clients.tui.conversations import (
@@ -232,6 +232,7 @@ async def test_switching_shows_its_log_members_topic_and_keeps_drafts():
         assert "rust line" in "\n".join(screen_lines(app))
         assert "lobby line" not in "\n".join(screen_lines(app))
         assert input_value(app) == ""  # the draft stays with the lobby
+        assert app.message_input.placeholder == "Message #rust · /help"
         assert users(app) == ["ann", "cat (away)"]
         assert app.user_list.border_title == "Members (2)"
         assert app.topic_line.display
@@ -664,3 +665,59 @@ def test_picture_of_conversations_with_unread_counts(snap_compare):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+@pytest.fixture(name="history_server")
+def _history_server(tmp_path):
+    config = ServerConfig(
+        port=0,
+        data_dir=tmp_path / "server",
+        rate_burst=1000,
+        rate_per_second=1000.0,
+    )
+    with ChatServer(config) as server:
+        yield server
+
+
+def _seed_room(server: ChatServer, room: str, count: int) -> None:
+    """bob says `count` lines in `room`, each stored before this returns."""
+    host, port = server.address
+    bob = HeadlessDriver(host, port, "bob")
+    try:
+        bob.wait_connected()
+        assert bob.submit(f"/join {room}")
+        bob.wait_until(lambda: bob.client.active == room)
+        for n in range(1, count + 1):
+            assert bob.submit(f"{room} line {n}")
+        bob.wait_until(lambda: len(bob.lines()) == count, timeout=20)
+    finally:
+        bob.close()
+
+
+async def test_a_rooms_history_and_earlier_pages_go_to_its_own_log(
+    history_server, tmp_path
+):
+    _seed_room(history_server, "#rust", 130)
+    host, port = history_server.address
+    app = ChatApp(host=host, port=port, nick="ann", security=plaintext(tmp_path))
+    async with app.run_test(size=WIDE) as pilot:
+        await until(pilot, lambda: "connected" in status(app))
+        await _in_room(pilot, app, "#rust")
+        # Its newest page, fetched when it became active.
+        await until(pilot, lambda: "<bob> #rust line 130" in log_text(app))
+        assert "#rust line 31" in log_text(app)
+        assert "#rust line 30" not in log_text(app)
+
+        for _ in range(50):  # Page Up to the top, then once more: a page
+            if app.chat_log.at_top:
+                break
+            await pilot.press("pageup")
+        await pilot.press("pageup")
+        await until(
+            pilot,
+            lambda: any(row.endswith("<bob> #rust line 1") for row in log_lines(app)),
+        )
+        rust = [row for row in log_lines(app) if "#rust line " in row]
+        assert len(rust) == 130
+        assert "start of history" in log_text(app)
+        assert "#rust line" not in log_text(app, "#lobby")

@@ -421,3 +421,34 @@ def test_tls_with_trust_new_in_a_real_terminal(tmux, server, bob, tmp_path):
     bob.wait_for(lambda e: isinstance(e, ev.ChatLine) and e.text == "hi bob, encrypted")
     tmux("send-keys", "-t", target, "C-c")
     _wait_ended(tmux, target)
+
+
+def test_alt_number_and_ctrl_k_switch_in_a_real_terminal(tmux, server, bob, tmp_path):
+    target = _start(tmux, _command(server, tmp_path / "tui.log", "--nick", "ann"))
+    tmux.wait_screen(target, "connected to")
+    bob.wait_for(lambda e: isinstance(e, ev.Joined) and e.nick == "ann")
+    bob.submit("@ann a word in private")
+    # The list numbers it, with its unread count marked.
+    screen = tmux.wait_until(target, lambda s: re.search(r"2 bob +!1", s) is not None)
+    assert "[act: 2!]" in screen
+    tmux("send-keys", "-t", target, "-l", "kept for the lobby")
+    time.sleep(0.2)
+    # Alt+2 as the terminal sends it (ESC 2): bob's conversation, its log.
+    tmux("send-keys", "-t", target, "M-2")
+    screen = tmux.wait_until(target, lambda s: "awordinprivate" in _log_area(s, "bob"))
+    assert "kept for the lobby" not in screen
+    assert "Message bob (private)" in screen  # where a line typed now goes
+    assert "¡" not in screen  # no character typed
+    assert "™" not in screen
+    # Ctrl+K, a few letters, Enter: back in the lobby, the draft with it.
+    tmux("send-keys", "-t", target, "C-k")
+    tmux.wait_screen(target, "Switch to a conversation")
+    tmux("send-keys", "-t", target, "-l", "lob")
+    time.sleep(0.2)
+    tmux("send-keys", "-t", target, "Enter")
+    screen = tmux.wait_until(
+        target, lambda s: "╭─ #lobby " in s and "kept for the lobby" in s
+    )
+    assert "Switch to a conversation" not in screen
+    tmux("send-keys", "-t", target, "C-c")
+    _wait_ended(tmux, target)
