@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import cast
 
 import attrs
 import pytest
 
 import protocol as p
 from server import ChatServer, admin
-from server.history import Record, Recorder
+from server.history import Record, Recorder, Step
+from server.hub import Member
 from server.store import SqliteMessageStore, StoredMessage
 from tests.server.conftest import FAST
 from tests.server.helpers import hello_v2, wait_for
@@ -227,7 +229,7 @@ def test_replies_keep_their_order_behind_stored_messages(data_server):
     ann.send(p.Post(ref=1, txn=_txn(), text="first"))
     ann.send(p.Post(ref=2, txn=_txn(), target="nobody", text="x"))
     ann.send(p.Ping(payload=b"after"))
-    order = []
+    order: list[str] = []
     while len(order) < 3:
         event = ann.next()
         if isinstance(event, p.Delivered | p.Error | p.Pong):
@@ -311,11 +313,19 @@ def test_the_recorder_turns_a_stored_transaction_id_into_a_repeat(tmp_path):
 
     with SqliteMessageStore.in_data_dir(tmp_path) as store:
         store.append([row(1, txn)])
-        published: list[tuple[list, bool]] = []
-        steps = [Record(row(2, None), None, 1), Record(row(3, txn), None, 2)]
+        published: list[tuple[list[Step], bool]] = []
+        nobody = cast("Member", None)  # the recorder never looks at senders
+        steps: list[Step] = [
+            Record(row(2, None), nobody, 1),
+            Record(row(3, txn), nobody, 2),
+        ]
         queue = [steps]
+
+        def take(_timeout: float) -> list[Step]:
+            return queue.pop() if queue else []
+
         recorder = Recorder(
-            take=lambda _timeout: queue.pop() if queue else [],
+            take=take,
             publish=lambda taken, ok: published.append((taken, ok)),
             store=store,
         )

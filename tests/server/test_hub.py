@@ -27,6 +27,8 @@ class FakeMember:
         self.sent: list[bytes] = []
         self.kicked: list[str] = []
         self.left = False
+        self.capabilities: frozenset[str] = frozenset()
+        self.is_admin = False
 
     def deliver(self, data: bytes) -> bool:
         self.sent.append(data)
