@@ -126,10 +126,16 @@ def _serve(
 
 def _stop(server: subprocess.Popen[str]) -> None:
     server.terminate()
-    server.wait(10)
-    for stream in (server.stdout, server.stderr):
-        if stream is not None:
-            stream.close()
+    try:
+        server.wait(30)  # generous: a loaded machine is slow to stop anything
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+        raise
+    finally:
+        for stream in (server.stdout, server.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def test_plaintext_from_another_machine_is_refused_but_tls_works(namespaces, tmp_path):
