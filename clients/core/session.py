@@ -30,7 +30,7 @@ from clients.core.delivery import QUEUE_LIMIT, Delivery
 from clients.core.history import InputHistory
 from clients.core.journal import Journal, JournalKeeper, JournalLine, JournalState
 from clients.core.pacing import Pacer
-from clients.core.rooms import RoomDesk, RoomMessage, TypingPacer
+from clients.core.rooms import RoomCommand, RoomDesk, RoomMessage, TypingPacer
 from clients.core.scrollback import EARLIER_PAGE, Refusal, Scrollback
 from clients.core.secrets import SecretStore, SecretStoreError, server_key
 from clients.core.tls import TlsInfo
@@ -854,19 +854,7 @@ class ChatSession:
             case _:
                 return self._run_account(command)
 
-    def _room_request(self, command: cmd.Command) -> Output:
-        assert isinstance(  # noqa: S101 - _run_more chose them
-            command,
-            cmd.EnterRoom
-            | cmd.LeaveRoom
-            | cmd.ShowRooms
-            | cmd.SetTopic
-            | cmd.ShowMembers
-            | cmd.RoomModeration
-            | cmd.GoAway
-            | cmd.ComeBack
-            | cmd.Moderation,
-        )
+    def _room_request(self, command: RoomCommand | cmd.Moderation) -> Output:
         showing = isinstance(command, cmd.SetTopic) and not command.text
         if not self._is_open() and not showing:
             return _refusal("not connected; try again once connected")
