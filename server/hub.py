@@ -265,6 +265,7 @@ class Hub:
             wall_clock=self._wall_clock,
             is_account=lambda party: party.startswith(history.ACCOUNT_PARTY_PREFIX),
             party_of=self._party,  # type: ignore[arg-type]
+            defer=self._later,
         )
         self.offered = self.offered | {CAP_ROOMS}
 

@@ -112,6 +112,7 @@ class RoomDirectory:
         wall_clock: seconds since the epoch, for the records.
         is_account: whether a party is an account's (stored) or a guest's.
         party_of: the party of an online connection.
+        defer: runs a store write in the hub's order (`Hub._later`).
     """
 
     def __init__(
@@ -121,11 +122,13 @@ class RoomDirectory:
         wall_clock: Callable[[], float],
         is_account: Callable[[str], bool],
         party_of: Callable[[RoomMember], str],
+        defer: Callable[[Callable[[], object]], object] = lambda write: write(),
     ) -> None:
         self._store = store
         self._clock = wall_clock
         self._is_account = is_account
         self._party_of = party_of
+        self._defer = defer
         self._rooms: dict[str, Room] = {}
         self.lobby_topic = ""
         if store is not None:
@@ -593,12 +596,20 @@ class RoomDirectory:
             log.info("room %s deleted: nobody is left", room.name)
 
     def _write(self, change: Callable[[RoomStore], object]) -> None:
-        if self._store is None:
+        """Write a change through, in the hub's order: after the messages
+        accepted before it are stored (a deleted room's messages are all
+        filed away, none slips past), and in the order the changes happened."""
+        store = self._store
+        if store is None:
             return
-        try:
-            change(self._store)
-        except StoreError as error:
-            log.error("room change not stored: %s", error)
+
+        def write() -> None:
+            try:
+                change(store)
+            except StoreError as error:
+                log.error("room change not stored: %s", error)
+
+        self._defer(write)
 
 
 def _is_lobby(name: str) -> bool:

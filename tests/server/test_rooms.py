@@ -251,3 +251,17 @@ def test_a_new_room_of_a_deleted_ones_name_starts_empty(room_server):
     assert _enter(second, "#Again").role is p.RoomRole.OWNER
     second.send(p.FetchHistory(ref=3, conversation="#again"))
     assert second.expect(p.HistoryEnd, skip=NOISE).count == 0
+
+
+def test_lines_still_being_stored_when_a_room_ends_stay_with_it(room_server):
+    server = room_server()
+    ann = _join(server, "ann")
+    _enter(ann, "#race")
+    for ref in range(1, 11):  # one burst: most are not stored yet...
+        _post(ann, ref, f"line {ref}", target="#race")
+    ann.send(p.PartRoom(ref=20, room="#race"))  # ...when the room ends
+    _event(ann, p.RoomEventKind.LEFT)
+    bob = _join(server, "bob")
+    _enter(bob, "#race")
+    bob.send(p.FetchHistory(ref=3, conversation="#race"))
+    assert bob.expect(p.HistoryEnd, skip=NOISE).count == 0
