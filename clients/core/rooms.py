@@ -451,12 +451,13 @@ class TypingPacer:
     At most every `TYPING_INTERVAL` seconds per conversation while the input
     holds text, and "stopped" once when it is emptied without sending. The
     server passes on at most one Typing a second from a connection and
-    drops the rest, so frames are also kept `gap` apart: what cannot go yet
-    waits for `due` (the session calls it on every tick), and a stop is
-    never lost that way.
+    drops the rest, so frames are also kept `gap` apart (a little more than
+    a second: the two clocks and the network must not make a frame arrive
+    inside the server's second): what cannot go yet waits for `due` (the
+    session calls it on every tick), and a stop is never lost that way.
     """
 
-    def __init__(self, interval: float = TYPING_INTERVAL, gap: float = 1.0) -> None:
+    def __init__(self, interval: float = TYPING_INTERVAL, gap: float = 1.25) -> None:
         self._interval = interval
         self._gap = gap
         self._told: dict[str, float] = {}

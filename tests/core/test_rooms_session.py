@@ -252,12 +252,12 @@ def test_typing_is_sent_paced_and_shown_until_it_expires():
     ann.run(ann.client.typing(""))
     # The server passes one Typing a second: the stop waits for a tick.
     assert len(ann.sent(p.Typing)) == 2
-    ann.clock.advance(1)
+    ann.clock.advance(1.25)
     ann.run(ann.client.tick())
     assert ann.sent(p.Typing)[-1] == p.Typing(conversation="#go", active=False)
     # Typing to the lobby is typing to everyone.
     ann.run(ann.client.switch("#lobby"))
-    ann.clock.advance(1)
+    ann.clock.advance(1.25)
     ann.run(ann.client.typing("x"))
     assert ann.sent(p.Typing)[-1] == p.Typing(conversation="#lobby", active=True)
 
