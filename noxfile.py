@@ -179,6 +179,17 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "bench", *session.posargs)
 
 
+@nox.session(name="bench-vs-ngircd", python=PYTHON, default=False)
+def bench_vs_ngircd(session: nox.Session) -> None:
+    """Chinwag against ngIRCd, interleaved in one run (issue 16).
+
+    Installs ngIRCd with apt-get where it is missing and this is allowed
+    (root), and otherwise says why it skips. See docs/performance.md.
+    """
+    session.install("-e", ".", *_groups("bench"))
+    session.run("python", "-m", "bench.ngircd", *session.posargs)
+
+
 @nox.session(python=PYTHON, default=False)
 def snapshot_update(session: nox.Session) -> None:
     """Regenerate the TUI snapshots; review the HTML report first."""
