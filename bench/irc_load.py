@@ -424,10 +424,19 @@ def fixed_rate(
 
 
 def flat_out(
-    server: MeasuredServer, *, clients: int, senders: int, messages: int
+    server: MeasuredServer,
+    *,
+    clients: int,
+    senders: int,
+    messages: int,
+    in_flight: int = 0,
+    timeout: float = 120.0,
 ) -> dict[str, Any]:
-    """Every sender sends `messages` as fast as its socket takes them."""
-    swarm, info = setup(server, clients)
+    """Every sender sends `messages` as fast as its socket takes them.
+
+    `in_flight` and `timeout` are `IrcSwarm.connect`'s.
+    """
+    swarm, info = setup(server, clients, in_flight=in_flight, timeout=timeout)
     talkers = swarm.clients[-senders:]
 
     def send() -> int:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import psutil
 
 import protocol as p
 from bench import irc_load, scenarios
@@ -257,6 +258,16 @@ def _chinwag(
     kind = "tls" if tls else "plain"
     (workdir / f"flat-{kind}").mkdir()
     (workdir / f"fixed-{kind}").mkdir()
+    try:
+        return _chinwag_runs(workdir, args, kind=kind, tls=tls)
+    except BaseException:
+        _stop_stray_servers()
+        raise
+
+
+def _chinwag_runs(
+    workdir: Path, args: argparse.Namespace, *, kind: str, tls: bool
+) -> list[dict[str, Any]]:
     overflows = listen_overflows()
     flat = scenarios.flat_out(
         workdir / f"flat-{kind}",
@@ -279,6 +290,23 @@ def _chinwag(
     return [flat, fixed]
 
 
+def _stop_stray_servers() -> None:
+    """Stop the Chinwag servers this process started and a failed scenario
+    left running (`bench.scenarios` starts one before connecting, and a
+    failed connect leaves it): only our own children, by their pid."""
+    for child in psutil.Process().children():
+        try:
+            command = child.cmdline()
+        except psutil.Error:
+            continue
+        if command[1:3] == ["-m", "server"] or command[1:2] == ["-c"]:
+            child.terminate()
+            try:
+                child.wait(timeout=20)
+            except psutil.TimeoutExpired:
+                child.kill()
+
+
 def _flat_messages(args: argparse.Namespace) -> int:
     """Enough deliveries for the CPU clock (10 ms ticks) to resolve."""
     return int(max(args.messages, 100_000 // (args.clients * args.senders)))
@@ -298,6 +326,7 @@ def _ngircd(
                     clients=args.clients,
                     senders=args.senders,
                     messages=_flat_messages(args),
+                    in_flight=args.irc_in_flight,
                 )
             else:
                 row = irc_load.fixed_rate(
@@ -306,6 +335,7 @@ def _ngircd(
                     senders=args.senders,
                     rate=args.rate,
                     duration=args.duration,
+                    in_flight=args.irc_in_flight,
                 )
             if not server.alive():
                 row["error"] = f"ngircd exited: {server.log_tail(5)}"
@@ -330,8 +360,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         mine = [r for r in rows if r["server"] == server]
         if not mine:
             continue
-        flat = [r for r in mine if r["scenario"] == "flat-out"]
-        fixed = [r for r in mine if r["scenario"] == "fixed-rate"]
+        flat = [r for r in mine if r.get("scenario") == "flat-out"]
+        fixed = [r for r in mine if r.get("scenario") == "fixed-rate"]
         summary[server] = {
             "rounds": len(flat),
             "flat_us": _median(flat, "server_us_per_delivery"),
@@ -487,16 +517,60 @@ def side_by_side(
             run_dir = workdir / f"round{round_}-{server}"
             run_dir.mkdir()
             print(f"round {round_ + 1}/{args.rounds}: {server} ...", file=sys.stderr)
-            if server == "ngircd":
-                assert binary is not None  # noqa: S101 - only listed with one
-                got = _ngircd(binary, run_dir, args)
-            else:
-                got = _chinwag(run_dir, args, tls=server == "chinwag-tls")
+            try:
+                if server == "ngircd":
+                    assert binary is not None  # noqa: S101 - only listed with one
+                    got = _ngircd(binary, run_dir, args)
+                else:
+                    got = _chinwag(run_dir, args, tls=server == "chinwag-tls")
+            except (OSError, RuntimeError) as error:  # TimeoutError is an OSError
+                got = [
+                    {"scenario": "failed", "error": f"{type(error).__name__}: {error}"}
+                ]
             for row in got:
                 row.update(mode="vs-ngircd", server=server, round=round_)
                 record(row)
                 rows.append(row)
     return rows
+
+
+def herd(
+    binary: str,
+    workdir: Path,
+    args: argparse.Namespace,
+    record: Callable[[dict[str, Any]], None],
+) -> str:
+    """ngIRCd's N clients connecting all at once, as Chinwag's do."""
+    server = NgircdProcess(binary, workdir / "ngircd-herd")
+    swarm = irc_load.IrcSwarm(server.address)
+    overflows = listen_overflows()
+    started = time.monotonic()
+    try:
+        swarm.connect(args.clients, probes=0, timeout=150.0)
+        error = ""
+    except (OSError, ConnectionError) as failure:  # TimeoutError is an OSError
+        error = f"{type(failure).__name__}: {failure}"
+    finally:
+        swarm.close()
+        server.stop()
+    joined = sum(c.joined for c in swarm.clients)
+    row = {
+        "mode": "vs-ngircd-herd",
+        "server": "ngircd",
+        "clients": args.clients,
+        "joined": joined,
+        "closed": sum(c.closed for c in swarm.clients),
+        "last_joined_s": round(swarm.joined_at - started, 2) if joined else None,
+        "listen_overflows": listen_overflows() - overflows,
+        "error": error,
+    }
+    record(row)
+    return (
+        f"ngIRCd, {args.clients} clients connecting at once (as Chinwag's do): "
+        f"{joined} joined, the last after {row['last_joined_s']} s; "
+        f"{row['closed']} reset by the kernel; {row['listen_overflows']} SYNs "
+        "dropped by full accept queues"
+    )
 
 
 # --- 10,000 clients -----------------------------------------------------------
@@ -713,10 +787,7 @@ def hold_ngircd(
     args: argparse.Namespace,
     record: Callable[[dict[str, Any]], None],
 ) -> str:
-    """ngIRCd with `args.hold` clients in the channel: p99 at the fixed rate.
-
-    At most 8 clients connect at once: ngIRCd listens with a backlog of 10.
-    """
+    """ngIRCd with `args.hold` clients in the channel: p99 at the fixed rate."""
     clients = args.hold
     server = NgircdProcess(binary, workdir / f"ngircd-hold-{clients}")
     try:
@@ -726,7 +797,7 @@ def hold_ngircd(
             senders=args.senders,
             rate=args.rate,
             duration=max(args.duration, 10.0),
-            in_flight=8,
+            in_flight=args.irc_in_flight,
             timeout=1200.0,
         )
     except (OSError, RuntimeError) as error:  # TimeoutError is an OSError
@@ -739,7 +810,8 @@ def hold_ngircd(
         return f"ngIRCd hold {clients}: FAILED: {row['error']}"
     return (
         f"ngIRCd with {clients} clients in the channel: registered and joined in "
-        f"{row['greet_s']} s (8 at once), {row['kb_per_client']} KB RSS per "
+        f"{row['greet_s']} s ({args.irc_in_flight} at once), "
+        f"{row['kb_per_client']} KB RSS per "
         f"client; at {args.rate:g} deliveries/s ({row['deliveries_per_s']} "
         f"reached): p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms, "
         f"{row['server_us_per_delivery']} µs CPU per delivery, lost {row['lost']}"
@@ -1101,7 +1173,7 @@ def profile_pyspy(
         try:
             spy = subprocess.Popen(
                 [
-                    pyspy, "record", "--pid", str(server.proc.pid), "--rate", "250",
+                    pyspy, "record", "--pid", str(server.proc.pid), "--rate", "1000",
                     "--gil", "--threads", "--format", "raw",
                     "--output", str(raw), "--duration", "600",
                 ],
@@ -1142,7 +1214,7 @@ def profile_pyspy(
         return row, "py-spy: no samples"
     lines = [
         (
-            f"py-spy --gil (250 samples/s of the thread holding the GIL; the "
+            f"py-spy --gil (1000 samples/s of the thread holding the GIL; the "
             f"server not otherwise profiled), Chinwag flat out: {total} samples; "
             "by thread: "
             + ", ".join(f"{name} {n / total:.0%}" for name, n in threads.most_common(6))
@@ -1208,6 +1280,21 @@ def main(argv: list[str] | None = None) -> int:
         help="do not apt-get install ngircd where it is missing",
     )
     parser.add_argument(
+        "--irc-in-flight",
+        type=int,
+        default=8,
+        metavar="K",
+        help="IRC clients connecting and not yet joined at once (ngIRCd listens "
+        "with a backlog of 10: a crowd past it loses SYNs, which come again "
+        "after 1, 3, 7... s, and the kernel resets some after a minute; "
+        "0: all at once, as Chinwag's clients connect)",
+    )
+    parser.add_argument(
+        "--herd",
+        action="store_true",
+        help="also: ngIRCd's clients all at once, once (how many get in, and when)",
+    )
+    parser.add_argument(
         "--hold",
         type=int,
         default=0,
@@ -1243,7 +1330,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile-messages",
         type=int,
-        default=1000,
+        default=3000,
         help="messages per sender in the profiled flat-out runs",
     )
     parser.add_argument(
@@ -1254,14 +1341,15 @@ def main(argv: list[str] | None = None) -> int:
     _raise_fd_limit(4 * max(args.clients, args.hold) + 256)
 
     binary: str | None = None
-    version = ""
-    if args.rounds > 0:
+    version = how = ""
+    if args.rounds > 0 or args.herd or args.hold_ngircd:
         binary, how = find_ngircd(install=args.install)
         if binary is None:
-            print(f"SKIPPED ngIRCd: {how}; measuring Chinwag alone", file=sys.stderr)
+            how = f"SKIPPED ngIRCd: {how}; measuring Chinwag alone"
         else:
             version = ngircd_version(binary)
-            print(f"{how} ({version})", file=sys.stderr)
+            how = f"{how} ({version})"
+        print(how, file=sys.stderr)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     report: list[str] = []
     with (
@@ -1298,20 +1386,23 @@ def main(argv: list[str] | None = None) -> int:
                 "",
                 table(summary, args.clients, args.rate),
                 "",
+                (
+                    "Chinwag's clients connect all at once; ngIRCd's at most "
+                    f"{args.irc_in_flight} at a time (its listen backlog is 10)"
+                    if args.irc_in_flight
+                    else "both servers' clients connect all at once"
+                ),
+                "",
                 "issue 16's goals:",
                 goals(summary),
                 *notes(rows),
             ]
+        if args.herd and binary is not None:
+            report += ["", herd(binary, workdir, args, record)]
         if args.hold:
             report += ["", hold(workdir, args, record)]
-            if args.hold_ngircd:
-                binary, how = find_ngircd(install=args.install)
-                report += [
-                    ""
-                    if binary is None
-                    else hold_ngircd(binary, workdir, args, record),
-                    "" if binary else f"ngIRCd hold SKIPPED: {how}",
-                ]
+            if args.hold_ngircd and binary is not None:
+                report += ["", hold_ngircd(binary, workdir, args, record)]
         if args.break_at:
             report += ["", find_break(workdir, _steps(args.break_at), record)]
         if args.profile:
@@ -1322,6 +1413,8 @@ def main(argv: list[str] | None = None) -> int:
             if spied is not None:
                 record(spied)
             report += ["", text]
+    if how:
+        report.insert(0, how)
     print("\n".join(report))
     print(f"\nresults appended to {args.output}")
     return 0
