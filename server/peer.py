@@ -423,6 +423,8 @@ class Peer:
         A refused request with a ref is answered, so the client can tell its
         user which message did not go; others only on the first refusal.
         """
+        if isinstance(event, Bye):
+            return True  # leaving is never refused: it ends the flood too
         cost = self._hub.list_cost() if isinstance(event, ListUsers) else 1
         if self._bucket.take(cost):
             self._over_limit = 0

@@ -205,3 +205,15 @@ def test_stop_says_bye_and_leaves_no_threads(make_server, connect):
         assert p.Bye(reason="server shutting down") in events
     half_open.wait_closed()
     assert server.peer_count() == 0
+
+
+def test_a_bye_is_never_refused_by_the_flood_limit(make_server, connect):
+    server = make_server(rate_burst=3, rate_per_second=0.01, flood_kick_after=50)
+    watcher = connect("watcher", target=server)
+    leaver = connect("leaver", target=server)
+    for n in range(5):  # the bucket is empty after these
+        leaver.send(p.SendText(ref=n + 1, text="x"))
+    leaver.send(p.Bye(reason="done"))
+    leaver.wait_closed()
+    left = watcher.expect(p.UserLeft, skip=(p.UserJoined, p.Delivered))
+    assert (left.nick, left.reason) == ("leaver", "quit: done")
