@@ -24,6 +24,7 @@ import attrs
 from clients.core import commands as cmd
 from clients.core import events as ev
 from clients.core.accounts import AccountFlow, Purpose
+from clients.core.certificates import CertificateGate, Judgement, TrustSettings, Verdict
 from clients.core.completion import Completer
 from clients.core.conversations import Conversations
 from clients.core.delivery import QUEUE_LIMIT, Delivery
@@ -34,7 +35,6 @@ from clients.core.rooms import RoomCommand, RoomDesk, RoomMessage, TypingPacer
 from clients.core.scrollback import EARLIER_PAGE, Refusal, Scrollback
 from clients.core.secrets import SecretStore, SecretStoreError, server_key
 from clients.core.tls import TlsInfo
-from clients.core.trust import Action, FirstSeen, KnownServers, decide
 from protocol import (
     CAP_ACCOUNTS,
     CAP_AWAY,
@@ -92,6 +92,19 @@ from protocol import (
     is_room,
     nick_key,
 )
+
+__all__ = [
+    "CAPABILITIES",
+    "CLIENT_NAME",
+    "HANDSHAKE_TIMEOUT",
+    "SEEN_SAVE_INTERVAL",
+    "AccountSettings",
+    "Backoff",
+    "ChatSession",
+    "Output",
+    "TrustSettings",
+    "mentions",
+]
 
 log = logging.getLogger(__name__)
 
@@ -159,25 +172,6 @@ class Backoff:
 
 
 @attrs.frozen(kw_only=True)
-class TrustSettings:
-    """How to judge a server's certificate (trust on first use, spec'd in
-    `clients.core.trust`).
-
-    Attributes:
-        known: the pinned fingerprints.
-        host, port: the server, as the user named it.
-        trust_new: accept a first-seen certificate without asking (scripts).
-        program: the client's command, for the changed-certificate advice.
-    """
-
-    known: KnownServers
-    host: str
-    port: int
-    trust_new: bool = False
-    program: str = "chinwag-tui"
-
-
-@attrs.frozen(kw_only=True)
 class AccountSettings:
     """Where login tokens live, and whether to log in at start.
 
@@ -242,13 +236,12 @@ class ChatSession:
         journal: Journal | None = None,
     ) -> None:
         self.nick = nick
-        self._trust = trust
+        self._gate = CertificateGate(trust)
         self._accounts = accounts
         self._flow = AccountFlow()
         self._login_password: str | None = None
         self._account_requests: dict[int, type[Message]] = {}
         self._moderation: dict[int, str] = {}
-        self._question: str | None = None
         self._encrypted = False
         self.server = server
         self.status = ev.ConnectionStatus.DISCONNECTED
@@ -409,74 +402,36 @@ class ChatSession:
         self._conn = Connection(Role.CLIENT)
         self._reached = True
         self._encrypted = tls is not None
-        self._question = None
-        if tls is not None and not tls.verified and self._trust is not None:
-            return self._judge(tls, self._trust)
-        return self._hello()
+        return self._on_judgement(self._gate.judge(tls), reconnect=False)
 
     def answer_trust(self, yes: bool) -> Output:
         """The user's answer to a `TrustQuestion`."""
-        fingerprint, self._question = self._question, None
-        if fingerprint is None or self._trust is None:
-            return Output()
-        trust = self._trust
-        if not yes:
-            out = Output(disconnect=True)
-            self._fatal = "you did not trust the server's certificate"
-            self._lost("certificate not trusted", out)
-            return out
-        out = Output()
-        try:
-            trust.known.pin(trust.host, trust.port, fingerprint)
-        except OSError as exc:
-            out.events.append(
-                ev.Notice(
-                    f"could not remember the certificate ({exc}); you will be asked again next time",
-                    ev.NoticeLevel.ERROR,
-                )
-            )
-        if self._conn is not None and self._conn.state is State.IDLE:
-            hello = self._hello()
-            hello.events = out.events + hello.events
-            return hello
-        return self.reconnect()
+        idle = self._conn is not None and self._conn.state is State.IDLE
+        return self._on_judgement(self._gate.answer(yes), reconnect=not idle)
 
-    def _judge(self, tls: TlsInfo, trust: TrustSettings) -> Output:
-        try:
-            state = trust.known.check(trust.host, trust.port, tls.fingerprint)
-        except ValueError as exc:
-            state = FirstSeen(tls.fingerprint)
-            log.warning("ignoring the known-servers entry: %s", exc)
-        decision = decide(
-            host=trust.host,
-            port=trust.port,
-            ca_verified=tls.verified,
-            state=state,
-            trust_new=trust.trust_new,
-            program=trust.program,
-        )
-        match decision.action:
-            case Action.ACCEPT:
+    def _on_judgement(self, judgement: Judgement, *, reconnect: bool) -> Output:
+        """Act on the certificate gate's verdict.
+
+        Args:
+            reconnect: after a yes, the connection the question was about
+                is gone: open a new one instead of saying Hello.
+        """
+        match judgement.verdict:
+            case Verdict.HELLO if reconnect:
+                return self.reconnect()
+            case Verdict.HELLO:
                 out = self._hello()
-                if decision.pin:
-                    trust.known.pin(trust.host, trust.port, tls.fingerprint)
-                if decision.text:
-                    out.events.insert(0, ev.Notice(decision.text))
+                out.events = [*judgement.events, *out.events]
                 return out
-            case Action.ASK:
-                self._question = tls.fingerprint
-                return Output(
-                    events=[
-                        ev.TrustQuestion(
-                            text=decision.text, fingerprint=tls.fingerprint
-                        )
-                    ]
-                )
-            case Action.REFUSE:
+            case Verdict.ASK:
+                return Output(events=list(judgement.events))
+            case Verdict.REFUSE:
                 out = Output(disconnect=True)
-                self._fatal = decision.text
-                self._lost("the server's certificate changed", out)
+                self._fatal = judgement.fatal
+                self._lost(judgement.reason, out)
                 return out
+            case Verdict.NOTHING:
+                return Output()
 
     def _hello(self) -> Output:
         """Say Hello (and Identify, spec 12.2) on the new connection."""
@@ -545,7 +500,7 @@ class ChatSession:
             self._conn is None and self.status is ev.ConnectionStatus.RECONNECTING
         ):
             return out
-        if self._question is not None or self._flow.asking:
+        if self._gate.asking or self._flow.asking:
             # The server gave up waiting while the user reads a question;
             # their answer decides whether to connect again.
             self._connection_ended(out)
