@@ -12,7 +12,6 @@ import ipaddress
 import itertools
 import logging
 import math
-import os
 import random
 import re
 import time
@@ -27,10 +26,10 @@ from clients.core.accounts import AccountFlow, Purpose
 from clients.core.certificates import CertificateGate, Judgement, TrustSettings, Verdict
 from clients.core.completion import Completer
 from clients.core.conversations import Conversations
-from clients.core.delivery import QUEUE_LIMIT, Delivery
+from clients.core.delivery import QUEUE_LIMIT
 from clients.core.history import InputHistory
-from clients.core.journal import Journal, JournalKeeper, JournalLine, JournalState
-from clients.core.pacing import Pacer
+from clients.core.journal import Journal
+from clients.core.outbox import SEEN_SAVE_INTERVAL, Outbox
 from clients.core.rooms import RoomCommand, RoomDesk, RoomMessage, TypingPacer
 from clients.core.scrollback import EARLIER_PAGE, Refusal, Scrollback
 from clients.core.secrets import SecretStore, SecretStoreError, server_key
@@ -44,9 +43,7 @@ from protocol import (
     CAP_SESSION,
     CAP_TYPING,
     MAX_QUERY_CHARS,
-    MAX_TEXT_CHARS,
     PROTOCOL_VERSION,
-    TXN_BYTES,
     AccountStatus,
     AwayChanged,
     Bye,
@@ -70,7 +67,6 @@ from protocol import (
     NickChanged,
     Ping,
     Pong,
-    Post,
     Recalled,
     Register,
     Rejected,
@@ -80,8 +76,6 @@ from protocol import (
     RoomInfo,
     RoomJoined,
     RoomMembers,
-    SendDirect,
-    SendText,
     SessionToken,
     State,
     TypingNotice,
@@ -130,9 +124,6 @@ _LOGIN = (
     ErrorCode.NOT_PERMITTED,
 )
 _AGAIN = "Type /reconnect to try again."
-SEEN_SAVE_INTERVAL = 5.0
-"""Seconds between journal writes that only move the last seen message id
-(unconfirmed lines are written at once)."""
 
 
 @attrs.define
@@ -256,16 +247,11 @@ class ChatSession:
         self._backoff = backoff or Backoff()
         self._conn: Connection | None = None
         self._refs = itertools.count(1)
-        self._delivery = Delivery(limit=queue_limit)
-        self._pacer = Pacer()
-        self._control: deque[Message] = deque()
         self._nick_requests: dict[int, str] = {}
         self._list_requests: deque[bool] = deque()
         self._list_chunks: list[str] = []
         self._capabilities: frozenset[str] = frozenset()
         self._token = b""
-        self._settled = False
-        self._told_slow_down = False
         self._attempt = 0
         self._retry_at: float | None = None
         self._shown_retry: int | None = None
@@ -275,13 +261,14 @@ class ChatSession:
         self._last_heard = 0.0
         self._pinged = False
         self._fatal: str | None = None
-        self._journal = JournalKeeper(
-            journal, now=clock(), seen_interval=SEEN_SAVE_INTERVAL
+        self._outbox = Outbox(
+            refs=lambda: next(self._refs),
+            now=clock(),
+            limit=queue_limit,
+            journal=journal,
         )
-        for kept in self._journal.loaded.lines:
-            self._delivery.restore(kept.text, kept.target, kept.txn, sent=kept.sent)
         self._scrollback = Scrollback(
-            refs=lambda: next(self._refs), cursor=self._journal.loaded.last_seen
+            refs=lambda: next(self._refs), cursor=self._outbox.last_seen
         )
         self._conversations = Conversations()
         self._rooms = RoomDesk(self._conversations, refs=lambda: next(self._refs))
@@ -314,7 +301,7 @@ class ChatSession:
     @property
     def unconfirmed(self) -> int:
         """Lines sent or waiting that the server has not confirmed yet."""
-        return len(self._delivery)
+        return len(self._outbox)
 
     @property
     def catching_up(self) -> bool:
@@ -340,12 +327,7 @@ class ChatSession:
         self.status = ev.ConnectionStatus.CONNECTING
         out = Output(events=[self._status_event()])
         self._announce(out)
-        out.events += [
-            ev.Pending(
-                local_id=line.local_id, text=line.text, target=line.target, queued=True
-            )
-            for line, _ in self._delivery.snapshot()
-        ]
+        out.events += self._outbox.waiting()
         accounts = self._accounts
         if accounts is not None and accounts.login:
             token = accounts.secrets.load(accounts.server, nick_key(self.nick))
@@ -389,7 +371,7 @@ class ChatSession:
             ref = next(self._refs)
             message = attrs.evolve(answered.request, ref=ref)
             self._account_requests[ref] = type(message)
-            self._control.append(message)
+            self._outbox.queue(message)
             self._pump(out)
         return out
 
@@ -441,8 +423,6 @@ class ChatSession:
         self._last_heard = now
         self._pinged = False
         self._capabilities = frozenset()
-        self._settled = False
-        self._told_slow_down = False
         hello = Hello(
             version=PROTOCOL_VERSION,
             client_name=CLIENT_NAME,
@@ -456,7 +436,7 @@ class ChatSession:
             self._fatal = "will not send a password over an unencrypted connection to another machine"
         identify = Identify(token=self._token, password=password)
         data = self._conn.send(hello) + self._conn.send(identify)
-        self._pacer.restart(now, spent=2)
+        self._outbox.restart(now, spent=2)
         return Output(data=data)
 
     def received(self, data: bytes) -> Output:
@@ -542,8 +522,8 @@ class ChatSession:
                 self._lost("the server stopped answering", out)
             elif silent > self._ping_interval and not self._pinged:
                 self._pinged = True
-                self._control.append(Ping(payload=b"keepalive"))
-            self._control += self._typing.due(now)
+                self._outbox.queue(Ping(payload=b"keepalive"))
+            self._outbox.queue(*self._typing.due(now))
         self._pump(out)
         return out
 
@@ -556,14 +536,7 @@ class ChatSession:
         self._retry_at = None
         self._log(out, self._scrollback.without_history())  # what was held
         kept = self._save_journal(out, force=True)
-        self._journal.close()  # what is on disk now waits for the next run
-        for line in self._delivery.drop_all():
-            out.events += [
-                ev.PendingDone(local_id=line.local_id, delivered=False),
-                ev.Notice(f"kept to send next time: {line.describe()}")
-                if kept
-                else ev.Notice(f"not sent: {line.describe()}", ev.NoticeLevel.ERROR),
-            ]
+        out.events += self._outbox.close(kept=kept)
         self.status = ev.ConnectionStatus.DISCONNECTED
         out.events.append(self._status_event(detail="you left"))
         out.events.append(ev.ExitRequested(reason))
@@ -630,7 +603,7 @@ class ChatSession:
         if message_id < 1:
             return _refusal(f"there is no message {message_id}")
         before, after = self._scrollback.context(message_id)
-        self._control += (before, after)
+        self._outbox.queue(before, after)
         return self._queue_sent()
 
     def _history_refusal(self, what: str) -> Output | None:
@@ -682,7 +655,7 @@ class ChatSession:
         paced (spec 12.6); nothing without the `typing` capability."""
         if not self._is_open() or CAP_TYPING not in self._capabilities:
             return Output()
-        self._control += self._typing.changed(self.active, text, self._clock())
+        self._outbox.queue(*self._typing.changed(self.active, text, self._clock()))
         return self._queue_sent()
 
     def _switch(self, name: str) -> bool:
@@ -699,7 +672,7 @@ class ChatSession:
     def _left_conversation(self, name: str) -> None:
         """The user went elsewhere: they no longer type in `name`."""
         if self._is_open() and CAP_TYPING in self._capabilities:
-            self._control += self._typing.stopped(name, self._clock())
+            self._outbox.queue(*self._typing.stopped(name, self._clock()))
 
     def _first_page(self, name: str) -> None:
         """Ask for the newest page of `name`'s own history (once)."""
@@ -709,7 +682,7 @@ class ChatSession:
             EARLIER_PAGE, name, by_server=CAP_ROOMS in self._capabilities
         )
         if isinstance(request, FetchHistory):
-            self._control.append(request)
+            self._outbox.queue(request)
             self._wants_page = None
         elif request is Refusal.IN_FLIGHT:
             self._wants_page = name  # once the catch-up is done
@@ -818,7 +791,7 @@ class ChatSession:
             return _refusal(plan.refusal)
         out = Output(events=list(plan.events))
         if plan.send is not None:
-            self._control.append(plan.send)
+            self._outbox.queue(plan.send)
         self._pump(out)
         return out
 
@@ -918,39 +891,25 @@ class ChatSession:
         return self._queue(ChangeNick(ref=ref, nick=nick))
 
     def _send(self, text: str, target: str | None) -> Output:
-        if len(text) > MAX_TEXT_CHARS:
-            return _refusal(
-                f"your message has {len(text)} characters; the limit is {MAX_TEXT_CHARS}. Nothing was sent."
-            )
-        if (
+        unreachable = bool(
             target is not None
             and self._is_open()
             and self._roster
             and nick_key(target) not in self._roster
             # With history, an account that is offline gets it later.
             and CAP_HISTORY not in self._capabilities
-        ):
-            return _refusal(f"{target} is not online; nothing was sent")
-        if self._delivery.full:
-            return _refusal(
-                f"{self._delivery.limit} messages already wait to be sent; this one was not added. Try again once they are through."
-            )
-        line = self._delivery.add(text, target, os.urandom(TXN_BYTES))
-        out = Output(
-            events=[
-                ev.Pending(
-                    local_id=line.local_id,
-                    text=text,
-                    target=target,
-                    queued=not self._is_open(),
-                )
-            ]
         )
+        added = self._outbox.add(
+            text, target, queued=not self._is_open(), unreachable=unreachable
+        )
+        if isinstance(added, str):
+            return _refusal(added)
+        out = Output(events=[added])
         self._pump(out)
         return out
 
     def _queue(self, message: Message) -> Output:
-        self._control.append(message)
+        self._outbox.queue(message)
         return self._queue_sent()
 
     def _queue_sent(self) -> Output:
@@ -962,42 +921,15 @@ class ChatSession:
         """Send what waits, as fast as the server's flood limit allows;
         then keep what must outlive the process in the journal, and tell
         the UI if the conversation list changed."""
-        self._send_waiting(out)
+        if self._is_open():
+            assert self._conn is not None  # noqa: S101 - _is_open checked it
+            sent = self._outbox.send(
+                self._conn, self._clock(), posts=CAP_HISTORY in self._capabilities
+            )
+            out.data += sent.data
+            out.events += sent.events
         self._save_journal(out)
         self._announce(out)
-
-    def _send_waiting(self, out: Output) -> None:
-        if not self._is_open():
-            return
-        assert self._conn is not None  # noqa: S101 - _is_open checked it
-        now = self._clock()
-        while self._pacer.ready(now):
-            if self._control:
-                out.data += self._conn.send(self._control.popleft())
-            elif self._settled and (line := self._delivery.take()) is not None:
-                ref = next(self._refs)
-                self._delivery.sent(ref, line)
-                message: Message
-                if CAP_HISTORY in self._capabilities:
-                    message = Post(
-                        ref=ref, txn=line.txn, target=line.target, text=line.text
-                    )
-                elif line.target is None:
-                    message = SendText(ref=ref, text=line.text)
-                else:
-                    message = SendDirect(ref=ref, target=line.target, text=line.text)
-                out.data += self._conn.send(message)
-                out.events.append(
-                    ev.Pending(
-                        local_id=line.local_id,
-                        text=line.text,
-                        target=line.target,
-                        queued=False,
-                    )
-                )
-            else:
-                return
-            self._pacer.spend(now)
 
     def _save_journal(self, out: Output, *, force: bool = False) -> bool:
         """Keep the unconfirmed lines and the last seen id in the journal.
@@ -1005,17 +937,11 @@ class ChatSession:
         Returns:
             True if the journal on disk is up to date.
         """
-        state = JournalState(
-            lines=tuple(
-                JournalLine(txn=line.txn, text=line.text, target=line.target, sent=sent)
-                for line, sent in self._delivery.snapshot()
-            ),
-            last_seen=self._scrollback.cursor,
+        current, problems = self._outbox.keep(
+            self._scrollback.cursor, self._clock(), force=force
         )
-        kept = self._journal.keep(state, self._clock(), force=force)
-        if kept.problem is not None:
-            out.events.append(ev.Notice(kept.problem, ev.NoticeLevel.ERROR))
-        return kept.current
+        out.events += problems
+        return current
 
     # --- server messages ------------------------------------------------------------
 
@@ -1024,7 +950,7 @@ class ChatSession:
             case Welcome():
                 self._welcomed(event, out)
             case Limits():
-                self._pacer.configure(
+                self._outbox.pacer.configure(
                     event.rate_burst, event.rate_interval_ms / 1000, self._clock()
                 )
             case SessionToken():
@@ -1085,7 +1011,7 @@ class ChatSession:
             case Error():
                 self._refused(event, out)
             case Ping(payload=payload):
-                self._control.append(Pong(payload=payload))
+                self._outbox.queue(Pong(payload=payload))
             case Pong():
                 pass
             case Bye(reason=reason):
@@ -1123,9 +1049,9 @@ class ChatSession:
         if nick_key(welcome.nick) != nick_key(wanted):
             out.events.append(ev.Notice(f"{wanted} is taken; you are {welcome.nick}"))
         self._list_requests.append(False)
-        self._control.append(ListUsers())
+        self._outbox.queue(ListUsers())
         if CAP_HISTORY in self._capabilities:
-            self._control.append(self._scrollback.begin())
+            self._outbox.queue(self._scrollback.begin())
         else:
             self._log(out, self._scrollback.without_history())
         # The rooms of the account (or resumed session) come before the
@@ -1166,7 +1092,7 @@ class ChatSession:
         step = self._scrollback.ended(message.ref, message.count, message.more)
         self._log(out, step.events)
         if step.request is not None:
-            self._control.append(step.request)
+            self._outbox.queue(step.request)
         wanted = self._wants_page
         if wanted is not None and not self._scrollback.catching_up:
             if wanted == self.active and not self._scrollback.fetched(wanted):
@@ -1230,28 +1156,12 @@ class ChatSession:
 
     def _settle(self, last_ref: int | None, out: Output) -> None:
         """Decide the fate of the lines in flight when the last connection dropped."""
-        settled = self._delivery.settle(
+        out.events += self._outbox.settle(
             last_ref, idempotent=CAP_HISTORY in self._capabilities
         )
-        self._settled = True
-        for line in settled.delivered:
-            out.events += [
-                ev.PendingDone(local_id=line.local_id, delivered=True),
-                ev.Notice(
-                    f"your {line.describe()} was delivered before the connection dropped"
-                ),
-            ]
-        for line in settled.unknown:
-            out.events += [
-                ev.PendingDone(local_id=line.local_id, delivered=False),
-                ev.Notice(
-                    f"the connection dropped before the server confirmed your {line.describe()}; it may not have been delivered",
-                    ev.NoticeLevel.ERROR,
-                ),
-            ]
 
     def _delivered(self, message: Delivered, out: Output) -> None:
-        line = self._delivery.confirmed(message.ref)
+        line = self._outbox.delivery.confirmed(message.ref)
         chat = self._line(message, own=line is not None)
         done = (
             ev.PendingDone(local_id=line.local_id, delivered=True)
@@ -1287,13 +1197,13 @@ class ChatSession:
         )
 
     def _refused(self, error: Error, out: Output) -> None:
-        if self._refused_line(error, out):
+        if (events := self._outbox.refused(error, self._clock())) is not None:
+            out.events += events
             return
         if error.ref and (request := self._scrollback.request(error.ref)) is not None:
             if error.code is ErrorCode.RATE_LIMITED:
                 # Paced like every frame; if refused anyway, ask again later.
-                self._pacer.back_off(self._clock())
-                self._control.append(request)
+                self._outbox.again_later(request, self._clock())
             else:
                 self._log(out, self._scrollback.failed(error.ref, error.text))
             return
@@ -1340,34 +1250,6 @@ class ChatSession:
         elif error.code in _LOGIN or error.code in _FATAL_AT_HANDSHAKE:
             self._fatal = error.text
 
-    def _refused_line(self, error: Error, out: Output) -> bool:
-        """An Error about one of our chat lines; True if it was one."""
-        if error.code is ErrorCode.RATE_LIMITED and (
-            error.ref == 0 or self._delivery.is_ours(error.ref)
-        ):
-            # Our own pacing should prevent this; if the server still says
-            # so, wait and send the line again: it is never dropped.
-            self._delivery.retry(error.ref)
-            self._pacer.back_off(self._clock())
-            if not self._told_slow_down:
-                self._told_slow_down = True
-                out.events.append(
-                    ev.Notice(
-                        "the server asked us to slow down; your messages will follow shortly"
-                    )
-                )
-            return True
-        if (line := self._delivery.refused(error.ref)) is not None:
-            out.events += [
-                ev.PendingDone(local_id=line.local_id, delivered=False),
-                ev.Notice(
-                    f"your {line.describe()} was not delivered: {error.text}",
-                    ev.NoticeLevel.ERROR,
-                ),
-            ]
-            return True
-        return False
-
     # --- helpers ---------------------------------------------------------------------
 
     def _is_open(self) -> bool:
@@ -1384,7 +1266,6 @@ class ChatSession:
         self._list_requests.clear()
         self._list_chunks = []
         self._nick_requests.clear()
-        self._control.clear()
         self._capabilities = frozenset()
         out.events += self._scrollback.connection_lost()
         self._conversations.connection_lost()
@@ -1392,15 +1273,7 @@ class ChatSession:
         self._typing.reset()
         self._restoring = False
         self._wants_page = None
-        for line in self._delivery.connection_lost():
-            out.events.append(
-                ev.Pending(
-                    local_id=line.local_id,
-                    text=line.text,
-                    target=line.target,
-                    queued=True,
-                )
-            )
+        out.events += self._outbox.connection_lost()
         if self._roster:
             self._roster = {}
             out.events.append(ev.RosterChanged(()))
