@@ -3,12 +3,19 @@
 Threads: one acceptor, one housekeeper (timeouts, keepalive pings, join and
 leave notices, condemned peers leaving the hub), one flusher (partial sends)
 and a few readers, each serving many clients through `selectors`.
+
+Each client is a file descriptor, so the open-file limit caps the clients
+too: see `client_cap` and `AcceptFailures` (docs/server.md, "Open files").
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import math
+import os
 import queue
+import resource
 import selectors
 import socket
 import ssl
@@ -18,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import argon2
+import attrs
 from argon2 import PasswordHasher
 
 from protocol import ErrorCode, encode_frame
@@ -44,7 +52,27 @@ from server.tls import (
 
 log = logging.getLogger(__name__)
 
-LISTEN_BACKLOG = 1024
+LISTEN_BACKLOG = socket.SOMAXCONN
+"""The accept queue's length: the largest the system allows (the kernel also
+caps it at `net.core.somaxconn`), so a crowd connecting at once is queued
+instead of losing SYNs and retrying seconds later (docs/performance.md)."""
+FD_MARGIN = 64
+"""Descriptors kept free beyond those the server holds once started: the
+socket of a connection being refused, sockets the flusher closes after their
+peer has gone, SQLite's temporary files, the certificate and key read by a
+TLS reload, log rotation. Generous on purpose: running out stalls every
+newcomer, while 64 is 0.3% of a 20,000 limit."""
+ACCEPT_PAUSE_FIRST = 0.05
+"""Seconds the acceptor stops polling after accept() ran out of descriptors."""
+ACCEPT_PAUSE_MAX = 1.0
+"""The longest pause: it doubles while refusing waiting connections fails too."""
+ACCEPT_LOG_INTERVAL = 10.0
+"""At most one "accept failed" line (out of descriptors) per this many seconds."""
+ACCEPT_ERROR_PAUSE = 0.05
+"""Seconds the acceptor waits after any other accept() error."""
+SHED_MAX = 64
+"""Waiting connections refused per turn while out of descriptors."""
+FULL_TEXT = "server full, try again later"
 SHUTDOWN_REASON = "server shutting down"
 PRESENCE_INTERVAL = 0.03
 """Seconds between sends of gathered join/leave notices."""
@@ -104,6 +132,12 @@ class ChatServer:
         self._flusher = Flusher()
         self._readers = ReaderPool(config.reader_threads, clock)
         self._acceptor: _Acceptor | None = None
+        self._accept_failures = AcceptFailures(clock)
+        # One descriptor held back so that, when accept() fails with EMFILE,
+        # waiting connections can still be accepted and told SERVER_FULL
+        # instead of hanging in the accept queue (libuv's "EMFILE trick").
+        self._spare: int | None = None
+        self.cap = ClientCap(clients=config.max_clients, configured=config.max_clients)
         self._stopping = threading.Event()
         self._peers: set[Peer] = set()
         self._peers_lock = threading.Lock()
@@ -147,13 +181,44 @@ class ChatServer:
             backlog=LISTEN_BACKLOG,
         )
         self._listener.setblocking(False)
+        self._spare = _open_spare()
         self._flusher.start()
         self._readers.start()
-        self._acceptor = _Acceptor(self._listener, self._accept_pending)
+        self.cap = self._cap_by_open_files()
+        self._acceptor = _Acceptor(
+            self._listener, self._accept_pending, self._accept_failures.report
+        )
         self._acceptor.start()
         self._housekeeper.start()
         host, port = self.address
         log.info("server started on %s:%d", host, port)
+
+    def _cap_by_open_files(self) -> ClientCap:
+        """The clients the open-file limit leaves room for (raised if allowed).
+
+        Counted once everything the server holds for itself is open (stores,
+        log, selectors, the listener), before anyone is accepted.
+        """
+        configured = self.config.max_clients
+        in_use = _descriptors_in_use(self.config.reader_threads)
+        limit = _obtain_open_files(configured + in_use + FD_MARGIN)
+        cap = client_cap(configured, limit, in_use)
+        if cap.clients == 0:
+            log.warning(
+                "the open-file limit (%s) leaves no descriptor for clients: "
+                "every connection will be refused; raise it (ulimit -n)",
+                f"{limit:,}",
+            )
+        elif cap.clients < configured:
+            log.info(
+                "max clients %s (open-file limit %s, %d kept for the server; "
+                "configured %s)",
+                f"{cap.clients:,}",
+                f"{limit:,}",
+                cap.reserved,
+                f"{configured:,}",
+            )
+        return cap
 
     def _start_accounts(self) -> None:
         config = self.config
@@ -246,6 +311,7 @@ class ChatServer:
         if self._acceptor is not None:
             self._acceptor.stop()
             self._acceptor.thread.join(timeout)
+        self._accept_failures.report(final=True)
         if self._housekeeper.is_alive():
             self._housekeeper.join(timeout)
         with self._peers_lock:
@@ -264,6 +330,9 @@ class ChatServer:
         self._flusher.thread.join(0.5)
         if self._listener is not None:
             self._listener.close()
+        if self._spare is not None:
+            os.close(self._spare)
+            self._spare = None
         self._close_stores()
         log.info("server stopped")
 
@@ -292,30 +361,72 @@ class ChatServer:
 
     # --- threads -------------------------------------------------------------
 
-    def _accept_pending(self) -> None:
+    def _accept_pending(self) -> float:
+        """Accept every waiting connection.
+
+        Returns:
+            Seconds the acceptor should stop polling the listening socket
+            (0: none), so an error that persists is not retried in a spin.
+        """
         assert self._listener is not None  # noqa: S101
         while not self._stopping.is_set():
             try:
                 sock, addr = self._listener.accept()
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except OSError as exc:
-                # EMFILE and friends: log, back off briefly, keep serving.
+                if exc.errno in (errno.EMFILE, errno.ENFILE):
+                    return self._accept_failures.failed(exc, self._shed())
                 log.error("accept failed: %s", exc)
-                time.sleep(0.05)
-                return
+                return ACCEPT_ERROR_PAUSE
             self._admit(sock, addr[0], f"{addr[0]}:{addr[1]}")
+        self._accept_failures.succeeded()
+        if self._spare is None:
+            self._spare = _open_spare()
+        return 0.0
+
+    def _shed(self) -> int:
+        """Out of descriptors: refuse waiting connections with the spare one.
+
+        Closing the spare frees a descriptor, each accepted connection takes
+        it and gives it back once told SERVER_FULL, then the spare is taken
+        again (if another thread got it meanwhile, the next turn retries).
+
+        Returns:
+            How many waiting connections were refused.
+        """
+        assert self._listener is not None  # noqa: S101
+        if self._spare is None:
+            return 0
+        os.close(self._spare)
+        self._spare = None
+        refused = 0
+        try:
+            for _ in range(SHED_MAX):
+                try:
+                    sock, _addr = self._listener.accept()
+                except OSError:
+                    break
+                _refuse(sock, FULL_TEXT)
+                refused += 1
+        finally:
+            self._spare = _open_spare()
+        return refused
 
     def _admit(self, sock: socket.socket, host: str, label: str) -> None:
         sock.setblocking(True)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        cap = self.cap
         with self._peers_lock:
-            full = len(self._peers) >= self.config.max_clients
+            full = len(self._peers) >= cap.clients
         if full:
-            log.warning(
-                "refused %s: server full (%d clients)", label, self.config.max_clients
+            why = (
+                "" if cap.open_files is None else f", open-file limit {cap.open_files}"
             )
-            _refuse(sock, "server full, try again later")
+            log.warning(
+                "refused %s: server full (%d clients%s)", label, cap.clients, why
+            )
+            _refuse(sock, FULL_TEXT)
             return
         admission = self._addresses.admit(host)
         if admission.refusal is not None:
@@ -427,6 +538,178 @@ class ChatServer:
                 peer.ping()
 
 
+@attrs.frozen(kw_only=True)
+class ClientCap:
+    """How many clients are served at once, and what set the number.
+
+    Attributes:
+        clients: the effective maximum: more are refused with SERVER_FULL.
+        configured: `ServerConfig.max_clients`.
+        open_files: the open-file limit, when it lowered the maximum.
+        reserved: descriptors kept for the server's own use then.
+    """
+
+    clients: int
+    configured: int
+    open_files: int | None = None
+    reserved: int = 0
+
+
+def client_cap(configured: int, open_files: int | None, in_use: int) -> ClientCap:
+    """The clients that fit in `open_files` descriptors besides the server's own.
+
+    The server keeps the `in_use` descriptors it already holds plus
+    `FD_MARGIN` (half of what is left, under a tiny limit), so a client
+    past the cap is refused with SERVER_FULL rather than by accept() failing.
+
+    Args:
+        configured: `ServerConfig.max_clients`.
+        open_files: the soft open-file limit; None when there is none.
+        in_use: descriptors open before any client is accepted.
+    """
+    if open_files is None:
+        return ClientCap(clients=configured, configured=configured)
+    free = max(0, open_files - in_use)
+    margin = min(FD_MARGIN, free // 2)
+    clients = free - margin
+    if clients >= configured:
+        return ClientCap(clients=configured, configured=configured)
+    return ClientCap(
+        clients=clients,
+        configured=configured,
+        open_files=open_files,
+        reserved=in_use + margin,
+    )
+
+
+def _descriptors_in_use(reader_threads: int) -> int:
+    """Descriptors this process has open; an estimate where it cannot tell."""
+    for directory in ("/proc/self/fd", "/dev/fd"):
+        try:
+            # Listing the directory opens it: that one is listed too.
+            return sum(1 for _ in Path(directory).iterdir()) - 1
+        except OSError:
+            continue
+    # stdin/out/err, the log, a socket pair and a selector per thread
+    # (readers, acceptor, flusher), the listener, SQLite (a file, its WAL
+    # and shm per connection), the spare.
+    return 3 + 1 + 3 * (reader_threads + 2) + 1 + 16 + 1
+
+
+def _obtain_open_files(wanted: int) -> int | None:
+    """Raise the soft open-file limit towards `wanted` where allowed.
+
+    Returns:
+        The soft limit in effect afterwards; None when there is none.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    if soft >= wanted or soft == hard:
+        return soft
+    new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    except (ValueError, OSError) as exc:
+        log.warning("cannot raise the open-file limit from %d: %s", soft, exc)
+        return soft
+    log.info("raised the open-file limit from %d to %d", soft, new)
+    return new
+
+
+def _open_spare() -> int | None:
+    """A descriptor to give up when accept() runs out of them; None if none is left."""
+    try:
+        return os.open(os.devnull, os.O_RDONLY)
+    except OSError:
+        return None
+
+
+class AcceptFailures:
+    """accept() out of descriptors: how long to pause, and a rate-limited log.
+
+    At most one "accept failed" line per `interval` seconds; the failures in
+    between are counted and reported in the next line (or by `report`, which
+    the acceptor calls every turn, at most a second apart).
+
+    Args:
+        clock: monotonic seconds.
+        interval: seconds between two lines at least.
+    """
+
+    def __init__(
+        self, clock: Callable[[], float], interval: float = ACCEPT_LOG_INTERVAL
+    ) -> None:
+        self._clock = clock
+        self._interval = interval
+        self._pause = 0.0
+        self._logged_at = -math.inf
+        self._unlogged = 0
+        self._refused = 0
+        self._last_error = ""
+
+    @property
+    def pause(self) -> float:
+        """The pause the last failure asked for; 0 once accept() works again."""
+        return self._pause
+
+    def failed(self, error: OSError, refused: int) -> float:
+        """accept() failed with EMFILE or ENFILE.
+
+        Args:
+            error: what accept() raised.
+            refused: waiting connections told SERVER_FULL after it.
+
+        Returns:
+            Seconds to stop polling the listening socket: short while
+            waiting connections can still be refused, doubling up to
+            `ACCEPT_PAUSE_MAX` while nothing can be done.
+        """
+        self._unlogged += 1
+        self._refused += refused
+        self._last_error = str(error)
+        if refused or not self._pause:
+            self._pause = ACCEPT_PAUSE_FIRST
+        else:
+            self._pause = min(ACCEPT_PAUSE_MAX, self._pause * 2)
+        if self._clock() - self._logged_at >= self._interval:
+            self._log()
+        return self._pause
+
+    def succeeded(self) -> None:
+        """A turn of accept() calls ended without an error."""
+        self._pause = 0.0
+
+    def report(self, *, final: bool = False) -> None:
+        """Log the failures not logged yet, if a line is allowed by now.
+
+        Args:
+            final: the server is stopping: log them whatever the time.
+        """
+        if self._unlogged and (
+            final or self._clock() - self._logged_at >= self._interval
+        ):
+            self._log()
+
+    def _log(self) -> None:
+        if self._unlogged > 1:
+            log.error(
+                "accept failed %d times since the last report: %s; "
+                "%d waiting connections refused",
+                self._unlogged,
+                self._last_error,
+                self._refused,
+            )
+        else:
+            log.error(
+                "accept failed: %s; %d waiting connections refused",
+                self._last_error,
+                self._refused,
+            )
+        self._logged_at = self._clock()
+        self._unlogged = self._refused = 0
+
+
 def _refuse(sock: socket.socket, text: str) -> None:
     """Tell a connection we will not serve why (best effort), and close it."""
     try:
@@ -441,16 +724,36 @@ def _refuse(sock: socket.socket, text: str) -> None:
 
 
 class _Acceptor(SelectorLoop):
-    """Calls `on_ready` whenever the listening socket has connections waiting."""
+    """Calls `on_ready` whenever the listening socket has connections waiting.
 
-    def __init__(self, listener: socket.socket, on_ready: Callable[[], None]) -> None:
+    `on_ready` returns how long to stop polling the listening socket: the
+    thread waits that long (`stop()` cuts the wait short) before its next
+    `select`, which would otherwise report the same waiting connection again
+    at once. `on_turn` runs before every `select`, at least once a second.
+    """
+
+    def __init__(
+        self,
+        listener: socket.socket,
+        on_ready: Callable[[], float],
+        on_turn: Callable[[], None],
+    ) -> None:
         super().__init__("acceptor")
         self._on_ready = on_ready
+        self._on_turn = on_turn
         self._selector.register(listener, selectors.EVENT_READ)
+
+    def _before_select(self) -> None:
+        try:
+            self._on_turn()
+        except Exception:
+            log.exception("acceptor turn error")
 
     def _ready(self, key: selectors.SelectorKey) -> None:  # noqa: ARG002
         try:
-            self._on_ready()
+            pause = self._on_ready()
         except Exception:
             log.exception("accept loop error")
-            time.sleep(0.1)
+            pause = 0.1
+        if pause > 0:
+            self._stopping.wait(pause)
