@@ -184,10 +184,10 @@ class ChatServer:
         self._spare = _open_spare()
         self._flusher.start()
         self._readers.start()
-        self.cap = self._cap_by_open_files()
         self._acceptor = _Acceptor(
             self._listener, self._accept_pending, self._accept_failures.report
         )
+        self.cap = self._cap_by_open_files()  # everything of ours is open now
         self._acceptor.start()
         self._housekeeper.start()
         host, port = self.address
