@@ -8,7 +8,6 @@ clock and the random source are injected so tests can drive time.
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import logging
 import math
@@ -22,17 +21,16 @@ import attrs
 
 from clients.core import commands as cmd
 from clients.core import events as ev
-from clients.core.accounts import AccountFlow, Purpose
 from clients.core.certificates import CertificateGate, Judgement, TrustSettings, Verdict
 from clients.core.completion import Completer
 from clients.core.conversations import Conversations
 from clients.core.delivery import QUEUE_LIMIT
 from clients.core.history import InputHistory
 from clients.core.journal import Journal
+from clients.core.login import AccountCommand, AccountSettings, Login, Step
 from clients.core.outbox import SEEN_SAVE_INTERVAL, Outbox
 from clients.core.rooms import RoomCommand, RoomDesk, RoomMessage, TypingPacer
 from clients.core.scrollback import EARLIER_PAGE, Refusal, Scrollback
-from clients.core.secrets import SecretStore, SecretStoreError, server_key
 from clients.core.tls import TlsInfo
 from protocol import (
     CAP_ACCOUNTS,
@@ -48,7 +46,6 @@ from protocol import (
     AwayChanged,
     Bye,
     ChangeNick,
-    ChangePassword,
     Connection,
     Delivered,
     Error,
@@ -57,18 +54,14 @@ from protocol import (
     FetchHistory,
     Hello,
     HistoryEnd,
-    Identify,
     Limits,
     ListUsers,
-    Logout,
     Message,
-    Moderate,
     Moderated,
     NickChanged,
     Ping,
     Pong,
     Recalled,
-    Register,
     Rejected,
     RemoteProtocolError,
     Role,
@@ -115,14 +108,6 @@ CAPABILITIES = (
 """What this client asks for in Hello (spec 12)."""
 HANDSHAKE_TIMEOUT = 15.0
 """Seconds to wait for Welcome before deciding the server is not Chinwag."""
-_FATAL_AT_HANDSHAKE = (ErrorCode.INVALID_NICK, ErrorCode.UNSUPPORTED_VERSION)
-_LOGIN = (
-    ErrorCode.AUTH_FAILED,
-    ErrorCode.TRY_LATER,
-    ErrorCode.BANNED,
-    ErrorCode.ACCOUNT_REQUIRED,
-    ErrorCode.NOT_PERMITTED,
-)
 _AGAIN = "Type /reconnect to try again."
 
 
@@ -160,34 +145,6 @@ class Backoff:
         """Seconds to wait before attempt number `attempt` (0 = the first retry)."""
         ceiling = min(self.cap, self.base * 2.0**attempt)
         return ceiling * rng.uniform(0.5, 1.0)
-
-
-@attrs.frozen(kw_only=True)
-class AccountSettings:
-    """Where login tokens live, and whether to log in at start.
-
-    Attributes:
-        secrets: the token store (a 0600 file or the system keyring).
-        host, port: the server, as the user named it.
-        login: log in to the account named by the nick: with the saved
-            token if there is one, else by asking for the password.
-    """
-
-    secrets: SecretStore
-    host: str
-    port: int
-    login: bool = False
-
-    @property
-    def server(self) -> str:
-        return server_key(self.host, self.port)
-
-    @property
-    def loopback(self) -> bool:
-        try:
-            return ipaddress.ip_address(self.host.strip("[]")).is_loopback
-        except ValueError:
-            return self.host.lower() == "localhost"
 
 
 class ChatSession:
@@ -228,17 +185,13 @@ class ChatSession:
     ) -> None:
         self.nick = nick
         self._gate = CertificateGate(trust)
-        self._accounts = accounts
-        self._flow = AccountFlow()
-        self._login_password: str | None = None
-        self._account_requests: dict[int, type[Message]] = {}
-        self._moderation: dict[int, str] = {}
+        self._login = Login(accounts, refs=lambda: next(self._refs))
+        self._flow = self._login.flow  # the password questions
         self._encrypted = False
         self.server = server
         self.status = ev.ConnectionStatus.DISCONNECTED
         self.history = InputHistory()
         self.completer = Completer()
-        self.account: str | None = None
         self._roster: dict[str, str] = {}
         self._clock = clock
         self._rng = rng or random.Random()
@@ -251,7 +204,6 @@ class ChatSession:
         self._list_requests: deque[bool] = deque()
         self._list_chunks: list[str] = []
         self._capabilities: frozenset[str] = frozenset()
-        self._token = b""
         self._attempt = 0
         self._retry_at: float | None = None
         self._shown_retry: int | None = None
@@ -277,6 +229,11 @@ class ChatSession:
         self._wants_page: str | None = None
 
     # --- queries ---------------------------------------------------------------
+
+    @property
+    def account(self) -> str | None:
+        """The account we are logged in as, if any."""
+        return self._login.account
 
     @property
     def roster(self) -> tuple[str, ...]:
@@ -328,19 +285,9 @@ class ChatSession:
         out = Output(events=[self._status_event()])
         self._announce(out)
         out.events += self._outbox.waiting()
-        accounts = self._accounts
-        if accounts is not None and accounts.login:
-            token = accounts.secrets.load(accounts.server, nick_key(self.nick))
-            if token:
-                self._token = token
-            else:
-                out.events.append(
-                    self._flow.ask(
-                        Purpose.LOGIN,
-                        f"Password for {self.nick} on {self.server}",
-                    )
-                )
-                return out
+        if (ask := self._login.start(self.nick, self.server)) is not None:
+            out.events.append(ask)
+            return out
         out.connect = True
         return out
 
@@ -348,7 +295,7 @@ class ChatSession:
         self, request_id: int, password: str | None, repeat: str | None = None
     ) -> Output:
         """The user's answer to a `PasswordRequest` (None: cancelled)."""
-        answered = self._flow.answer(request_id, password, repeat)
+        answered = self._login.answer(request_id, password, repeat)
         out = Output(events=list(answered.events))
         if answered.cancelled_login and self._conn is None:
             self.status = ev.ConnectionStatus.DISCONNECTED
@@ -360,18 +307,13 @@ class ChatSession:
             )
             return out
         if answered.login_password is not None:
-            self._login_password = answered.login_password
-            self._token = b""
             reconnect = self.reconnect()
             reconnect.events = out.events + reconnect.events
             return reconnect
         if answered.request is not None:
             if not self._is_open():
                 return _refusal("not connected; nothing was sent")
-            ref = next(self._refs)
-            message = attrs.evolve(answered.request, ref=ref)
-            self._account_requests[ref] = type(message)
-            self._outbox.queue(message)
+            self._outbox.queue(self._login.track(answered.request))
             self._pump(out)
         return out
 
@@ -429,12 +371,9 @@ class ChatSession:
             nick=self.nick,
             capabilities=CAPABILITIES,
         )
-        password = self._login_password
-        if password is not None and not self._may_send_password():
-            password = None
-            self._login_password = None
-            self._fatal = "will not send a password over an unencrypted connection to another machine"
-        identify = Identify(token=self._token, password=password)
+        identify, refused = self._login.identify(encrypted=self._encrypted)
+        if refused is not None:
+            self._fatal = refused
         data = self._conn.send(hello) + self._conn.send(identify)
         self._outbox.restart(now, spent=2)
         return Output(data=data)
@@ -780,7 +719,26 @@ class ChatSession:
             case cmd.ChangeSetting():
                 return Output(setting=command)
             case _:
-                return self._run_account(command)
+                return self._run_last(command)
+
+    def _run_last(self, command: cmd.Command) -> Output:
+        """Account, moderation and history commands (the rest of `_run`)."""
+        match command:
+            case (
+                cmd.RegisterNick()
+                | cmd.ChangeMyPassword()
+                | cmd.LogIn()
+                | cmd.LogOut()
+                | cmd.Moderation()
+            ):
+                return self._account_request(command)
+            case cmd.LoadEarlier(count):
+                return self.load_earlier(count, asked=True)
+            case cmd.SearchFor(words):
+                return self.search(words)
+            case _:  # pragma: no cover - _run handles the others
+                msg = f"not a command for _run_last: {command!r}"
+                raise AssertionError(msg)
 
     def _room_request(self, command: RoomCommand | cmd.Moderation) -> Output:
         showing = isinstance(command, cmd.SetTopic) and not command.text
@@ -808,73 +766,19 @@ class ChatSession:
                 )
         return out
 
-    def _run_account(self, command: cmd.Command) -> Output:  # noqa: PLR0911 - one arm per command
-        """Account, moderation and history commands (the rest of `_run`)."""
-        match command:
-            case cmd.RegisterNick(invite):
-                self._flow.invite = invite
-                return self._ask_if_open(
-                    Purpose.REGISTER, f"Choose a password for the account {self.nick}"
-                )
-            case cmd.ChangeMyPassword():
-                return self._ask_if_open(Purpose.CURRENT, "Your current password")
-            case cmd.LogIn():
-                return Output(
-                    events=[
-                        self._flow.ask(
-                            Purpose.LOGIN, f"Password for {self.nick} on {self.server}"
-                        )
-                    ]
-                )
-            case cmd.LogOut(everywhere):
-                return self._account_request(Logout(everywhere=everywhere))
-            case cmd.Moderation():
-                return self._moderate(command)
-            case cmd.LoadEarlier(count):
-                return self.load_earlier(count, asked=True)
-            case cmd.SearchFor(words):
-                return self.search(words)
-            case _:  # pragma: no cover - _run handles the others
-                msg = f"not a command for _run_account: {command!r}"
-                raise AssertionError(msg)
-
-    def _ask_if_open(self, purpose: Purpose, prompt: str) -> Output:
-        if not self._is_open():
-            return _refusal("not connected; try again once connected")
-        if CAP_ACCOUNTS not in self._capabilities:
-            return _refusal(f"{self.server} has no accounts")
-        return Output(events=[self._flow.ask(purpose, prompt)])
-
-    def _account_request(self, message: Logout) -> Output:
-        if not self._is_open():
-            return _refusal("not connected; try again once connected")
-        if self.account is None:
-            return _refusal("you are not logged in")
-        ref = next(self._refs)
-        self._account_requests[ref] = Logout
-        return self._queue(attrs.evolve(message, ref=ref))
-
-    def _moderate(self, command: cmd.Moderation) -> Output:
-        if not self._is_open():
-            return _refusal("not connected; try again once connected")
-        if CAP_ACCOUNTS not in self._capabilities:
-            return _refusal(f"{self.server} has no accounts or admins")
-        ref = next(self._refs)
-        what = command.action.name.lower()
-        self._moderation[ref] = f"{what} {command.target}".strip()
-        return self._queue(
-            Moderate(
-                ref=ref,
-                action=command.action,
-                target=command.target,
-                reason=command.reason,
-                minutes=command.minutes,
-            )
+    def _account_request(self, command: AccountCommand) -> Output:
+        step = self._login.plan(
+            command,
+            connected=self._is_open(),
+            capabilities=self._capabilities,
+            nick=self.nick,
+            server=self.server,
         )
-
-    def _may_send_password(self) -> bool:
-        accounts = self._accounts
-        return self._encrypted or (accounts is not None and accounts.loopback)
+        if step.refusal is not None:
+            return _refusal(step.refusal)
+        if step.send is not None:
+            return self._queue(step.send)
+        return Output(events=list(step.events))
 
     def _change_nick(self, nick: str) -> Output:
         if not self._is_open():
@@ -954,12 +858,14 @@ class ChatSession:
                     event.rate_burst, event.rate_interval_ms / 1000, self._clock()
                 )
             case SessionToken():
-                self._session_token(event, out)
+                self._account_step(
+                    self._login.session_token(event, self.nick, self.server), out
+                )
                 self._settle(event.last_ref, out)
             case AccountStatus():
-                self._account_status(event, out)
+                self._account_step(self._login.account_status(event, self.nick), out)
             case Moderated(ref=ref, text=text):
-                self._moderation.pop(ref, None)
+                self._login.moderated(ref)
                 out.events.append(self._rooms.moderated(ref, text) or ev.Notice(text))
             case Delivered():
                 self._delivered(event, out)
@@ -1100,59 +1006,10 @@ class ChatSession:
             else:
                 self._wants_page = None
 
-    def _session_token(self, message: SessionToken, out: Output) -> None:
-        self._token = message.token
-        tried_login = self._login_password is not None
-        self._login_password = None
-        self.account = message.account
-        accounts = self._accounts
-        if message.account is not None:
-            self._keep_token(message.account, message.token, out)
-        elif accounts is not None and accounts.login and not tried_login:
-            # The saved token was revoked or expired: ask for the password.
-            accounts.secrets.delete(accounts.server, nick_key(self.nick))
-            out.events += [
-                ev.Notice(f"your login on {self.server} has expired; log in again"),
-                self._flow.ask(
-                    Purpose.LOGIN, f"Password for {self.nick} on {self.server}"
-                ),
-            ]
-
-    def _account_status(self, message: AccountStatus, out: Output) -> None:
-        kind = self._account_requests.pop(message.ref, None)
-        self.account = message.account
-        if message.token:
-            self._token = message.token
-        if message.account is not None:
-            self._keep_token(message.account, message.token, out)
-        if kind is Register:
-            out.events.append(
-                ev.Notice(f"{message.account} is now your account; you are logged in")
-            )
-        elif kind is ChangePassword:
-            out.events.append(
-                ev.Notice("password changed; every other device was logged out")
-            )
-        elif kind is Logout:
-            accounts = self._accounts
-            if accounts is not None:
-                accounts.secrets.delete(accounts.server, nick_key(self.nick))
-            self._fatal = "you logged out"
-            out.events.append(ev.Notice("you logged out"))
-
-    def _keep_token(self, account: str, token: bytes, out: Output) -> None:
-        accounts = self._accounts
-        if accounts is None or not token:
-            return
-        try:
-            accounts.secrets.save(accounts.server, nick_key(account), token)
-        except SecretStoreError as exc:
-            out.events.append(
-                ev.Notice(
-                    f"could not keep your login ({exc}); you will need your password next time",
-                    ev.NoticeLevel.ERROR,
-                )
-            )
+    def _account_step(self, step: Step, out: Output) -> None:
+        out.events += step.events
+        if step.fatal is not None:
+            self._fatal = step.fatal
 
     def _settle(self, last_ref: int | None, out: Output) -> None:
         """Decide the fate of the lines in flight when the last connection dropped."""
@@ -1213,13 +1070,12 @@ class ChatSession:
         if error.ref in self._nick_requests:
             nick = self._nick_requests.pop(error.ref)
             text = f"could not change your nick to {nick}: {error.text}"
-        elif error.ref in self._account_requests:
-            self._account_requests.pop(error.ref)
-            text = error.text
-        elif error.ref in self._moderation:
-            text = f"{self._moderation.pop(error.ref)}: {error.text}"
+        elif (refused := self._login.refused(error)) is not None:
+            text = refused
         elif self.status is ev.ConnectionStatus.CONNECTING:
-            self._refused_handshake(error, out)
+            self._account_step(
+                self._login.refused_handshake(error, self.nick, self.server), out
+            )
             text = error.text
         elif (
             error.code is ErrorCode.UNKNOWN_MESSAGE_TYPE
@@ -1229,26 +1085,6 @@ class ChatSession:
         else:
             text = error.text
         out.events.append(ev.Notice(text, ev.NoticeLevel.ERROR))
-
-    def _refused_handshake(self, error: Error, out: Output) -> None:
-        """The server said no before Welcome: decide whether retrying helps."""
-        if error.code in _LOGIN or (
-            self._login_password is not None and error.code is ErrorCode.INVALID_FIELD
-        ):
-            # A refused password is never sent again by itself; a server
-            # without accounts refuses any (spec 12.2): that is final too.
-            if error.code is ErrorCode.INVALID_FIELD:
-                self._fatal = error.text
-            self._login_password = None
-        if error.code is ErrorCode.AUTH_FAILED:
-            out.events.append(
-                self._flow.ask(
-                    Purpose.LOGIN,
-                    f"Wrong nick or password. Password for {self.nick} on {self.server}",
-                )
-            )
-        elif error.code in _LOGIN or error.code in _FATAL_AT_HANDSHAKE:
-            self._fatal = error.text
 
     # --- helpers ---------------------------------------------------------------------
 
