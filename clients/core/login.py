@@ -19,6 +19,7 @@ import attrs
 from clients.core import commands as cmd
 from clients.core import events as ev
 from clients.core.accounts import AccountFlow, Answered, Purpose
+from clients.core.link import Link
 from clients.core.secrets import SecretStore, SecretStoreError, server_key
 from protocol import (
     CAP_ACCOUNTS,
@@ -167,51 +168,24 @@ class Login:
         self._password = None
         return Identify(token=self.token, password=None), CLEARTEXT_REFUSED
 
-    def plan(
-        self,
-        command: AccountCommand,
-        *,
-        connected: bool,
-        capabilities: frozenset[str],
-        nick: str,
-        server: str,
-    ) -> Step:
-        """What an account command leads to.
-
-        Args:
-            connected: the connection is open (and welcomed).
-            capabilities: what the server enabled (spec 12).
-            nick, server: for the prompts.
-        """
+    def plan(self, command: AccountCommand, link: Link, *, nick: str) -> Step:
+        """What an account command leads to (`nick` names the account)."""
         match command:
             case cmd.RegisterNick(invite):
                 self.flow.invite = invite
                 prompt = f"Choose a password for the account {nick}"
-                return self._ask_if_open(
-                    Purpose.REGISTER, prompt, connected, capabilities, server
-                )
+                return self._ask_if_open(Purpose.REGISTER, prompt, link)
             case cmd.ChangeMyPassword():
-                return self._ask_if_open(
-                    Purpose.CURRENT,
-                    "Your current password",
-                    connected,
-                    capabilities,
-                    server,
-                )
+                return self._ask_if_open(Purpose.CURRENT, "Your current password", link)
             case cmd.LogIn():
-                return Step(events=(self.ask_password(nick, server),))
+                return Step(events=(self.ask_password(nick, link.server),))
             case cmd.LogOut(everywhere):
-                return self._logout(everywhere, connected=connected)
+                return self._logout(everywhere, link)
             case cmd.Moderation():
-                return self._moderate(
-                    command,
-                    connected=connected,
-                    capabilities=capabilities,
-                    server=server,
-                )
+                return self._moderate(command, link)
 
-    def _logout(self, everywhere: bool, *, connected: bool) -> Step:
-        if not connected:
+    def _logout(self, everywhere: bool, link: Link) -> Step:
+        if not link.open:
             return Step(refusal=_OFFLINE)
         if self.account is None:
             return Step(refusal="you are not logged in")
@@ -219,18 +193,11 @@ class Login:
         self._requests[ref] = Logout
         return Step(send=Logout(ref=ref, everywhere=everywhere))
 
-    def _moderate(
-        self,
-        command: cmd.Moderation,
-        *,
-        connected: bool,
-        capabilities: frozenset[str],
-        server: str,
-    ) -> Step:
-        if not connected:
+    def _moderate(self, command: cmd.Moderation, link: Link) -> Step:
+        if not link.open:
             return Step(refusal=_OFFLINE)
-        if CAP_ACCOUNTS not in capabilities:
-            return Step(refusal=f"{server} has no accounts or admins")
+        if not link.has(CAP_ACCOUNTS):
+            return Step(refusal=f"{link.server} has no accounts or admins")
         ref = self._refs()
         what = command.action.name.lower()
         self._moderation[ref] = f"{what} {command.target}".strip()
@@ -320,18 +287,11 @@ class Login:
             fatal = error.text
         return Step(fatal=fatal)
 
-    def _ask_if_open(
-        self,
-        purpose: Purpose,
-        prompt: str,
-        connected: bool,
-        capabilities: frozenset[str],
-        server: str,
-    ) -> Step:
-        if not connected:
+    def _ask_if_open(self, purpose: Purpose, prompt: str, link: Link) -> Step:
+        if not link.open:
             return Step(refusal=_OFFLINE)
-        if CAP_ACCOUNTS not in capabilities:
-            return Step(refusal=f"{server} has no accounts")
+        if not link.has(CAP_ACCOUNTS):
+            return Step(refusal=f"{link.server} has no accounts")
         return Step(events=(self.flow.ask(purpose, prompt),))
 
     def _may_send_password(self, *, encrypted: bool) -> bool:

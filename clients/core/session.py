@@ -27,10 +27,12 @@ from clients.core.conversations import Conversations
 from clients.core.delivery import QUEUE_LIMIT
 from clients.core.history import InputHistory
 from clients.core.journal import Journal
+from clients.core.link import Link
 from clients.core.login import AccountCommand, AccountSettings, Login, Step
 from clients.core.outbox import SEEN_SAVE_INTERVAL, Outbox
+from clients.core.recall import Ask, Recall
 from clients.core.rooms import RoomCommand, RoomDesk, RoomMessage, TypingPacer
-from clients.core.scrollback import EARLIER_PAGE, Refusal, Scrollback
+from clients.core.scrollback import EARLIER_PAGE, Scrollback
 from clients.core.tls import TlsInfo
 from protocol import (
     CAP_ACCOUNTS,
@@ -40,7 +42,6 @@ from protocol import (
     CAP_ROOMS,
     CAP_SESSION,
     CAP_TYPING,
-    MAX_QUERY_CHARS,
     PROTOCOL_VERSION,
     AccountStatus,
     AwayChanged,
@@ -51,7 +52,6 @@ from protocol import (
     Error,
     ErrorCode,
     Event,
-    FetchHistory,
     Hello,
     HistoryEnd,
     Limits,
@@ -226,7 +226,7 @@ class ChatSession:
         self._rooms = RoomDesk(self._conversations, refs=lambda: next(self._refs))
         self._typing = TypingPacer()
         self._restoring = False
-        self._wants_page: str | None = None
+        self._recall = Recall(self._scrollback)
 
     # --- queries ---------------------------------------------------------------
 
@@ -509,48 +509,40 @@ class ChatSession:
                 (a page is on its way, or none is left); scrolling up stays
                 quiet then.
         """
-        if (refused := self._history_refusal("load earlier messages")) is not None:
-            return refused
-        request = self._scrollback.earlier(
-            count, self.active, by_server=CAP_ROOMS in self._capabilities
+        return self._ask_history(
+            self._recall.earlier(
+                count,
+                self.active,
+                self._link(),
+                asked=asked,
+            )
         )
-        if request is Refusal.IN_FLIGHT:
-            return Output(
-                events=[ev.Notice("earlier messages are on their way")] if asked else []
-            )
-        if request is Refusal.NONE_LEFT:
-            return Output(
-                events=[ev.Notice("that is the start of the history")] if asked else []
-            )
-        return self._queue(request)
 
     def search(self, words: str) -> Output:
         """Ask for stored messages holding every word; a `SearchResults` follows."""
-        query = " ".join(words.split())
-        if not query:
-            return _refusal("what to search for? usage: /search <words>")
-        if len(query) > MAX_QUERY_CHARS:
-            return _refusal(f"a search has at most {MAX_QUERY_CHARS} characters")
-        if (refused := self._history_refusal("search")) is not None:
-            return refused
-        return self._queue(self._scrollback.search(query))
+        return self._ask_history(
+            self._recall.search(
+                words,
+                self._link(),
+            )
+        )
 
     def show_context(self, message_id: int) -> Output:
         """Ask for the lines around `message_id`; a `Context` follows."""
-        if (refused := self._history_refusal("show the context")) is not None:
-            return refused
-        if message_id < 1:
-            return _refusal(f"there is no message {message_id}")
-        before, after = self._scrollback.context(message_id)
-        self._outbox.queue(before, after)
-        return self._queue_sent()
+        return self._ask_history(
+            self._recall.context(
+                message_id,
+                self._link(),
+            )
+        )
 
-    def _history_refusal(self, what: str) -> Output | None:
-        if not self._is_open():
-            return _refusal(f"cannot {what}: not connected")
-        if CAP_HISTORY not in self._capabilities:
-            return _refusal(f"cannot {what}: {self.server} keeps no history")
-        return None
+    def _ask_history(self, ask: Ask) -> Output:
+        if ask.refusal is not None:
+            return _refusal(ask.refusal)
+        if not ask.send:
+            return Output(events=list(ask.events))
+        self._outbox.queue(*ask.send)
+        return self._queue_sent()
 
     # --- conversations (issue 15) -------------------------------------------------
 
@@ -615,16 +607,12 @@ class ChatSession:
 
     def _first_page(self, name: str) -> None:
         """Ask for the newest page of `name`'s own history (once)."""
-        if not self._is_open():
-            return
-        request = self._scrollback.earlier(
-            EARLIER_PAGE, name, by_server=CAP_ROOMS in self._capabilities
+        self._outbox.queue(
+            *self._recall.first_page(
+                name,
+                self._link(),
+            )
         )
-        if isinstance(request, FetchHistory):
-            self._outbox.queue(request)
-            self._wants_page = None
-        elif request is Refusal.IN_FLIGHT:
-            self._wants_page = name  # once the catch-up is done
 
     def _announce(self, out: Output) -> None:
         """Tell the UI the conversation list if it changed since last time."""
@@ -767,13 +755,7 @@ class ChatSession:
         return out
 
     def _account_request(self, command: AccountCommand) -> Output:
-        step = self._login.plan(
-            command,
-            connected=self._is_open(),
-            capabilities=self._capabilities,
-            nick=self.nick,
-            server=self.server,
-        )
+        step = self._login.plan(command, self._link(), nick=self.nick)
         if step.refusal is not None:
             return _refusal(step.refusal)
         if step.send is not None:
@@ -995,16 +977,13 @@ class ChatSession:
             line = self._line(message)
             self._log(out, self._scrollback.recalled(message.ref, line), news=news)
             return
-        step = self._scrollback.ended(message.ref, message.count, message.more)
-        self._log(out, step.events)
-        if step.request is not None:
-            self._outbox.queue(step.request)
-        wanted = self._wants_page
-        if wanted is not None and not self._scrollback.catching_up:
-            if wanted == self.active and not self._scrollback.fetched(wanted):
-                self._first_page(wanted)
-            else:
-                self._wants_page = None
+        answer = self._recall.ended(
+            message,
+            self.active,
+            self._link(),
+        )
+        self._log(out, list(answer.events))
+        self._outbox.queue(*answer.send)
 
     def _account_step(self, step: Step, out: Output) -> None:
         out.events += step.events
@@ -1057,12 +1036,10 @@ class ChatSession:
         if (events := self._outbox.refused(error, self._clock())) is not None:
             out.events += events
             return
-        if error.ref and (request := self._scrollback.request(error.ref)) is not None:
-            if error.code is ErrorCode.RATE_LIMITED:
-                # Paced like every frame; if refused anyway, ask again later.
-                self._outbox.again_later(request, self._clock())
-            else:
-                self._log(out, self._scrollback.failed(error.ref, error.text))
+        if (answer := self._recall.refused(error)) is not None:
+            if answer.later is not None:
+                self._outbox.again_later(answer.later, self._clock())
+            self._log(out, list(answer.events))
             return
         if (notice := self._rooms.refused(error.ref, error.text)) is not None:
             out.events.append(notice)
@@ -1088,6 +1065,12 @@ class ChatSession:
 
     # --- helpers ---------------------------------------------------------------------
 
+    def _link(self) -> Link:
+        """The connection as the parts see it."""
+        return Link(
+            server=self.server, open=self._is_open(), capabilities=self._capabilities
+        )
+
     def _is_open(self) -> bool:
         return (
             self.status is ev.ConnectionStatus.CONNECTED
@@ -1108,7 +1091,7 @@ class ChatSession:
         self._rooms.connection_lost()
         self._typing.reset()
         self._restoring = False
-        self._wants_page = None
+        self._recall.connection_lost()
         out.events += self._outbox.connection_lost()
         if self._roster:
             self._roster = {}

@@ -9,11 +9,13 @@ import pytest
 import protocol as p
 from clients.core import commands as cmd
 from clients.core import events as ev
+from clients.core.link import Link
 from clients.core.login import CLEARTEXT_REFUSED, AccountSettings, Login
 from clients.core.secrets import FileSecretStore, server_key
 
 SERVER = "chat.example:9090"
 CAPS = frozenset({p.CAP_ACCOUNTS})
+ON = Link(server=SERVER, open=True, capabilities=CAPS)
 
 
 @pytest.fixture(name="store")
@@ -107,26 +109,20 @@ def test_account_commands_are_refused_offline_or_without_accounts():
     login = _login()
     logout = login.plan(
         cmd.LogOut(everywhere=False),
-        connected=True,
-        capabilities=CAPS,
+        ON,
         nick="ann",
-        server=SERVER,
     )
     assert logout.refusal == "you are not logged in"
     register = login.plan(
         cmd.RegisterNick(None),
-        connected=True,
-        capabilities=frozenset(),
+        Link(server=SERVER, open=True),
         nick="ann",
-        server=SERVER,
     )
     assert register.refusal == f"{SERVER} has no accounts"
     offline = login.plan(
         cmd.ChangeMyPassword(),
-        connected=False,
-        capabilities=CAPS,
+        Link(server=SERVER, capabilities=CAPS),
         nick="ann",
-        server=SERVER,
     )
     assert offline.refusal is not None
     assert "not connected" in offline.refusal
@@ -136,10 +132,8 @@ def test_a_registration_is_tracked_by_ref_and_its_answer_kept(store):
     login = _login(store)
     step = login.plan(
         cmd.RegisterNick("inv"),
-        connected=True,
-        capabilities=CAPS,
+        ON,
         nick="ann",
-        server=SERVER,
     )
     (ask,) = step.events
     assert isinstance(ask, ev.PasswordRequest)
@@ -166,10 +160,8 @@ def test_logging_out_forgets_the_token_and_stops_reconnecting(store):
     login.session_token(p.SessionToken(token=b"t", account="ann"), "ann", SERVER)
     step = login.plan(
         cmd.LogOut(everywhere=True),
-        connected=True,
-        capabilities=CAPS,
+        ON,
         nick="ann",
-        server=SERVER,
     )
     assert isinstance(step.send, p.Logout)
     step = login.account_status(
@@ -184,10 +176,8 @@ def test_refusals_of_our_requests_read_right_and_others_are_not_ours():
     login = _login()
     step = login.plan(
         cmd.Moderation(p.ModerationAction.BAN, "eve", "spam", 0),
-        connected=True,
-        capabilities=CAPS,
+        ON,
         nick="ann",
-        server=SERVER,
     )
     assert isinstance(step.send, p.Moderate)
     ref = step.send.ref
