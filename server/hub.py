@@ -84,6 +84,7 @@ from protocol.constants import MIN_PROTOCOL_VERSION
 from server import history
 from server.history import Record, Step
 from server.logins import Login
+from server.ordering import ROSTER, Lane, StepQueue
 from server.outbox import batched, in_batch
 from server.refusal import Refusal
 from server.rooms import LOBBY_KEY, RoomDirectory, key_of
@@ -235,8 +236,7 @@ class Hub:
         self._answer: bytes | None = None
         # Stored history (spec 12.4); see `attach_history`.
         self._store: MessageStore | None = None
-        self._steps: list[Step] = []  # in hub order; the recorder takes them
-        self._in_flight = 0  # records taken but not yet published
+        self._queue = StepQueue()  # what waits for the recorder (fair order)
         self._work = threading.Condition(self._lock)
         self._published = 0  # the highest message id fanned out
         self._join_points: dict[int, int] = {}
@@ -482,7 +482,11 @@ class Hub:
                 return
             self._send_pending()
             answer = self._user_list()
-            self._later(lambda: member.deliver(answer))
+            self._later(
+                lambda: member.deliver(answer),
+                (self._lane(member), ROSTER),
+                _cost_of(answer),
+            )
 
     def change_nick(self, member: Member, request: ChangeNick) -> str | None:
         """Rename `member` and tell everyone.
@@ -523,7 +527,7 @@ class Hub:
             else:
                 self._remove(old_key)
                 self._add(new_key, member)
-            self._to_everyone(encode_frame(NickChanged(old=old, new=new)))
+            self._to_everyone(encode_frame(NickChanged(old=old, new=new)), member)
         return old
 
     def flush_presence(self) -> None:
@@ -644,7 +648,7 @@ class Hub:
                 admin=member.is_admin,
                 published=self._published,
             )
-            self._send_out(out)
+            self._send_out(out, member)
 
     def part_room(self, member: Member, request: PartRoom) -> None:
         rooms = self._rooms_for(member)
@@ -658,7 +662,7 @@ class Hub:
                 ref=request.ref,
                 reason=request.reason,
             )
-            self._send_out(out)
+            self._send_out(out, member)
 
     def list_rooms(self, member: Member, request: ListRooms) -> None:
         rooms = self._rooms_for(member)
@@ -666,7 +670,9 @@ class Hub:
             data = rooms.listing(
                 member, ref=request.ref, lobby_online=len(self._members)
             )
-            self._later(lambda: member.deliver(data))
+            self._later(
+                lambda: member.deliver(data), (self._lane(member),), _cost_of(data)
+            )
 
     def list_members(self, member: Member, request: ListMembers) -> None:
         rooms = self._rooms_for(member)
@@ -674,10 +680,18 @@ class Hub:
             if room_key_or_none(request.room) == LOBBY_KEY:
                 self._send_pending()
                 answer = self._user_list()
-                self._later(lambda: member.deliver(answer))
+                self._later(
+                    lambda: member.deliver(answer),
+                    (self._lane(member), ROSTER),
+                    _cost_of(answer),
+                )
                 return
             data = rooms.members(member, request.room, ref=request.ref)
-            self._later(lambda: member.deliver(data))
+            self._later(
+                lambda: member.deliver(data),
+                (self._lane(member), ROSTER),
+                _cost_of(data),
+            )
 
     def room_action(self, member: Member, request: RoomAction) -> None:
         rooms = self._rooms_for(member)
@@ -693,8 +707,8 @@ class Hub:
                 lobby_members=list(self._members.values()),
             )
             answer = encode_frame(Moderated(ref=request.ref, text=done))
-            self._later(lambda: member.deliver(answer))
-            self._send_out(out)
+            self._later(lambda: member.deliver(answer), (self._lane(member),))
+            self._send_out(out, member)
 
     def typing(self, member: Member, request: Typing) -> None:
         """Pass a typing notice on (spec 12.6); nothing if it goes nowhere."""
@@ -727,9 +741,13 @@ class Hub:
                 )
             )
             self._send_out(
-                (other, data)
-                for other in recipients
-                if other is not member and CAP_TYPING in other.capabilities
+                (
+                    (other, data)
+                    for other in recipients
+                    if other is not member and CAP_TYPING in other.capabilities
+                ),
+                member,
+                roster=False,
             )
 
     def set_away(self, member: Member, request: SetAway) -> None:
@@ -742,21 +760,23 @@ class Hub:
                 self._away[id(member)] = request.text
             elif self._away.pop(id(member), None) is None:
                 return
-            self._announce_away(nick, request.text)
+            self._announce_away(member, nick, request.text)
 
     def reply(self, member: Member, data: bytes) -> None:
         """Answer `member` after whatever it sent before is published."""
-        self.after_pending(lambda: member.deliver(data))
+        self.after_pending(member, lambda: member.deliver(data), _cost_of(data))
 
-    def after_pending(self, send: Callable[[], object]) -> None:
-        """Run `send` after the messages waiting to be stored are published."""
+    def after_pending(
+        self, member: Member, send: Callable[[], object], cost: int = 1
+    ) -> None:
+        """Run `send` after `member`'s messages waiting to be stored are published."""
         with self._lock:
-            self._later(send)
+            self._later(send, (self._lane(member),), cost)
 
     @property
     def ordering(self) -> bool:
-        """Whether replies must queue behind unpublished messages (a hint)."""
-        return bool(self._steps or self._in_flight)
+        """Whether replies may have to queue behind unpublished messages (a hint)."""
+        return bool(self._queue)
 
     def take_steps(self, timeout: float) -> list[Step]:
         """For the recorder: wait for steps and take them (records counted in flight).
@@ -765,21 +785,25 @@ class Hub:
         committed, when none of the account's connections is online.
         """
         with self._lock:
-            if not self._steps:
+            if not len(self._queue):
                 self._work.wait(timeout)
-            steps = self._steps[: history.MAX_BATCH]
-            del self._steps[: len(steps)]
+                if not len(self._queue):
+                    return []
+            steps: list[Step] = self._queue.take(  # type: ignore[assignment]
+                first=lambda step: isinstance(step, Record)
+            )
             for step in steps:
                 if isinstance(step, Record):
-                    self._in_flight += 1
                     stored = step.stored
-                    if (
+                    offline = (
                         stored.target_party is not None
                         and stored.target_party.startswith(history.ACCOUNT_PARTY_PREFIX)
                         and self._holder_of_party(step.target_key, stored.target_party)
                         is None
-                    ):
-                        step.stored = attrs.evolve(stored, offline=True)
+                    )
+                    step.stored = attrs.evolve(
+                        stored, id=next(self._ids), offline=offline
+                    )
             return steps
 
     def wake_recorder(self) -> None:
@@ -790,15 +814,18 @@ class Hub:
     def publish(self, steps: list[Step], stored: bool) -> None:
         """For the recorder: fan out `steps` in order (records only if `stored`)."""
         with self._lock:
-            group: list[Record] = []
-            for step in steps:
-                if isinstance(step, Record):
-                    group.append(step)
-                    continue
+            try:
+                group: list[Record] = []
+                for step in steps:
+                    if isinstance(step, Record):
+                        group.append(step)
+                        continue
+                    self._fan_out(group, stored)
+                    group = []
+                    step()
                 self._fan_out(group, stored)
-                group = []
-                step()
-            self._fan_out(group, stored)
+            finally:
+                self._queue.done()
 
     def _capabilities(self, hello: Hello, identify: Identify | None) -> tuple[str, ...]:
         if hello.version < MIN_PROTOCOL_VERSION:
@@ -850,16 +877,25 @@ class Hub:
             return None, account_party(nick_key(nick))
         return None, None
 
-    def _send_out(self, out: Iterable[tuple[object, bytes]]) -> None:
+    def _send_out(
+        self,
+        out: Iterable[tuple[object, bytes]],
+        member: Member,
+        *,
+        roster: bool = True,
+    ) -> None:
+        """Send `out` after `member`'s pending messages (and, for news of who
+        is where, after the pending roster notices)."""
         pairs = list(out)
         if not pairs:
             return
 
         def send() -> None:
-            for member, data in pairs:
-                member.deliver(data)  # type: ignore[attr-defined]
+            for who, data in pairs:
+                who.deliver(data)  # type: ignore[attr-defined]
 
-        self._later(send)
+        lanes = (self._lane(member), ROSTER) if roster else (self._lane(member),)
+        self._later(send, lanes, len(pairs))
 
     def _settle_in(self, member: Member, displaced: Member | None) -> None:
         """After Welcome: rooms (spec 12.5), then who is away (12.6)."""
@@ -882,7 +918,9 @@ class Hub:
                 own = b"".join(data for who, data in out if who is member)
                 if own:
                     member.deliver(own)
-                self._send_out((who, data) for who, data in out if who is not member)
+                self._send_out(
+                    ((who, data) for who, data in out if who is not member), member
+                )
         if CAP_AWAY in member.capabilities and self._away:
             data = b"".join(
                 encode_frame(AwayChanged(nick=other.nick, text=self._away[id(other)]))
@@ -900,30 +938,51 @@ class Hub:
             if session is not None and guest:
                 session.rooms = tuple(kept)
         if self._away.pop(id(member), None) is not None:
-            self._announce_away(nick, "")
+            self._announce_away(member, nick, "")
 
-    def _announce_away(self, nick: str, text: str) -> None:
+    def _announce_away(self, member: Member, nick: str, text: str) -> None:
         data = encode_frame(AwayChanged(nick=nick, text=text))
         self._send_out(
-            (other, data)
-            for other in self._members.values()
-            if CAP_AWAY in other.capabilities
+            (
+                (other, data)
+                for other in self._members.values()
+                if CAP_AWAY in other.capabilities
+            ),
+            member,
         )
 
-    def _later(self, send: Callable[[], object]) -> None:
-        """Send now, or after the messages waiting to be stored (hub order)."""
-        if self._steps or self._in_flight:
-            self._steps.append(send)
+    def _later(
+        self,
+        send: Callable[[], object],
+        lanes: Iterable[Lane] | None = None,
+        cost: int = 1,
+    ) -> None:
+        """Send now, or after the waiting steps it must follow (`StepQueue`).
+
+        Args:
+            send: what to do.
+            lanes: the orderings it belongs to; None for after everything
+                waiting (a barrier).
+            cost: about how many deliveries it makes (batch sizing).
+        """
+        if self._queue.busy(lanes):
+            self._queue.add(send, lanes, cost)
             self._work.notify()
         else:
             send()
 
-    def _to_everyone(self, data: bytes) -> None:
+    def _lane(self, member: Member) -> Lane:
+        """A connection's own ordering: its session's, so a client that
+        reconnected stays behind what it sent before."""
+        session = member.session
+        return id(session) if session is not None else id(member)
+
+    def _to_everyone(self, data: bytes, about: Member) -> None:
         def send() -> None:
             for other in self._members.values():
                 other.deliver(data)
 
-        self._later(send)
+        self._later(send, (self._lane(about), ROSTER), len(self._members))
 
     def _party(self, member: Member) -> str:
         """Whose eyes `member`'s stored direct messages are for (spec 12.4)."""
@@ -970,7 +1029,7 @@ class Hub:
             known.waiters.append((member, request.ref))
         else:
             frame = encode_frame(history.delivered(known, request.ref))
-            self._later(lambda: member.deliver(frame))
+            self._later(lambda: member.deliver(frame), (self._lane(member),))
         return True
 
     def _record(
@@ -1009,7 +1068,7 @@ class Hub:
                 text = f"no such user: {target}"
                 raise Refusal(ErrorCode.UNKNOWN_USER, text, ref)
         stored = StoredMessage(
-            id=next(self._ids),
+            id=0,  # given when the recorder takes it, in publishing order
             timestamp_ms=self._now_ms(),
             sender=sender,
             sender_party=self._party(member),
@@ -1024,7 +1083,12 @@ class Hub:
         record = Record(stored, member, ref, target_key)
         if txn is not None:
             self._txns[txn] = record
-        self._steps.append(record)
+        if room is not None:
+            found_room = self.rooms.by_key(room) if self.rooms is not None else None
+            cost = len(found_room.online) if found_room is not None else 1
+        else:
+            cost = 2 if target_party is not None else len(self._members)
+        self._queue.add(record, (self._lane(member),), cost)
         self._delivered(member, ref)
         self._work.notify()
 
@@ -1032,7 +1096,6 @@ class Hub:
         """Publish durable records: each recipient gets the group in one write."""
         if not records:
             return
-        self._in_flight -= len(records)
         if not stored:
             for record in records:
                 self._refuse_unstored(record)
@@ -1225,7 +1288,7 @@ class Hub:
         self._remove(nick_key(old))
         holder.nick = new
         self._add(nick_key(new), holder)
-        self._to_everyone(encode_frame(NickChanged(old=old, new=new)))
+        self._to_everyone(encode_frame(NickChanged(old=old, new=new)), holder)
         log.info("guest %s renamed to %s: its owner logged in", old, new)
         return None, session
 
@@ -1319,7 +1382,12 @@ class Hub:
             return
         pending, self._presence = self._presence, []
         newcomers, self._newcomers = self._newcomers, {}
-        self._later(lambda: self._deliver_presence(pending, newcomers))
+        lanes = {ROSTER, *(self._lane(who) for who, _ in pending)}
+        self._later(
+            lambda: self._deliver_presence(pending, newcomers),
+            lanes,
+            len(self._members),
+        )
 
     def _deliver_presence(
         self, pending: list[tuple[Member, bytes]], newcomers: dict[int, int]
@@ -1367,3 +1435,8 @@ class Hub:
 
 
 room_key_or_none = key_of
+
+
+def _cost_of(data: bytes) -> int:
+    """A reply's weight in a batch: about one delivery per KiB it writes."""
+    return 1 + len(data) // 1024

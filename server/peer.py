@@ -249,7 +249,7 @@ class Peer:
         words = last_words(code, text)
         if self._hub.ordering:
             # Behind the confirmations and answers still waiting to be stored.
-            self._hub.after_pending(lambda: self.outbox.finish(words))
+            self._hub.after_pending(self, lambda: self.outbox.finish(words))
         else:
             self.outbox.finish(words)
         self._condemn()

@@ -1,0 +1,158 @@
+"""`StepQueue`: steps keep their order within a lane, barriers hold, and a
+quiet lane's step is not stuck behind another lane's burst."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from server.ordering import StepQueue
+
+
+def _drain(queue: StepQueue) -> list[list[object]]:
+    batches = []
+    while len(queue):
+        batches.append(queue.take())
+        queue.done()
+    return batches
+
+
+def test_a_quiet_senders_message_goes_out_in_the_first_round():
+    queue = StepQueue()
+    for n in range(20):
+        queue.add(("flood", n), ["flooder"])
+    queue.add(("hello", 0), ["quiet"])
+    (batch,) = _drain(queue)
+    assert batch[:2] == [("flood", 0), ("hello", 0)]
+    assert batch[2:] == [("flood", n) for n in range(1, 20)]
+
+
+def test_a_batch_stops_at_its_cost_and_the_rest_waits_in_order():
+    queue = StepQueue(max_cost=10)
+    for n in range(6):
+        queue.add(("a", n), ["a"], cost=4)
+    batches = _drain(queue)
+    assert batches == [[("a", 0), ("a", 1)], [("a", 2), ("a", 3)], [("a", 4), ("a", 5)]]
+
+
+def test_one_step_goes_even_when_it_costs_more_than_a_batch():
+    queue = StepQueue(max_cost=10)
+    queue.add("huge", ["a"], cost=1000)
+    queue.add("small", ["a"], cost=1)
+    assert _drain(queue) == [["huge"], ["small"]]
+
+
+def test_a_barrier_waits_for_everything_before_it_and_holds_back_everything_after():
+    queue = StepQueue()
+    queue.add("a1", ["a"])
+    queue.add("a2", ["a"])
+    queue.add("b1", ["b"])
+    queue.add("everyone", None)
+    queue.add("c1", ["c"])
+    (batch,) = _drain(queue)
+    assert batch.index("everyone") == 3
+    assert batch[-1] == "c1"
+
+
+def test_a_step_in_two_lanes_waits_for_both():
+    queue = StepQueue()
+    queue.add("a1", ["a"])
+    queue.add("a2", ["a"])
+    queue.add("b1", ["b"])
+    queue.add("a3+b2", ["a", "b"])
+    queue.add("b3", ["b"])
+    (batch,) = _drain(queue)
+    assert batch == ["a1", "b1", "a2", "a3+b2", "b3"]
+
+
+def test_messages_go_first_within_a_round():
+    queue = StepQueue()
+    queue.add("answer to a", ["a"])
+    queue.add(("message", "b"), ["b"])
+    (batch,) = [queue.take(first=lambda step: isinstance(step, tuple))]
+    assert batch == [("message", "b"), "answer to a"]
+
+
+def test_busy_tells_whether_a_step_must_queue():
+    queue = StepQueue()
+    assert not queue.busy(["a"])
+    assert not queue.busy(None)
+    queue.add("a1", ["a"])
+    assert queue.busy(["a"])
+    assert not queue.busy(["b"])
+    assert queue.busy(None)
+    queue.take()
+    assert queue.busy(["a"]), "taken but not published: still pending"
+    queue.done()
+    assert not queue.busy(["a"])
+    assert not queue
+
+
+def test_a_pending_barrier_makes_every_lane_busy():
+    queue = StepQueue()
+    queue.add("everyone", [])
+    assert queue.busy(["anyone"])
+    _drain(queue)
+    assert not queue.busy(["anyone"])
+
+
+def test_a_batch_must_be_published_before_the_next_is_taken():
+    queue = StepQueue()
+    queue.add("a1", ["a"])
+    queue.add("a2", ["a"])
+    queue.take()
+    with pytest.raises(RuntimeError):
+        queue.take()
+
+
+_lanes = st.one_of(
+    st.none(),
+    st.frozensets(st.sampled_from("abcde"), min_size=1, max_size=3),
+)
+
+
+@given(
+    steps=st.lists(st.tuples(_lanes, st.integers(1, 50)), max_size=80),
+    max_cost=st.integers(1, 120),
+    max_steps=st.integers(1, 20),
+    scan=st.integers(1, 100),
+    added_between=st.lists(st.tuples(_lanes, st.integers(1, 50)), max_size=20),
+)
+def test_every_step_goes_once_and_after_all_it_must_follow(
+    steps, max_cost, max_steps, scan, added_between
+):
+    """Whatever the lanes, costs and limits: each step is published once,
+    and never before an earlier step it shares a lane with or a barrier
+    between them."""
+    queue = StepQueue(max_cost=max_cost, max_steps=max_steps, scan=scan)
+    lanes_of = {}
+    for index, (lanes, cost) in enumerate(steps):
+        queue.add(index, lanes, cost)
+        lanes_of[index] = lanes
+    published: list[int] = []
+    pending_extra = list(enumerate(added_between, start=len(steps)))
+    while len(queue):
+        batch = queue.take()
+        assert batch, "a non-empty queue always gives a step"
+        published.extend(batch)  # type: ignore[arg-type]
+        if pending_extra:  # new steps may arrive while a batch is published
+            index, (lanes, cost) = pending_extra.pop(0)
+            queue.add(index, lanes, cost)
+            lanes_of[index] = lanes
+        queue.done()
+        assert len(published) <= len(lanes_of)
+        if not len(queue) and pending_extra:
+            index, (lanes, cost) = pending_extra.pop(0)
+            queue.add(index, lanes, cost)
+            lanes_of[index] = lanes
+    assert sorted(published) == sorted(lanes_of)
+    position = {step: n for n, step in enumerate(published)}
+    for earlier in lanes_of:
+        for later in lanes_of:
+            if earlier >= later:
+                continue
+            a, b = lanes_of[earlier], lanes_of[later]
+            if a is None or b is None or a & b:
+                assert position[earlier] < position[later], (earlier, later)
+    assert not queue
