@@ -43,14 +43,15 @@ def _join(hub: Hub, nick: str) -> FakeMember:
     return member
 
 
-def _record_one_batch(hub: Hub) -> list[object]:
-    """What the recorder does once: take, store, publish."""
+def _record_one_batch(hub: Hub) -> bool:
+    """What the recorder does once: take, store, publish; False if idle."""
     steps = hub.take_steps(0.0)
     records = [s for s in steps if isinstance(s, Record)]
-    if records:
-        hub.message_store.append([r.stored for r in records])  # type: ignore[union-attr]
+    store = hub.message_store
+    if records and store is not None:
+        store.append([r.stored for r in records])
     hub.publish(steps, True)
-    return steps
+    return bool(steps)
 
 
 def _texts(member: FakeMember) -> list[str]:

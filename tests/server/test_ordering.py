@@ -148,11 +148,10 @@ def test_every_step_goes_once_and_after_all_it_must_follow(
             lanes_of[index] = lanes
     assert sorted(published) == sorted(lanes_of)
     position = {step: n for n, step in enumerate(published)}
-    for earlier in lanes_of:
-        for later in lanes_of:
+    for earlier, a in lanes_of.items():
+        for later, b in lanes_of.items():
             if earlier >= later:
                 continue
-            a, b = lanes_of[earlier], lanes_of[later]
             if a is None or b is None or a & b:
                 assert position[earlier] < position[later], (earlier, later)
     assert not queue
