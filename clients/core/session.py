@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import random
 import re
 import time
@@ -31,6 +30,13 @@ from clients.core.link import Link
 from clients.core.login import AccountCommand, AccountSettings, Login, Step
 from clients.core.outbox import SEEN_SAVE_INTERVAL, Outbox
 from clients.core.recall import Ask, Recall
+from clients.core.reconnect import (
+    HANDSHAKE_TIMEOUT,
+    Alarm,
+    Backoff,
+    Keepalive,
+    RetryTimer,
+)
 from clients.core.rooms import RoomCommand, RoomDesk, RoomMessage, TypingPacer
 from clients.core.scrollback import EARLIER_PAGE, Scrollback
 from clients.core.tls import TlsInfo
@@ -106,8 +112,6 @@ CAPABILITIES = (
     CAP_TYPING,
 )
 """What this client asks for in Hello (spec 12)."""
-HANDSHAKE_TIMEOUT = 15.0
-"""Seconds to wait for Welcome before deciding the server is not Chinwag."""
 _AGAIN = "Type /reconnect to try again."
 
 
@@ -132,19 +136,6 @@ class Output:
     connect: bool = False
     disconnect: bool = False
     setting: cmd.ChangeSetting | None = None
-
-
-@attrs.frozen(kw_only=True)
-class Backoff:
-    """Exponential backoff with jitter between reconnection attempts."""
-
-    base: float = 1.0
-    cap: float = 30.0
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Seconds to wait before attempt number `attempt` (0 = the first retry)."""
-        ceiling = min(self.cap, self.base * 2.0**attempt)
-        return ceiling * rng.uniform(0.5, 1.0)
 
 
 class ChatSession:
@@ -194,24 +185,15 @@ class ChatSession:
         self.completer = Completer()
         self._roster: dict[str, str] = {}
         self._clock = clock
-        self._rng = rng or random.Random()
-        self._ping_interval = ping_interval
-        self._dead_after = dead_after
-        self._backoff = backoff or Backoff()
+        self._retry = RetryTimer(backoff or Backoff(), rng or random.Random())
+        self._keepalive = Keepalive(ping_interval=ping_interval, dead_after=dead_after)
         self._conn: Connection | None = None
         self._refs = itertools.count(1)
         self._nick_requests: dict[int, str] = {}
         self._list_requests: deque[bool] = deque()
         self._list_chunks: list[str] = []
         self._capabilities: frozenset[str] = frozenset()
-        self._attempt = 0
-        self._retry_at: float | None = None
-        self._shown_retry: int | None = None
-        self._connected_at = 0.0
         self._reached = False
-        self._last_failure: str | None = None
-        self._last_heard = 0.0
-        self._pinged = False
         self._fatal: str | None = None
         self._outbox = Outbox(
             refs=lambda: next(self._refs),
@@ -299,7 +281,7 @@ class ChatSession:
         out = Output(events=list(answered.events))
         if answered.cancelled_login and self._conn is None:
             self.status = ev.ConnectionStatus.DISCONNECTED
-            self._retry_at = None
+            self._retry.cancel()
             out.events.append(
                 self._status_event(
                     detail="no password given, so not logged in.\nType /login to try again, or /reconnect to join as a guest."
@@ -361,9 +343,7 @@ class ChatSession:
         """Say Hello (and Identify, spec 12.2) on the new connection."""
         assert self._conn is not None  # noqa: S101 - connected() made it
         now = self._clock()
-        self._connected_at = now
-        self._last_heard = now
-        self._pinged = False
+        self._keepalive.started(now)
         self._capabilities = frozenset()
         hello = Hello(
             version=PROTOCOL_VERSION,
@@ -383,8 +363,7 @@ class ChatSession:
         out = Output()
         if self._conn is None:
             return out
-        self._last_heard = self._clock()
-        self._pinged = False
+        self._keepalive.heard(self._clock())
         welcomed = self.status is ev.ConnectionStatus.CONNECTED
         try:
             for event in self._conn.receive_data(data):
@@ -434,35 +413,32 @@ class ChatSession:
         out = Output()
         now = self._clock()
         self._conversations.expire(now)
-        if (
-            self.status is ev.ConnectionStatus.RECONNECTING
-            and self._retry_at is not None
-        ):
-            remaining = self._retry_at - now
-            if remaining <= 0:
-                self._retry_at = None
+        if self.status is ev.ConnectionStatus.RECONNECTING and self._retry.scheduled:
+            countdown = self._retry.tick(now)
+            if countdown.connect:
                 self.status = ev.ConnectionStatus.CONNECTING
                 out.events.append(self._status_event(quiet=True))
                 out.connect = True
-            elif math.ceil(remaining) != self._shown_retry:
-                self._shown_retry = math.ceil(remaining)
+            elif countdown.retry_in is not None:
                 out.events.append(
-                    self._status_event(retry_in=self._shown_retry, quiet=True)
+                    self._status_event(retry_in=countdown.retry_in, quiet=True)
                 )
-        elif self._conn is not None and self._conn.state is State.HELLO_SENT:
-            if now - self._connected_at > HANDSHAKE_TIMEOUT:
-                out.disconnect = True
-                self._fatal = f"{self.server} did not answer like a Chinwag server"
-                self._lost("no answer to Hello", out)
-        elif self._conn is not None and self._conn.state is State.OPEN:
-            silent = now - self._last_heard
-            if silent > self._dead_after:
-                out.disconnect = True
-                self._lost("the server stopped answering", out)
-            elif silent > self._ping_interval and not self._pinged:
-                self._pinged = True
-                self._outbox.queue(Ping(payload=b"keepalive"))
-            self._outbox.queue(*self._typing.due(now))
+        elif self._conn is not None:
+            state = self._conn.state
+            match self._keepalive.check(now, state):
+                case Alarm.NO_WELCOME:
+                    out.disconnect = True
+                    self._fatal = f"{self.server} did not answer like a Chinwag server"
+                    self._lost("no answer to Hello", out)
+                case Alarm.DEAD:
+                    out.disconnect = True
+                    self._lost("the server stopped answering", out)
+                case Alarm.PING:
+                    self._outbox.queue(Ping(payload=b"keepalive"))
+                case Alarm.NONE:
+                    pass
+            if state is State.OPEN:
+                self._outbox.queue(*self._typing.due(now))
         self._pump(out)
         return out
 
@@ -472,7 +448,7 @@ class ChatSession:
         if self._conn is not None and self._conn.state is State.OPEN:
             out.data = self._conn.send(Bye(reason=reason or "leaving"))
         self._conn = None
-        self._retry_at = None
+        self._retry.cancel()
         self._log(out, self._scrollback.without_history())  # what was held
         kept = self._save_journal(out, force=True)
         out.events += self._outbox.close(kept=kept)
@@ -491,9 +467,7 @@ class ChatSession:
         if self._conn is not None:
             self._connection_ended(out)
         self._fatal = None
-        self._attempt = 0
-        self._retry_at = None
-        self._last_failure = None
+        self._retry.reset()
         self.status = ev.ConnectionStatus.CONNECTING
         out.events.append(self._status_event())
         return out
@@ -927,9 +901,8 @@ class ChatSession:
         wanted = self.nick
         self.nick = welcome.nick
         self.status = ev.ConnectionStatus.CONNECTED
-        self._attempt = 0
+        self._retry.succeeded()
         self._fatal = None
-        self._last_failure = None
         self._capabilities = frozenset(welcome.capabilities)
         out.events.append(self._status_event())
         if welcome.motd:
@@ -1103,22 +1076,17 @@ class ChatSession:
         self._connection_ended(out)
         if self._fatal is not None:
             self.status = ev.ConnectionStatus.DISCONNECTED
-            self._retry_at = None
+            self._retry.cancel()
             self._log(out, self._scrollback.without_history())  # what was held
             out.events.append(self._status_event(detail=f"{self._fatal}\n{_AGAIN}"))
             return
-        delay = self._backoff.delay(self._attempt, self._rng)
-        self._attempt += 1
-        self._retry_at = self._clock() + delay
-        self._shown_retry = math.ceil(delay)
+        retry = self._retry.schedule(reason, self._clock())
         self.status = ev.ConnectionStatus.RECONNECTING
-        repeated = reason == self._last_failure
-        self._last_failure = reason
         out.events.append(
             self._status_event(
                 detail=reason,
-                retry_in=self._shown_retry,
-                quiet=repeated,
+                retry_in=retry.retry_in,
+                quiet=retry.repeated,
                 never_connected=never_connected,
             )
         )
