@@ -354,6 +354,8 @@ def test_out_of_descriptors_refuses_backs_off_and_logs_rarely(tmp_path):
     assert lines == log.count("accept failed")
     # One line at the first failure, one per interval after, one at stop.
     assert 1 <= lines <= 2 + ran_for // 10
-    # Each refused client was one failure; while stuck, the pause doubles.
-    assert EXTRA + 1 <= failures <= 2 * EXTRA + _most_failures(stuck_for)
+    # At most one failure per refused client (one turn may refuse two: the
+    # next may connect while the last is being closed); while stuck, the
+    # pause doubles, so a spinning acceptor would fail hundreds of times.
+    assert 2 <= failures <= 2 * EXTRA + _most_failures(stuck_for)
     assert "Traceback" not in log
