@@ -13,7 +13,6 @@ import logging
 import random
 import re
 import time
-from collections import deque
 from collections.abc import Callable
 
 import attrs
@@ -38,6 +37,7 @@ from clients.core.reconnect import (
     RetryTimer,
 )
 from clients.core.rooms import RoomCommand, RoomDesk, RoomMessage, TypingPacer
+from clients.core.roster import Roster, RosterMessage
 from clients.core.scrollback import EARLIER_PAGE, Scrollback
 from clients.core.tls import TlsInfo
 from protocol import (
@@ -52,7 +52,6 @@ from protocol import (
     AccountStatus,
     AwayChanged,
     Bye,
-    ChangeNick,
     Connection,
     Delivered,
     Error,
@@ -61,7 +60,6 @@ from protocol import (
     Hello,
     HistoryEnd,
     Limits,
-    ListUsers,
     Message,
     Moderated,
     NickChanged,
@@ -183,15 +181,12 @@ class ChatSession:
         self.status = ev.ConnectionStatus.DISCONNECTED
         self.history = InputHistory()
         self.completer = Completer()
-        self._roster: dict[str, str] = {}
         self._clock = clock
         self._retry = RetryTimer(backoff or Backoff(), rng or random.Random())
         self._keepalive = Keepalive(ping_interval=ping_interval, dead_after=dead_after)
         self._conn: Connection | None = None
         self._refs = itertools.count(1)
-        self._nick_requests: dict[int, str] = {}
-        self._list_requests: deque[bool] = deque()
-        self._list_chunks: list[str] = []
+        self._roster = Roster(refs=lambda: next(self._refs))
         self._capabilities: frozenset[str] = frozenset()
         self._reached = False
         self._fatal: str | None = None
@@ -220,7 +215,7 @@ class ChatSession:
     @property
     def roster(self) -> tuple[str, ...]:
         """Who is online, sorted case-insensitively."""
-        return tuple(sorted(self._roster.values(), key=nick_key))
+        return self._roster.names
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -249,10 +244,11 @@ class ChatSession:
 
     def complete(self, line: str) -> str:
         """Tab completion for the input line (never offers our own nick)."""
-        me = nick_key(self.nick)
-        others = [n for key, n in self._roster.items() if key != me]
         return self.completer.complete(
-            line, others, cmd.command_names(), self._conversations.rooms()
+            line,
+            self._roster.others(self.nick),
+            cmd.command_names(),
+            self._conversations.rooms(),
         )
 
     # --- connection lifecycle --------------------------------------------------
@@ -640,8 +636,7 @@ class ChatSession:
             case cmd.ListWho():
                 if not self._is_open():
                     return _refusal("cannot list users: not connected")
-                self._list_requests.append(True)
-                return self._queue(ListUsers())
+                return self._queue(self._roster.ask(shown=True))
             case cmd.ChangeNickTo(nick):
                 return self._change_nick(nick)
             case _:
@@ -746,16 +741,13 @@ class ChatSession:
                     )
                 ]
             )
-        ref = next(self._refs)
-        self._nick_requests[ref] = nick
-        return self._queue(ChangeNick(ref=ref, nick=nick))
+        return self._queue(self._roster.change_nick(nick))
 
     def _send(self, text: str, target: str | None) -> Output:
         unreachable = bool(
             target is not None
             and self._is_open()
-            and self._roster
-            and nick_key(target) not in self._roster
+            and self._roster.offline(target)
             # With history, an account that is offline gets it later.
             and CAP_HISTORY not in self._capabilities
         )
@@ -805,7 +797,7 @@ class ChatSession:
 
     # --- server messages ------------------------------------------------------------
 
-    def _handle(self, event: Event, out: Output) -> None:  # noqa: C901, PLR0912, PLR0915 - one arm per message
+    def _handle(self, event: Event, out: Output) -> None:  # noqa: C901, PLR0912 - one arm per message
         match event:
             case Welcome():
                 self._welcomed(event, out)
@@ -836,40 +828,8 @@ class ChatSession:
                 | AwayChanged()
             ):
                 self._room_message(event, out)
-            case UserList():
-                self._list_chunks.extend(event.nicks)
-                if event.final:
-                    self._roster = {nick_key(n): n for n in self._list_chunks}
-                    self._list_chunks = []
-                    self._conversations.set_roster(self.roster)
-                    out.events.append(ev.RosterChanged(self.roster))
-                    if self._list_requests and self._list_requests.popleft():
-                        out.events.append(ev.UsersListed(self.roster))
-                    if self._restoring:
-                        self._rooms_restored(out)
-            case UserJoined(nick=nick):
-                self._roster[nick_key(nick)] = nick
-                self._conversations.set_roster(self.roster)
-                out.events += [ev.Joined(nick), ev.RosterChanged(self.roster)]
-            case UserLeft(nick=nick, reason=reason):
-                self._roster.pop(nick_key(nick), None)
-                self._conversations.set_roster(self.roster)
-                self._conversations.user_left(nick)
-                out.events += [ev.Left(nick, reason), ev.RosterChanged(self.roster)]
-            case NickChanged(old=old, new=new):
-                is_me = nick_key(old) == nick_key(self.nick)
-                if is_me:
-                    self.nick = new
-                self._roster.pop(nick_key(old), None)
-                self._roster[nick_key(new)] = new
-                self._conversations.set_roster(self.roster)
-                self._conversations.renamed(old, new)
-                out.events += [
-                    ev.Renamed(old, new, is_me),
-                    ev.RosterChanged(self.roster),
-                ]
-                if is_me:
-                    out.events.append(self._status_event(quiet=True))
+            case UserList() | UserJoined() | UserLeft() | NickChanged():
+                self._roster_message(event, out)
             case Error():
                 self._refused(event, out)
             case Ping(payload=payload):
@@ -909,8 +869,7 @@ class ChatSession:
             out.events.append(ev.Notice(welcome.motd))
         if nick_key(welcome.nick) != nick_key(wanted):
             out.events.append(ev.Notice(f"{wanted} is taken; you are {welcome.nick}"))
-        self._list_requests.append(False)
-        self._outbox.queue(ListUsers())
+        self._outbox.queue(self._roster.ask(shown=False))
         if CAP_HISTORY in self._capabilities:
             self._outbox.queue(self._scrollback.begin())
         else:
@@ -922,6 +881,23 @@ class ChatSession:
             self._rooms_restored(out)
         if CAP_SESSION not in self._capabilities:
             self._settle(None, out)
+
+    def _roster_message(self, message: RosterMessage, out: Output) -> None:
+        change = self._roster.received(message, self.nick)
+        if change is None:
+            return  # more of the list to come
+        self._conversations.set_roster(self.roster)
+        match message:
+            case UserLeft(nick=nick):
+                self._conversations.user_left(nick)
+            case NickChanged(old=old, new=new):
+                self._conversations.renamed(old, new)
+        out.events += change.events
+        if change.me is not None:
+            self.nick = change.me
+            out.events.append(self._status_event(quiet=True))
+        if change.listed and self._restoring:
+            self._rooms_restored(out)
 
     def _rooms_restored(self, out: Output) -> None:
         self._restoring = False
@@ -1017,10 +993,9 @@ class ChatSession:
         if (notice := self._rooms.refused(error.ref, error.text)) is not None:
             out.events.append(notice)
             return
-        if error.ref in self._nick_requests:
-            nick = self._nick_requests.pop(error.ref)
-            text = f"could not change your nick to {nick}: {error.text}"
-        elif (refused := self._login.refused(error)) is not None:
+        if (refused := self._roster.refused(error)) is not None or (
+            refused := self._login.refused(error)
+        ) is not None:
             text = refused
         elif self.status is ev.ConnectionStatus.CONNECTING:
             self._account_step(
@@ -1055,9 +1030,6 @@ class ChatSession:
         """Forget the connection; keep every line that was not confirmed."""
         self._conn = None
         self._reached = False
-        self._list_requests.clear()
-        self._list_chunks = []
-        self._nick_requests.clear()
         self._capabilities = frozenset()
         out.events += self._scrollback.connection_lost()
         self._conversations.connection_lost()
@@ -1066,8 +1038,7 @@ class ChatSession:
         self._restoring = False
         self._recall.connection_lost()
         out.events += self._outbox.connection_lost()
-        if self._roster:
-            self._roster = {}
+        if self._roster.connection_lost():
             out.events.append(ev.RosterChanged(()))
         self._announce(out)
 
