@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import logging
 import random
-import re
 import time
 from collections.abc import Callable
 
@@ -25,6 +24,7 @@ from clients.core.conversations import Conversations
 from clients.core.delivery import QUEUE_LIMIT
 from clients.core.history import InputHistory
 from clients.core.journal import Journal
+from clients.core.lines import chat_line, mentions, server_notice
 from clients.core.link import Link
 from clients.core.login import AccountCommand, AccountSettings, Login, Step
 from clients.core.outbox import SEEN_SAVE_INTERVAL, Outbox
@@ -66,7 +66,6 @@ from protocol import (
     Ping,
     Pong,
     Recalled,
-    Rejected,
     RemoteProtocolError,
     Role,
     RoomEvent,
@@ -836,26 +835,8 @@ class ChatSession:
                 self._outbox.queue(Pong(payload=payload))
             case Pong():
                 pass
-            case Bye(reason=reason):
-                out.events.append(
-                    ev.Notice(
-                        f"the server closed the connection: {reason or 'no reason given'}"
-                    )
-                )
-            case Rejected(reason=reason):
-                out.events.append(
-                    ev.Notice(
-                        f"ignored a message from the server: {reason}",
-                        ev.NoticeLevel.ERROR,
-                    )
-                )
-            case _:
-                out.events.append(
-                    ev.Notice(
-                        f"unexpected message from the server: {type(event).__name__}",
-                        ev.NoticeLevel.ERROR,
-                    )
-                )
+            case _:  # Bye, Rejected, and what this client does not know
+                out.events.append(server_notice(event))
 
     def _welcomed(self, welcome: Welcome, out: Output) -> None:
         wanted = self.nick
@@ -960,26 +941,10 @@ class ChatSession:
         self._log(out, [chat] if done is None else [chat, done])
 
     def _line(self, message: Delivered | Recalled, *, own: bool = False) -> ev.ChatLine:
-        is_own = own or nick_key(message.sender) == nick_key(self.nick)
-        text = message.text
-        action = text.startswith(cmd.ME_PREFIX)
-        if action:
-            text = text.removeprefix(cmd.ME_PREFIX)
-        return ev.ChatLine(
-            id=message.id,
-            timestamp_ms=message.timestamp_ms,
-            sender=message.sender,
-            target=message.target,
-            text=text,
-            is_own=is_own,
-            is_direct=message.target is not None and not is_room(message.target),
-            mentions_me=not is_own and mentions(text, self.nick),
-            recalled=isinstance(message, Recalled),
-            conversation=self._conversations.conversation_of(
-                message.sender, message.target, self.nick
-            ),
-            action=action,
+        conversation = self._conversations.conversation_of(
+            message.sender, message.target, self.nick
         )
+        return chat_line(message, me=self.nick, conversation=conversation, own=own)
 
     def _refused(self, error: Error, out: Output) -> None:
         if (events := self._outbox.refused(error, self._clock())) is not None:
@@ -1085,9 +1050,3 @@ class ChatSession:
 def _refusal(text: str) -> Output:
     """A line that is not acted on: say why, and keep it in the input box."""
     return Output(events=[ev.Notice(text, ev.NoticeLevel.ERROR)], accepted=False)
-
-
-def mentions(text: str, nick: str) -> bool:
-    """True if `text` names `nick` as a word (with or without `@`), any case."""
-    pattern = rf"(?<![\w@]){re.escape(nick)}(?![\w])|@{re.escape(nick)}(?![\w])"
-    return re.search(pattern, text, re.IGNORECASE) is not None
