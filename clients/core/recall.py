@@ -115,6 +115,13 @@ class Recall:
             return Ask(refusal=f"there is no message {message_id}")
         return Ask(send=self._scrollback.context(message_id))
 
+    def opened(self, name: str, link: Link) -> tuple[Message, ...]:
+        """The user opened the conversation `name`: its first page of
+        history, unless it was asked for already (or there is none)."""
+        if not link.has(CAP_HISTORY) or self._scrollback.fetched(name):
+            return ()
+        return self.first_page(name, link)
+
     def first_page(self, name: str, link: Link) -> tuple[Message, ...]:
         """The newest page of `name`'s own history, asked for once; while
         the catch-up runs it waits for `ended`."""

@@ -22,6 +22,7 @@ from clients.core.certificates import CertificateGate, Judgement, TrustSettings,
 from clients.core.completion import Completer
 from clients.core.conversations import Conversations
 from clients.core.delivery import QUEUE_LIMIT
+from clients.core.focus import Focus, Moved
 from clients.core.history import InputHistory
 from clients.core.journal import Journal
 from clients.core.lines import chat_line, mentions, server_notice
@@ -36,7 +37,7 @@ from clients.core.reconnect import (
     Keepalive,
     RetryTimer,
 )
-from clients.core.rooms import RoomCommand, RoomDesk, RoomMessage, TypingPacer
+from clients.core.rooms import RoomCommand, RoomDesk, RoomMessage
 from clients.core.roster import Roster, RosterMessage
 from clients.core.scrollback import EARLIER_PAGE, Scrollback
 from clients.core.tls import TlsInfo
@@ -200,9 +201,9 @@ class ChatSession:
         )
         self._conversations = Conversations()
         self._rooms = RoomDesk(self._conversations, refs=lambda: next(self._refs))
-        self._typing = TypingPacer()
         self._restoring = False
         self._recall = Recall(self._scrollback)
+        self._focus = Focus(self._conversations, self._recall)
 
     # --- queries ---------------------------------------------------------------
 
@@ -433,7 +434,7 @@ class ChatSession:
                 case Alarm.NONE:
                     pass
             if state is State.OPEN:
-                self._outbox.queue(*self._typing.due(now))
+                self._outbox.queue(*self._focus.due(now))
         self._pump(out)
         return out
 
@@ -479,31 +480,16 @@ class ChatSession:
                 quiet then.
         """
         return self._ask_history(
-            self._recall.earlier(
-                count,
-                self.active,
-                self._link(),
-                asked=asked,
-            )
+            self._recall.earlier(count, self.active, self._link(), asked=asked)
         )
 
     def search(self, words: str) -> Output:
         """Ask for stored messages holding every word; a `SearchResults` follows."""
-        return self._ask_history(
-            self._recall.search(
-                words,
-                self._link(),
-            )
-        )
+        return self._ask_history(self._recall.search(words, self._link()))
 
     def show_context(self, message_id: int) -> Output:
         """Ask for the lines around `message_id`; a `Context` follows."""
-        return self._ask_history(
-            self._recall.context(
-                message_id,
-                self._link(),
-            )
-        )
+        return self._ask_history(self._recall.context(message_id, self._link()))
 
     def _ask_history(self, ask: Ask) -> Output:
         if ask.refusal is not None:
@@ -517,8 +503,8 @@ class ChatSession:
 
     def switch(self, name: str) -> Output:
         """Make the conversation `name` active (see `ChatClient.switch`)."""
-        if not self._switch(name):
-            return _refusal(f"there is no conversation {name}")
+        if (refusal := self._switch(name).refusal) is not None:
+            return _refusal(refusal)
         return self._queue_sent()
 
     def switch_to(self, index: int) -> Output:
@@ -530,19 +516,11 @@ class ChatSession:
 
     def close_conversation(self, name: str | None = None) -> Output:
         """Hide a conversation (None: the active one) until a line arrives in it."""
-        name = self._conversations.find_name(name or self.active) or name or ""
-        before = self.active
-        if (problem := self._conversations.close(name)) is not None:
-            return _refusal(problem)
-        out = Output()
-        if self._conversations.kind_of(name) is ev.ConversationKind.ROOM:
-            out.events.append(
-                ev.Notice(
-                    f"{name} is hidden until someone writes in it; you are still in it (/part {name} leaves it)"
-                )
-            )
-        if self.active != before:
-            self._left_conversation(before)
+        moved = self._focus.close(name, self._link(), self._clock())
+        if moved.refusal is not None:
+            return _refusal(moved.refusal)
+        out = Output(events=list(moved.events))
+        self._outbox.queue(*moved.send)
         self._pump(out)
         return out
 
@@ -553,35 +531,16 @@ class ChatSession:
     def typing(self, text: str) -> Output:
         """The input box now holds `text`: tell the active conversation,
         paced (spec 12.6); nothing without the `typing` capability."""
-        if not self._is_open() or CAP_TYPING not in self._capabilities:
+        link = self._link()
+        if not link.open or not link.has(CAP_TYPING):
             return Output()
-        self._outbox.queue(*self._typing.changed(self.active, text, self._clock()))
+        self._outbox.queue(*self._focus.typed(text, link, self._clock()))
         return self._queue_sent()
 
-    def _switch(self, name: str) -> bool:
-        before = self.active
-        found = self._conversations.switch(name)
-        if found is None:
-            return False
-        if found != before:
-            self._left_conversation(before)
-        if CAP_HISTORY in self._capabilities and not self._scrollback.fetched(found):
-            self._first_page(found)
-        return True
-
-    def _left_conversation(self, name: str) -> None:
-        """The user went elsewhere: they no longer type in `name`."""
-        if self._is_open() and CAP_TYPING in self._capabilities:
-            self._outbox.queue(*self._typing.stopped(name, self._clock()))
-
-    def _first_page(self, name: str) -> None:
-        """Ask for the newest page of `name`'s own history (once)."""
-        self._outbox.queue(
-            *self._recall.first_page(
-                name,
-                self._link(),
-            )
-        )
+    def _switch(self, name: str) -> Moved:
+        moved = self._focus.switch(name, self._link(), self._clock())
+        self._outbox.queue(*moved.send)
+        return moved
 
     def _announce(self, out: Output) -> None:
         """Tell the UI the conversation list if it changed since last time."""
@@ -714,7 +673,7 @@ class ChatSession:
         target = self._conversations.target()
         out = self._send(text, target)
         if out.accepted:
-            self._typing.sent(self.active)
+            self._focus.sent(self.active)
             away = self._conversations.away_text(target) if target else None
             if target is not None and not is_room(target) and away is not None:
                 out.events.append(
@@ -907,11 +866,7 @@ class ChatSession:
             line = self._line(message)
             self._log(out, self._scrollback.recalled(message.ref, line), news=news)
             return
-        answer = self._recall.ended(
-            message,
-            self.active,
-            self._link(),
-        )
+        answer = self._recall.ended(message, self.active, self._link())
         self._log(out, list(answer.events))
         self._outbox.queue(*answer.send)
 
@@ -999,7 +954,7 @@ class ChatSession:
         out.events += self._scrollback.connection_lost()
         self._conversations.connection_lost()
         self._rooms.connection_lost()
-        self._typing.reset()
+        self._focus.connection_lost()
         self._restoring = False
         self._recall.connection_lost()
         out.events += self._outbox.connection_lost()
