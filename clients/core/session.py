@@ -18,11 +18,13 @@ import attrs
 
 from clients.core import commands as cmd
 from clients.core import events as ev
+from clients.core import handshake
 from clients.core.certificates import CertificateGate, Judgement, TrustSettings, Verdict
 from clients.core.completion import Completer
 from clients.core.conversations import Conversations
 from clients.core.delivery import QUEUE_LIMIT
 from clients.core.focus import Focus, Moved
+from clients.core.handshake import CAPABILITIES, CLIENT_NAME
 from clients.core.history import InputHistory
 from clients.core.journal import Journal
 from clients.core.lines import chat_line, mentions, server_notice
@@ -42,14 +44,10 @@ from clients.core.roster import Roster, RosterMessage
 from clients.core.scrollback import EARLIER_PAGE, Scrollback
 from clients.core.tls import TlsInfo
 from protocol import (
-    CAP_ACCOUNTS,
-    CAP_AWAY,
     CAP_HISTORY,
-    CAP_LIMITS,
     CAP_ROOMS,
     CAP_SESSION,
     CAP_TYPING,
-    PROTOCOL_VERSION,
     AccountStatus,
     AwayChanged,
     Bye,
@@ -58,7 +56,6 @@ from protocol import (
     Error,
     ErrorCode,
     Event,
-    Hello,
     HistoryEnd,
     Limits,
     Message,
@@ -81,7 +78,6 @@ from protocol import (
     UserList,
     Welcome,
     is_room,
-    nick_key,
 )
 
 __all__ = [
@@ -99,17 +95,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CLIENT_NAME = "chinwag"
-CAPABILITIES = (
-    CAP_ACCOUNTS,
-    CAP_AWAY,
-    CAP_HISTORY,
-    CAP_LIMITS,
-    CAP_ROOMS,
-    CAP_SESSION,
-    CAP_TYPING,
-)
-"""What this client asks for in Hello (spec 12)."""
 _AGAIN = "Type /reconnect to try again."
 
 
@@ -341,12 +326,7 @@ class ChatSession:
         now = self._clock()
         self._keepalive.started(now)
         self._capabilities = frozenset()
-        hello = Hello(
-            version=PROTOCOL_VERSION,
-            client_name=CLIENT_NAME,
-            nick=self.nick,
-            capabilities=CAPABILITIES,
-        )
+        hello = handshake.hello(self.nick)
         identify, refused = self._login.identify(encrypted=self._encrypted)
         if refused is not None:
             self._fatal = refused
@@ -366,18 +346,10 @@ class ChatSession:
                 self._handle(event, out)
         except RemoteProtocolError as exc:
             out.disconnect = True
-            if welcomed or self.status is ev.ConnectionStatus.CONNECTED:
-                out.events.append(
-                    ev.Notice(
-                        f"the server broke the protocol: {exc}", ev.NoticeLevel.ERROR
-                    )
-                )
-                self._lost("protocol error", out)
-            else:
-                self._fatal = (
-                    f"{self.server} does not speak the Chinwag protocol ({exc})"
-                )
-                self._lost("not a Chinwag server", out)
+            welcomed = welcomed or self.status is ev.ConnectionStatus.CONNECTED
+            self._fail(
+                handshake.broken(exc, welcomed=welcomed, server=self.server), out
+            )
             return out
         self._pump(out)
         return out
@@ -424,8 +396,7 @@ class ChatSession:
             match self._keepalive.check(now, state):
                 case Alarm.NO_WELCOME:
                     out.disconnect = True
-                    self._fatal = f"{self.server} did not answer like a Chinwag server"
-                    self._lost("no answer to Hello", out)
+                    self._fail(handshake.unanswered(self.server), out)
                 case Alarm.DEAD:
                     out.disconnect = True
                     self._lost("the server stopped answering", out)
@@ -805,10 +776,7 @@ class ChatSession:
         self._fatal = None
         self._capabilities = frozenset(welcome.capabilities)
         out.events.append(self._status_event())
-        if welcome.motd:
-            out.events.append(ev.Notice(welcome.motd))
-        if nick_key(welcome.nick) != nick_key(wanted):
-            out.events.append(ev.Notice(f"{wanted} is taken; you are {welcome.nick}"))
+        out.events += handshake.greeting(welcome, wanted)
         self._outbox.queue(self._roster.ask(shown=False))
         if CAP_HISTORY in self._capabilities:
             self._outbox.queue(self._scrollback.begin())
@@ -961,6 +929,13 @@ class ChatSession:
         if self._roster.connection_lost():
             out.events.append(ev.RosterChanged(()))
         self._announce(out)
+
+    def _fail(self, failure: handshake.Failure, out: Output) -> None:
+        if failure.notice is not None:
+            out.events.append(failure.notice)
+        if failure.fatal is not None:
+            self._fatal = failure.fatal
+        self._lost(failure.reason, out)
 
     def _lost(self, reason: str, out: Output) -> None:
         never_connected = not self._reached
