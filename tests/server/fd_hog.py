@@ -6,8 +6,8 @@ line on stdin, answering each with one line:
 
 - `hog`: open /dev/null until the process has no descriptor left, as another
   part of the process (or a leak) could; accept() then fails with EMFILE.
-- `hog-spare`: the same, after taking the server's spare descriptor too, so
-  it cannot refuse anyone: all it can do is back off.
+- `hog-spare`: the same, after closing the server's spare descriptor too,
+  so it cannot refuse anyone: all it can do is back off.
 - `release`: close what `hog` opened.
 - `stop`, or the end of stdin: stop the server and exit.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import resource
 import sys
-import time
+import threading
 from pathlib import Path
 
 from server import ChatServer, ServerConfig
@@ -36,15 +36,30 @@ def _hog() -> list[int]:
     return held
 
 
-def _take_spare(server: ChatServer) -> None:
-    """Close the server's spare descriptor, as if someone else had it."""
-    deadline = time.monotonic() + 5
-    # After refusing, the acceptor takes its spare again; wait for that.
-    while server._spare is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    spare, server._spare = server._spare, None
-    if spare is not None:
-        os.close(spare)
+def _hog_with_spare(server: ChatServer) -> list[int]:
+    """Close the server's spare descriptor, as if someone else had it, and hog.
+
+    Runs on the acceptor's thread (`call_soon`), the only one that touches
+    the spare, so the acceptor cannot take a new one in between.
+    """
+    done = threading.Event()
+    held: list[int] = []
+
+    def take() -> None:
+        try:
+            if server._spare is not None:
+                os.close(server._spare)
+                server._spare = None
+            held.extend(_hog())
+        finally:
+            done.set()
+
+    assert server._acceptor is not None
+    server._acceptor.call_soon(take)
+    if not done.wait(10):
+        msg = "the acceptor did not run the call"
+        raise RuntimeError(msg)
+    return held
 
 
 def main() -> int:
@@ -63,8 +78,7 @@ def main() -> int:
                 held += _hog()
                 print(f"hogged {len(held)}", flush=True)
             elif command == "hog-spare":
-                _take_spare(server)
-                held += _hog()
+                held += _hog_with_spare(server)
                 print(f"hogged {len(held)}", flush=True)
             elif command == "release":
                 for descriptor in held:
