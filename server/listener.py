@@ -137,6 +137,8 @@ class ChatServer:
         # waiting connections can still be accepted and told SERVER_FULL
         # instead of hanging in the accept queue (libuv's "EMFILE trick").
         self._spare: int | None = None
+        # The effective max clients: `start()` lowers it to what the open-file
+        # limit leaves room for.
         self.cap = ClientCap(clients=config.max_clients, configured=config.max_clients)
         self._stopping = threading.Event()
         self._peers: set[Peer] = set()
