@@ -39,13 +39,13 @@ from clients.core.reconnect import (
     Keepalive,
     RetryTimer,
 )
+from clients.core.rejoin import Gone, Rejoin
 from clients.core.rooms import RoomCommand, RoomDesk, RoomMessage
 from clients.core.roster import Roster, RosterMessage
 from clients.core.scrollback import EARLIER_PAGE, Scrollback
 from clients.core.tls import TlsInfo
 from protocol import (
     CAP_HISTORY,
-    CAP_ROOMS,
     CAP_SESSION,
     CAP_TYPING,
     AccountStatus,
@@ -186,7 +186,7 @@ class ChatSession:
         )
         self._conversations = Conversations()
         self._rooms = RoomDesk(self._conversations, refs=lambda: next(self._refs))
-        self._restoring = False
+        self._rejoin = Rejoin(self._conversations)
         self._recall = Recall(self._scrollback)
         self._focus = Focus(self._conversations, self._recall)
 
@@ -784,9 +784,7 @@ class ChatSession:
             self._log(out, self._scrollback.without_history())
         # The rooms of the account (or resumed session) come before the
         # answer to ListUsers (spec 12.5); those that do not are gone.
-        self._restoring = CAP_ROOMS in self._capabilities
-        if not self._restoring:
-            self._rooms_restored(out)
+        self._rooms_gone(self._rejoin.welcomed(self._link()), out)
         if CAP_SESSION not in self._capabilities:
             self._settle(None, out)
 
@@ -804,21 +802,15 @@ class ChatSession:
         if change.me is not None:
             self.nick = change.me
             out.events.append(self._status_event(quiet=True))
-        if change.listed and self._restoring:
-            self._rooms_restored(out)
+        if change.listed:
+            self._rooms_gone(self._rejoin.listed(self._link()), out)
 
-    def _rooms_restored(self, out: Output) -> None:
-        self._restoring = False
-        for room in self._conversations.restore_done():
+    def _rooms_gone(self, gone: Gone | None, out: Output) -> None:
+        if gone is None:
+            return
+        for room in gone.rooms:
             self._scrollback.forget(room)
-            out.events.append(
-                ev.Notice(
-                    f"you are no longer in {room}; type /join {room} to go back"
-                    if CAP_ROOMS in self._capabilities
-                    else f"{self.server} has no rooms now: you are no longer in {room}",
-                    ev.NoticeLevel.ERROR,
-                )
-            )
+        out.events += gone.events
 
     def _room_message(self, message: RoomMessage, out: Output) -> None:
         step = self._rooms.received(message, self.nick, self._clock())
@@ -923,7 +915,7 @@ class ChatSession:
         self._conversations.connection_lost()
         self._rooms.connection_lost()
         self._focus.connection_lost()
-        self._restoring = False
+        self._rejoin.connection_lost()
         self._recall.connection_lost()
         out.events += self._outbox.connection_lost()
         if self._roster.connection_lost():
