@@ -100,13 +100,19 @@ class SelectorLoop:
     def _after_select(self) -> None:
         """Runs on the loop's thread as soon as `select` returns (a turn begins)."""
 
+    def _in_order(
+        self, ready: list[tuple[selectors.SelectorKey, int]]
+    ) -> list[tuple[selectors.SelectorKey, int]]:
+        """The order to serve a turn's ready keys in (as `select` gave them)."""
+        return ready
+
     def _run(self) -> None:
         try:
             while not self._stopping.is_set():
                 self._before_select()
                 ready = self._selector.select(timeout=1.0)
                 self._after_select()
-                for key, _ in ready:
+                for key, _ in self._in_order(ready):
                     if key.fileobj is self._waker.reader:
                         self._waker.drain()
                     else:

@@ -204,6 +204,8 @@ class Peer:
         self.connected_at = now
         self.last_heard = now
         self.pinged = False
+        self.appetite = 0
+        """How many frames the last read held: readers serve small eaters first."""
         self.finish_deadline: float | None = None
         self._bucket = TokenBucket(
             config.rate_burst, config.effective_rate, now, RATE_JITTER
@@ -391,14 +393,17 @@ class Peer:
         """
         events = self._conn.receive_data(data)
         if _one_frame(data):
+            self.appetite = 1
             for event in events:
                 self._take(event)
                 if self._done():
                     return
             return
         with batched():
+            self.appetite = 0
             try:
                 for event in events:
+                    self.appetite += 1
                     self._take(event)
                     if self._done():
                         break  # the rest is not even decoded
