@@ -20,7 +20,6 @@ clients.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import threading
 import time
@@ -37,10 +36,6 @@ _GLIBC_MARKER = "gnu_get_libc_version"
 worth calling, or none at all."""
 
 
-def _default_library() -> str | None:
-    return ctypes.util.find_library("c")
-
-
 class HeapTrimmer:
     """Calls `malloc_trim(0)` after handshakes, at most once per interval.
 
@@ -49,9 +44,10 @@ class HeapTrimmer:
     thread (the housekeeper). Without glibc both do nothing.
 
     Args:
-        library: the C library to load; None finds the one this process
-            uses. A name that does not load, or a library that is not glibc,
-            leaves the trimmer `available == False`.
+        library: the C library to load; None looks in what this process
+            has loaded already (no search, no subprocess: `find_library`
+            would run `ldconfig`). A name that does not load, or a library
+            that is not glibc, leaves the trimmer `available == False`.
         interval: seconds between two trims at least.
         clock: monotonic seconds (tests inject their own).
     """
@@ -134,13 +130,10 @@ class HeapTrimmer:
 
 
 def _load_malloc_trim(library: str | None) -> Callable[[int], int] | None:
-    name = library if library is not None else _default_library()
-    if name is None:
-        log.debug("no C library found: heap trimming is off")
-        return None
+    name = library or "this process"
     try:
-        libc = ctypes.CDLL(name)
-    except OSError as error:
+        libc = ctypes.CDLL(library)
+    except (OSError, TypeError) as error:  # TypeError: Windows needs a name
         log.debug("cannot load %s (%s): heap trimming is off", name, error)
         return None
     if not hasattr(libc, _GLIBC_MARKER) or not hasattr(libc, "malloc_trim"):

@@ -74,8 +74,9 @@ def _clock() -> FakeClock:
 
 
 @needs_glibc
-def test_glibc_is_found_and_trimmed(clock):
-    trimmer = HeapTrimmer(clock=clock)
+@pytest.mark.parametrize("library", [None, "libc.so.6"])
+def test_glibc_is_found_and_trimmed(clock, library):
+    trimmer = HeapTrimmer(library, clock=clock)
     assert trimmer.available
     assert trimmer.trim()
     assert trimmer.trims == 1
