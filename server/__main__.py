@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import resource
 import signal
 import sys
 import threading
@@ -350,15 +349,6 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     )
 
 
-def _raise_fd_limit(wanted: int) -> None:
-    """Each client is a file descriptor; the usual soft limit (1024) is too low."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < wanted:
-        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
-        log.info("raised the open-file limit from %d to %d", soft, new)
-
-
 def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     """The options, with a `--config` file's settings as their defaults."""
     first = argparse.ArgumentParser(add_help=False)
@@ -392,7 +382,6 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         parser.error(f"cannot write the log file {args.log_file}: {exc}")
 
-    _raise_fd_limit(config.max_clients + 64)
     return _serve(config, args.log_file)
 
 

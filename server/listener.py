@@ -29,6 +29,7 @@ import attrs
 from argon2 import PasswordHasher
 
 from protocol import ErrorCode, encode_frame
+from server import memory
 from server.accounts import Accounts, Registration
 from server.addresses import AddressLimiter, is_loopback
 from server.config import ServerConfig
@@ -506,6 +507,7 @@ class ChatServer:
                 self._release_condemned()
                 with batched():  # the writes happen once the hub is released
                     self.hub.flush_presence()
+                memory.trim_if_due()  # heap freed by handshakes and departures
             except Exception:
                 log.exception("housekeeping error")
 

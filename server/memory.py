@@ -37,9 +37,9 @@ worth calling, or none at all."""
 
 
 class HeapTrimmer:
-    """Calls `malloc_trim(0)` after handshakes, at most once per interval.
+    """Calls `malloc_trim(0)` after handshakes and departures, at most once per interval.
 
-    `note_handshake()` is cheap and safe from any thread (it only sets a
+    `note_freed()` is cheap and safe from any thread (it only sets a
     flag); `trim_if_due()` does the work and is meant for one periodic
     thread (the housekeeper). Without glibc both do nothing.
 
@@ -78,8 +78,9 @@ class HeapTrimmer:
         """True if a handshake finished since the last trim."""
         return self._pending
 
-    def note_handshake(self) -> None:
-        """A TLS handshake finished: its temporaries are free heap now. Any thread."""
+    def note_freed(self) -> None:
+        """Heap was freed in bulk: a TLS handshake's temporaries, or a closed
+        connection's buffers. Any thread."""
         self._pending = True
 
     def trim_if_due(self) -> bool:
@@ -160,9 +161,10 @@ def trimmer() -> HeapTrimmer:
     return _trimmer
 
 
-def note_handshake() -> None:
-    """Tell the process's trimmer a TLS handshake finished; cheap, any thread."""
-    trimmer().note_handshake()
+def note_freed() -> None:
+    """Tell the process's trimmer heap was freed in bulk (a TLS handshake
+    finished, a connection closed); cheap, any thread."""
+    trimmer().note_freed()
 
 
 def trim_if_due() -> bool:

@@ -134,6 +134,10 @@ def in_batch() -> bool:
     return getattr(_batch, "outboxes", None) is not None
 
 
+def _ignore_overflow(_why: Overflow) -> None:
+    """A closed outbox's overflow callback."""
+
+
 class Outbox:
     """A peer's outbound bytes, bounded.
 
@@ -298,6 +302,10 @@ class Outbox:
             self._closed = True
             self._discard()
             self._shutdown(socket.SHUT_RDWR)
+            # The callback is a method of the peer that owns us: dropping it
+            # breaks the cycle, so both are freed at once, not at the next
+            # full garbage collection.
+            self._on_overflow = _ignore_overflow
             watched = self._stage is _Stage.WATCHED
         if watched:
             # Only the flusher may unregister it; it closes it afterwards.

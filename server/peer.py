@@ -67,6 +67,7 @@ from protocol import (
     encode_frame,
 )
 from protocol.constants import FRAME_HEADER
+from server import memory
 from server.accounts import Refused, ban_message
 from server.addresses import is_loopback
 from server.config import ServerConfig
@@ -796,3 +797,4 @@ class Peer:
             reason = self._leave_reason or "connection closed"
             log.info("disconnected %s (%s): %s", self.nick or "-", self.label, reason)
             self._on_closed(self)
+            memory.note_freed()  # its buffers are free heap once it is gone

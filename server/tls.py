@@ -480,7 +480,7 @@ class TlsEngine:
             except (ssl.SSLError, ValueError) as error:
                 self._fail(error)
             self._handshake_done = True
-            memory.note_handshake()
+            memory.note_freed()
             held, self._held = self._held, None
             if held:
                 self._write(bytes(held))

@@ -9,13 +9,16 @@ docs/performance.md, never asserted here (RSS on a shared machine is noisy).
 
 from __future__ import annotations
 
+import gc
 import platform
 import ssl
 import threading
+import weakref
 from pathlib import Path
 
 import pytest
 
+import protocol as p
 from server import memory
 from server.memory import HeapTrimmer
 from server.tls import (
@@ -26,6 +29,7 @@ from server.tls import (
     ensure_certificate,
     server_context,
 )
+from tests.server.helpers import wait_for
 
 GLIBC = platform.libc_ver()[0] == "glibc"
 needs_glibc = pytest.mark.skipif(not GLIBC, reason="malloc_trim is glibc's")
@@ -95,10 +99,10 @@ def test_no_trim_without_a_handshake(clock):
 @needs_glibc
 def test_at_most_one_trim_per_interval(clock):
     trimmer = HeapTrimmer(interval=1.0, clock=clock)
-    trimmer.note_handshake()
+    trimmer.note_freed()
     assert trimmer.trim_if_due()
     assert not trimmer.pending
-    trimmer.note_handshake()
+    trimmer.note_freed()
     clock.now += 0.5
     assert not trimmer.trim_if_due()  # too soon: the handshake stays noted
     assert trimmer.pending
@@ -111,7 +115,7 @@ def test_at_most_one_trim_per_interval(clock):
 @needs_glibc
 def test_trims_from_several_threads_stay_rate_limited(clock):
     trimmer = HeapTrimmer(interval=1.0, clock=clock)
-    trimmer.note_handshake()
+    trimmer.note_freed()
     results: list[bool] = []
     threads = [
         threading.Thread(target=lambda: results.append(trimmer.trim_if_due()))
@@ -128,7 +132,7 @@ def test_trims_from_several_threads_stay_rate_limited(clock):
 def test_a_missing_library_turns_trimming_off(clock):
     trimmer = HeapTrimmer("libchinwag-no-such-library.so.0", clock=clock)
     assert not trimmer.available
-    trimmer.note_handshake()
+    trimmer.note_freed()
     clock.now += 60
     assert not trimmer.trim_if_due()
     assert not trimmer.trim()
@@ -223,3 +227,27 @@ def test_the_server_sends_no_session_ticket(pair):
     assert client.read(10) == b"hi"  # tickets, had any come, are read by now
     assert client.session is not None
     assert not client.session.has_ticket
+
+
+def test_a_closed_connection_is_freed_at_once_not_at_the_next_full_collection(
+    server, connect
+):
+    """Peer and outbox refer to each other; closing breaks the cycle, so
+    plain reference counting frees them (helps RSS after departures)."""
+    client = connect()
+    client.send(p.Hello(version=1, client_name="t", nick="ann"))
+    assert wait_for(lambda: len(server.hub) == 1)
+    (peer,) = list(server._peers)
+    gone = weakref.ref(peer)
+    outbox = weakref.ref(peer.outbox)
+    del peer
+    gc.collect()
+    gc.disable()
+    try:
+        client.close()
+        assert wait_for(lambda: server.peer_count() == 0)
+        # A reader's last turn may still hold the peer's selector key until
+        # its next `select` returns (at most a second).
+        assert wait_for(lambda: gone() is None and outbox() is None, timeout=5.0)
+    finally:
+        gc.enable()
