@@ -225,6 +225,11 @@ class Throttle:
 # --- the service -----------------------------------------------------------------
 
 
+BANS_FRESH_FOR = 1.0
+"""Seconds the bans in force are read from memory before the store is asked
+again (see `Accounts.active_ban`)."""
+
+
 class Accounts:
     """Accounts, logins, tokens, invites and bans, for any number of threads.
 
@@ -294,6 +299,8 @@ class Accounts:
             address_policy or ThrottlePolicy(lockout_after=30, max_delay=30.0)
         )
         self._dummy_hash: str | None = None
+        # (monotonic time read, bans in force then): see `active_ban`.
+        self._bans: tuple[float, list[BanRecord]] | None = None
         self._pool = ThreadPoolExecutor(
             max_workers=max_workers, thread_name_prefix="password-hash"
         )
@@ -654,6 +661,7 @@ class Accounts:
             created_at=now,
             until=None if duration is None else now + duration,
         )
+        self._bans = None
         log.info(
             "ban %d by %s: account %s, address %s",
             ban.id,
@@ -695,6 +703,7 @@ class Accounts:
             return target
         account_id, where = target
         lifted = self.store.delete_bans(account_id=account_id, address=where)
+        self._bans = None
         log.info(
             "%d bans lifted by %s: account %s, address %s",
             lifted,
@@ -707,12 +716,32 @@ class Accounts:
     def active_ban(
         self, *, account_id: int | None = None, address: str | None = None
     ) -> BanRecord | None:
-        """The ban in force now, if any (e.g. for an address at accept time)."""
-        return self.store.active_ban(
-            account_id=account_id,
-            address=_canonical_address(address),
-            now=self._clock(),
-        )
+        """The ban in force now, if any (e.g. for an address at accept time).
+
+        Asked for every connection, so it reads the bans in force from memory,
+        fetched from the store at most once every `BANS_FRESH_FOR` seconds (a
+        ban this process makes or lifts counts at once; one written by
+        another process, the admin command, within that time). The longest
+        lasting ban that matches wins, a permanent one first.
+        """
+        address = _canonical_address(address)
+        now = self._clock()
+        matching = [
+            ban
+            for ban in self._bans_in_force(now)
+            if (account_id is not None and ban.account_id == account_id)
+            or (address is not None and ban.address == address)
+        ]
+        if not matching:
+            return None
+        return max(matching, key=lambda ban: (ban.until is None, ban.until or 0.0))
+
+    def _bans_in_force(self, now: float) -> list[BanRecord]:
+        cached = self._bans
+        fresh = time.monotonic()
+        if cached is None or fresh - cached[0] > BANS_FRESH_FOR:
+            cached = self._bans = (fresh, self.store.bans_in_force(now))
+        return [ban for ban in cached[1] if ban.until is None or ban.until > now]
 
     def find(self, nick: str) -> Account | None:
         """The account registered under this nick's identity, if any."""

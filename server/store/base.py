@@ -354,6 +354,10 @@ class Store(Protocol):
         """The ban, if any, in force at `now` for this account or this address."""
         ...
 
+    def bans_in_force(self, now: float) -> list[BanRecord]:
+        """Every ban in force at `now`."""
+        ...
+
     def delete_ban(self, ban_id: int) -> bool: ...
 
     def delete_bans(self, *, account_id: int | None, address: str | None) -> int:

@@ -320,6 +320,25 @@ class SqliteStore(SqliteFile):
             until=row[5],
         )
 
+    def bans_in_force(self, now: float) -> list[BanRecord]:
+        with self._db.read() as db:
+            rows = db.execute(
+                "SELECT id, account_id, address, reason, created_at, until FROM bans"
+                " WHERE until IS NULL OR until > ?",
+                (now,),
+            ).fetchall()
+        return [
+            BanRecord(
+                id=row[0],
+                account_id=row[1],
+                address=row[2],
+                reason=row[3],
+                created_at=row[4],
+                until=row[5],
+            )
+            for row in rows
+        ]
+
     def delete_ban(self, ban_id: int) -> bool:
         with self._db.write() as db:
             return db.execute("DELETE FROM bans WHERE id = ?", (ban_id,)).rowcount > 0

@@ -7,12 +7,16 @@ import hashlib
 import itertools
 import logging
 import threading
+import uuid
 from concurrent.futures import Future
 
 import argon2
 import pytest
 from argon2 import PasswordHasher
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+import server.accounts as accounts_module
 from server.accounts import (
     Account,
     Accounts,
@@ -565,3 +569,80 @@ def test_accounts_with_a_fresh_store_file(tmp_path, hasher, clock):
     ):
         assert ok(service.verify("zoe", CORRECT)).name == "zoe"
         assert isinstance(service.verify_token(token), Account)
+
+
+def test_a_ban_written_by_another_process_counts_within_a_second(
+    accounts, store, clock, monkeypatch
+):
+    """The admin command writes bans from a process of its own; the server
+    reads the bans in force at most `BANS_FRESH_FOR` seconds old."""
+    fresh = [1000.0]
+    monkeypatch.setattr("server.accounts.time.monotonic", lambda: fresh[0])
+    assert accounts.active_ban(address="192.0.2.7") is None
+    store.add_ban(
+        account_id=None,
+        address="192.0.2.7",
+        reason="from the admin command",
+        created_at=clock(),
+        until=None,
+    )
+    assert accounts.active_ban(address="192.0.2.7") is None, "read a moment ago"
+    fresh[0] += accounts_module.BANS_FRESH_FOR + 0.01
+    ban = accounts.active_ban(address="192.0.2.7")
+    assert ban is not None
+    assert ban.reason == "from the admin command"
+
+
+_ban_rows = st.lists(
+    st.tuples(
+        st.sampled_from([None, 1, 2]),
+        st.sampled_from([None, "192.0.2.1", "192.0.2.2"]),
+        st.one_of(st.none(), st.floats(-100, 100)),
+    ).filter(lambda row: row[0] is not None or row[1] is not None),
+    max_size=8,
+)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=_ban_rows,
+    asked=st.tuples(
+        st.sampled_from([None, 1, 2, 3]),
+        st.sampled_from([None, "192.0.2.1", "192.0.2.3"]),
+    ),
+)
+def test_the_ban_found_in_memory_is_the_one_the_store_would_pick(
+    db_path, hasher, clock, rows, asked
+):
+    """Whatever the bans: found in memory or not as the store's own query
+    finds it, and as long-lasting (equally long ones may tie)."""
+    account_id, address = asked
+    store = SqliteStore(db_path.with_name(f"bans-{uuid.uuid4().hex}.sqlite3"))
+    accounts = Accounts(store, hasher=hasher, clock=clock)
+    try:
+        now = clock()
+        for name in ("one", "two"):
+            store.create_account(
+                name=name,
+                name_key=name,
+                password_hash="-",
+                role=Role.USER,
+                created_at=now,
+            )
+        for number, (who, where, lasts) in enumerate(rows):
+            store.add_ban(
+                account_id=who,
+                address=where,
+                reason=f"ban {number}",
+                created_at=now,
+                until=None if lasts is None else now + lasts,
+            )
+        expected = store.active_ban(account_id=account_id, address=address, now=now)
+        found = accounts.active_ban(account_id=account_id, address=address)
+        assert (found is None) == (expected is None)
+        if found is not None and expected is not None:
+            assert found.until == expected.until
+            assert found.account_id == account_id or found.address == address
+    finally:
+        accounts.close()
+        store.close()
