@@ -12,6 +12,7 @@ release.
 from __future__ import annotations
 
 import collections
+import functools
 import ipaddress
 import math
 import threading
@@ -149,8 +150,12 @@ class AddressLimiter:
             return len(self._recent.keys() | self._open.keys())
 
 
+@functools.lru_cache(maxsize=4096)
 def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8 and ::1 (an IPv6 zone suffix is ignored)."""
+    """True for 127.0.0.0/8 and ::1 (an IPv6 zone suffix is ignored).
+
+    Cached: asked for every connection, and parsing an address is not free.
+    """
     try:
         return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
     except ValueError:

@@ -14,6 +14,7 @@ when the verdict comes from another thread), not when its socket closes.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import ssl
@@ -93,8 +94,12 @@ TYPING_INTERVAL = 1.0
 """Seconds between two Typing frames passed on from one connection (spec 12.6)."""
 
 
+@functools.lru_cache(maxsize=64)
 def last_words(code: ErrorCode | None, text: str, reason: str | None = None) -> bytes:
     """An Error (if `code`) followed by a Bye, ready to send as a goodbye.
+
+    Cached: every peer holds the same slow-consumer goodbye, and kicks
+    repeat a few reasons.
 
     Args:
         code: the Error's code; None sends the Bye alone.
