@@ -309,16 +309,7 @@ class SqliteStore(SqliteFile):
                 " ORDER BY until IS NULL DESC, until DESC LIMIT 1",
                 (account_id, address, now),
             ).fetchone()
-        if row is None:
-            return None
-        return BanRecord(
-            id=row[0],
-            account_id=row[1],
-            address=row[2],
-            reason=row[3],
-            created_at=row[4],
-            until=row[5],
-        )
+        return _ban(row) if row else None
 
     def bans_in_force(self, now: float) -> list[BanRecord]:
         with self._db.read() as db:
@@ -327,17 +318,7 @@ class SqliteStore(SqliteFile):
                 " WHERE until IS NULL OR until > ?",
                 (now,),
             ).fetchall()
-        return [
-            BanRecord(
-                id=row[0],
-                account_id=row[1],
-                address=row[2],
-                reason=row[3],
-                created_at=row[4],
-                until=row[5],
-            )
-            for row in rows
-        ]
+        return [_ban(row) for row in rows]
 
     def delete_ban(self, ban_id: int) -> bool:
         with self._db.write() as db:
@@ -370,6 +351,17 @@ def _account(row: tuple[Any, ...]) -> AccountRecord:
         role=Role(role),
         created_at=float(created_at),
         disabled=bool(disabled),
+    )
+
+
+def _ban(row: tuple[Any, ...]) -> BanRecord:
+    return BanRecord(
+        id=row[0],
+        account_id=row[1],
+        address=row[2],
+        reason=row[3],
+        created_at=row[4],
+        until=row[5],
     )
 
 
