@@ -47,8 +47,6 @@ PAGE_BYTES = 64 * 1024
 MAX_BATCH = 1024
 """At most this many steps are committed and published together."""
 
-GUEST_PARTY_PREFIX = "s:"
-ACCOUNT_PARTY_PREFIX = "a:"
 NOBODY = "-"
 """The party of a connection without a session: no history request can
 name it, so what was sent to it is visible to its sender only."""

@@ -95,6 +95,7 @@ from server.store.base import (
     StoredMessage,
     StoreError,
     account_party,
+    is_account_party,
 )
 
 __all__ = ["RESUMED_REASON", "Hub", "Joined", "Member", "Refusal"]
@@ -263,7 +264,7 @@ class Hub:
         self.rooms = RoomDirectory(
             store,
             wall_clock=self._wall_clock,
-            is_account=lambda party: party.startswith(history.ACCOUNT_PARTY_PREFIX),
+            is_account=is_account_party,
             party_of=self._party,  # type: ignore[arg-type]
             defer=self._later,
         )
@@ -636,7 +637,7 @@ class Hub:
     # --- rooms, typing, away (spec 12.5, 12.6) -----------------------------
 
     def join_room(self, member: Member, request: JoinRoom) -> None:
-        rooms = self._rooms_for(member)
+        rooms = self._rooms_on
         with self._lock:
             if self._registered_nick(member) is None:
                 return
@@ -651,7 +652,7 @@ class Hub:
             self._send_out(out, member)
 
     def part_room(self, member: Member, request: PartRoom) -> None:
-        rooms = self._rooms_for(member)
+        rooms = self._rooms_on
         with self._lock:
             if self._registered_nick(member) is None:
                 return
@@ -665,7 +666,7 @@ class Hub:
             self._send_out(out, member)
 
     def list_rooms(self, member: Member, request: ListRooms) -> None:
-        rooms = self._rooms_for(member)
+        rooms = self._rooms_on
         with self._lock:
             data = rooms.listing(
                 member, ref=request.ref, lobby_online=len(self._members)
@@ -675,7 +676,7 @@ class Hub:
             )
 
     def list_members(self, member: Member, request: ListMembers) -> None:
-        rooms = self._rooms_for(member)
+        rooms = self._rooms_on
         with self._lock:
             if room_key_or_none(request.room) == LOBBY_KEY:
                 self._send_pending()
@@ -694,7 +695,7 @@ class Hub:
             )
 
     def room_action(self, member: Member, request: RoomAction) -> None:
-        rooms = self._rooms_for(member)
+        rooms = self._rooms_on
         with self._lock:
             if self._registered_nick(member) is None:
                 return
@@ -797,7 +798,7 @@ class Hub:
                     stored = step.stored
                     offline = (
                         stored.target_party is not None
-                        and stored.target_party.startswith(history.ACCOUNT_PARTY_PREFIX)
+                        and is_account_party(stored.target_party)
                         and self._holder_of_party(step.target_key, stored.target_party)
                         is None
                     )
@@ -847,11 +848,12 @@ class Hub:
 
     # --- with the lock held ---------------------------------------------------
 
-    def _rooms_for(self, member: Member) -> RoomDirectory:
-        """The rooms, for a member that negotiated them (the peer checks)."""
+    @property
+    def _rooms_on(self) -> RoomDirectory:
+        """The rooms, for a request only a member with `rooms` can make (the
+        peer checks the capability)."""
         rooms = self.rooms
         assert rooms is not None  # noqa: S101 - `rooms` is offered only with them
-        del member
         return rooms
 
     def _viewer(
@@ -1169,9 +1171,8 @@ class Hub:
     def _same_sender(stored: StoredMessage, party: str) -> bool:
         """Whether `party` may hear again of `stored` as its own (spec 12.4):
         the same account, or a guest repeating a guest's id."""
-        account = history.ACCOUNT_PARTY_PREFIX
         return stored.sender_party == party or not (
-            stored.sender_party.startswith(account) or party.startswith(account)
+            is_account_party(stored.sender_party) or is_account_party(party)
         )
 
     def _remember_published(self, records: list[Record]) -> None:

@@ -168,9 +168,8 @@ class Peer:
         self.host = host
         self.login: Login | None = None
         self._logins = logins
-        self._accounts_on = False  # negotiated (spec 12.3)
-        self._history_on = False  # negotiated (spec 12.4)
-        self.capabilities: frozenset[str] = frozenset()  # set by the hub at join
+        # Negotiated: known from Identify on (spec 12.2), final at the join.
+        self.capabilities: frozenset[str] = frozenset()
         self._last_typing = float("-inf")
         self._loopback = is_loopback(host)
         # Runs a function on this peer's reader thread; the reader sets it.
@@ -491,7 +490,7 @@ class Peer:
                         "SetAway needs the away capability",
                     )
             case Register() | ChangePassword() | Logout() | Moderate():
-                if self._logins is None or not self._accounts_on:
+                if self._logins is None or CAP_ACCOUNTS not in self.capabilities:
                     # Capability `accounts` is not offered: refused as a
                     # server that does not know the type would (spec 4, 6).
                     text = f"{type(event).__name__} needs accounts, which this server does not offer"
@@ -523,7 +522,7 @@ class Peer:
                 raise AssertionError(msg)
 
     def _history_request(self, event: Post | FetchHistory | Search) -> None:
-        if not self._history_on:
+        if CAP_HISTORY not in self.capabilities:
             # Capability `history` was not agreed: refused as a server that
             # does not know the type would (spec 4, 6).
             text = f"{type(event).__name__} needs the history capability"
@@ -582,9 +581,8 @@ class Peer:
         caps = enabled_capabilities(
             hello.version, hello.capabilities, self._hub.offered
         )
-        self._accounts_on = CAP_ACCOUNTS in caps
-        self._history_on = CAP_HISTORY in caps
-        if self._logins is None or not self._accounts_on:
+        self.capabilities = frozenset(caps)
+        if self._logins is None or CAP_ACCOUNTS not in self.capabilities:
             self._join(hello, event)  # a password is refused there (spec 12.2)
         else:
             self._identify(hello, event, self._logins)
@@ -636,7 +634,7 @@ class Peer:
             self.login = login
         joined = self._hub.join(self, hello, identify, login)
         if login is not None:
-            self._hub.deliver_offline(self, recalled=self._history_on)
+            self._hub.deliver_offline(self, recalled=CAP_HISTORY in self.capabilities)
         if joined.resumed:
             log.info("resumed the session of %s on %s", joined.nick, self.label)
         else:

@@ -215,6 +215,11 @@ def guest_party(session_id: str) -> str:
     return f"s:{session_id}"
 
 
+def is_account_party(party: str) -> bool:
+    """Whether `party` is an account's (from `account_party`)."""
+    return party.startswith("a:")
+
+
 class StoreError(Exception):
     """The database failed (disk full, file corrupt, locked too long...).
 

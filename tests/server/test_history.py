@@ -180,6 +180,9 @@ def test_a_direct_message_waits_for_an_offline_account(data_server):
     bob.send(p.Register(ref=1, password="correct horse"))
     bob.expect(p.AccountStatus)
     bob.close()
+    # Offline means the server has seen bob go (a message that reaches a
+    # connection still closing is delivered to it, not kept).
+    assert wait_for(lambda: server.hub.member("bob") is None)
     ann = _join(server, "ann")
     ann.send(p.Post(ref=1, txn=_txn(), target="bob", text="while you were out"))
     kept = _own(ann, 1)
@@ -192,6 +195,7 @@ def test_a_direct_message_waits_for_an_offline_account(data_server):
     assert [(r.id, r.text) for r in recalled] == [(kept.id, "while you were out")]
     assert end.count == 1
     bob.close()
+    assert wait_for(lambda: server.hub.member("bob") is None)
     # Given once: the next login finds nothing kept.
     bob = _client(server)
     hello_v2(bob, "bob", ACCOUNTS, password="correct horse")
