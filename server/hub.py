@@ -23,7 +23,6 @@ hub's lock, because resuming one means taking over a nick atomically.
 from __future__ import annotations
 
 import bisect
-import collections
 import itertools
 import logging
 import threading
@@ -48,7 +47,6 @@ from protocol import (
     AwayChanged,
     ChangeNick,
     Delivered,
-    Error,
     ErrorCode,
     FetchHistory,
     Hello,
@@ -82,6 +80,7 @@ from protocol import (
 )
 from protocol.constants import MIN_PROTOCOL_VERSION
 from server import history
+from server.fanout import Fanout
 from server.history import Record, Step
 from server.logins import Login
 from server.ordering import ROSTER, Lane, StepQueue
@@ -108,12 +107,6 @@ V2_CAPABILITIES: frozenset[str] = frozenset(
 """Capabilities this server enables for version 2 clients that ask (spec 12)."""
 
 RESUMED_REASON = "session resumed on another connection"
-
-RECENT_TXNS = 10_000
-"""Transaction ids remembered in memory (older ones are looked up in the store)."""
-
-STORE_FAILED = "the server could not store your message; it was not sent"
-"""The Bye a connection gets when its session moves to a new one."""
 
 
 def enabled_capabilities(
@@ -239,10 +232,13 @@ class Hub:
         self._store: MessageStore | None = None
         self._queue = StepQueue()  # what waits for the recorder (fair order)
         self._work = threading.Condition(self._lock)
-        self._published = 0  # the highest message id fanned out
         self._join_points: dict[int, int] = {}
-        self._txns: collections.OrderedDict[bytes, Record | StoredMessage] = (
-            collections.OrderedDict()
+        self._fanout = Fanout(
+            members=self._members.values,
+            room_members=self._room_members,
+            holder_of_party=self._holder_of_party,
+            current=self._current,
+            party=self._party,
         )
         self.rooms: RoomDirectory | None = None
         self._away: dict[int, str] = {}  # id(member) -> why (spec 12.6)
@@ -252,7 +248,7 @@ class Hub:
         self._store = store
         last = store.last_id()
         self._ids = itertools.count(last + 1)
-        self._published = last
+        self._fanout.published = last
         self.offered = self.offered | {CAP_HISTORY}
 
     @property
@@ -346,7 +342,7 @@ class Hub:
                 after,
             )
             self._newcomers[id(member)] = len(self._presence)
-            self._join_points[id(member)] = self._published
+            self._join_points[id(member)] = self._fanout.published
             self._settle_in(member, displaced)
             if displaced is None:
                 self._presence.append((member, encode_frame(UserJoined(nick=nick))))
@@ -579,7 +575,7 @@ class Hub:
             if self._registered_nick(member) is None:
                 return
             viewer = self._viewer(member, request.conversation, request.ref)
-            join_point = self._join_points.get(id(member), self._published)
+            join_point = self._join_points.get(id(member), self._fanout.published)
             if self.rooms is not None and viewer.only in viewer.rooms:
                 room = self.rooms.by_key(viewer.only)
                 if room is not None:
@@ -647,7 +643,7 @@ class Hub:
                 request.room,
                 ref=request.ref,
                 admin=member.is_admin,
-                published=self._published,
+                published=self._fanout.published,
             )
             self._send_out(out, member)
 
@@ -826,10 +822,10 @@ class Hub:
                     if isinstance(step, Record):
                         group.append(step)
                         continue
-                    self._fan_out(group, stored)
+                    self._fanout.publish(group, stored)
                     group = []
                     step()
-                self._fan_out(group, stored)
+                self._fanout.publish(group, stored)
             finally:
                 self._queue.done()
 
@@ -917,11 +913,11 @@ class Hub:
                 session = member.session
                 if session is not None and session.rooms and session.account is None:
                     out = rooms.return_guest(
-                        member, party, session.rooms, published=self._published
+                        member, party, session.rooms, published=self._fanout.published
                     )
                     session.rooms = ()
                 else:
-                    out = rooms.restore(member, party, published=self._published)
+                    out = rooms.restore(member, party, published=self._fanout.published)
                 own = b"".join(data for who, data in out if who is member)
                 if own:
                     member.deliver(own)
@@ -1000,6 +996,10 @@ class Hub:
             return account_party(nick_key(session.account))
         return session.party
 
+    def _room_members(self, key: str) -> Iterable[Member]:
+        room = None if self.rooms is None else self.rooms.by_key(key)
+        return room.online.values() if room is not None else ()  # type: ignore[return-value]
+
     def _holder_of_party(self, key: str | None, party: str) -> Member | None:
         """The registered member under nick `key`, if it is `party`."""
         holder = None if key is None else self._members.get(key)
@@ -1023,12 +1023,12 @@ class Hub:
         Raises:
             Refusal: the id was used by another account.
         """
-        known = self._txns.get(request.txn)
+        known = self._fanout.txns.get(request.txn)
         if known is None:
             return False
-        self._txns.move_to_end(request.txn)
+        self._fanout.txns.move_to_end(request.txn)
         stored = known.stored if isinstance(known, Record) else known
-        if not self._same_sender(stored, self._party(member)):
+        if not self._fanout.same_sender(stored, self._party(member)):
             text = "that transaction id was used by someone else"
             raise Refusal(ErrorCode.INVALID_FIELD, text, request.ref)
         self._delivered(member, request.ref)
@@ -1089,7 +1089,7 @@ class Hub:
         )
         record = Record(stored, member, ref, target_key)
         if txn is not None:
-            self._txns[txn] = record
+            self._fanout.txns[txn] = record
         if room is not None:
             found_room = self.rooms.by_key(room) if self.rooms is not None else None
             cost = len(found_room.online) if found_room is not None else 1
@@ -1098,145 +1098,6 @@ class Hub:
         self._queue.add(record, (self._lane(member),), cost)
         self._delivered(member, ref)
         self._work.notify()
-
-    def _fan_out(self, records: list[Record], stored: bool) -> None:
-        """Publish durable records: each recipient gets the group in one write."""
-        if not records:
-            return
-        if not stored:
-            for record in records:
-                self._refuse_unstored(record)
-            return
-        fresh = []
-        for record in records:
-            if record.original is None:
-                fresh.append(record)
-            else:
-                self._confirm_repeat(record)
-        if fresh:
-            self._deliver_group(fresh)
-
-    def _deliver_group(self, records: list[Record]) -> None:
-        shared = [encode_frame(history.delivered(r.stored)) for r in records]
-        special = self._special_copies(records, shared)
-        self._remember_published(records)
-        broadcast = [
-            record.stored.target_party is None and record.stored.room is None
-            for record in records
-        ]
-        if not any(broadcast):
-            # Rooms and direct messages only: nobody else gets anything, so
-            # only their recipients are visited (not every connection).
-            for member, frames in special.values():
-                member.deliver(b"".join(frames.values()))
-            return
-        everything = b"".join(
-            frame for frame, wide in zip(shared, broadcast, strict=True) if wide
-        )
-        for member in self._members.values():
-            entry = special.pop(id(member), None)
-            if entry is None:
-                member.deliver(everything)
-                continue
-            frames = entry[1]
-            member.deliver(
-                b"".join(
-                    frames.get(i) or (shared[i] if broadcast[i] else b"")
-                    for i in range(len(records))
-                )
-            )
-        # Senders no longer registered (kicked, say) still get their
-        # confirmations ahead of their last words.
-        for member, frames in special.values():
-            member.deliver(b"".join(frames.values()))
-
-    def _confirm_repeat(self, record: Record) -> None:
-        """A transaction id the store held already: confirm the original."""
-        original = record.original
-        assert original is not None  # noqa: S101 - only repeats come here
-        if original.txn is not None:
-            self._txns[original.txn] = original
-        for member, ref in [(record.sender, record.ref), *record.waiters]:
-            target = self._current(member) or member
-            if self._same_sender(original, self._party(member)):
-                frame = encode_frame(history.delivered(original, ref))
-            else:
-                text = "that transaction id was used by someone else"
-                frame = encode_frame(
-                    Error(code=ErrorCode.INVALID_FIELD, text=text, ref=ref)
-                )
-            target.deliver(frame)
-
-    @staticmethod
-    def _same_sender(stored: StoredMessage, party: str) -> bool:
-        """Whether `party` may hear again of `stored` as its own (spec 12.4):
-        the same account, or a guest repeating a guest's id."""
-        return stored.sender_party == party or not (
-            is_account_party(stored.sender_party) or is_account_party(party)
-        )
-
-    def _remember_published(self, records: list[Record]) -> None:
-        """Recent transaction ids now map to stored messages; the join point moves."""
-        for record in records:
-            if record.stored.txn is not None:
-                self._txns[record.stored.txn] = record.stored
-        while len(self._txns) > RECENT_TXNS:
-            self._txns.popitem(last=False)
-        self._published = max(self._published, records[-1].stored.id)
-
-    def _special_copies(
-        self, records: list[Record], shared: list[bytes]
-    ) -> dict[int, tuple[Member, dict[int, bytes]]]:
-        """Who gets something other than the broadcast frames, and what:
-        senders (their copy carries the ref), DM recipients, and repeats of a
-        transaction id. Keyed by `id(member)`; one slot per record."""
-        special: dict[int, tuple[Member, dict[int, bytes]]] = {}
-
-        def add(member: Member | None, frame: bytes, index: int) -> None:
-            # Indexes come in increasing order, so each dict is in message
-            # order; a later frame for the same index (the sender's own copy)
-            # replaces the earlier one in place.
-            if member is None:
-                return
-            entry = special.get(id(member))
-            if entry is None:
-                entry = special[id(member)] = (member, {})
-            entry[1][index] = frame
-
-        for index, record in enumerate(records):
-            message = record.stored
-            if message.room is not None and self.rooms is not None:
-                room = self.rooms.by_key(message.room)
-                for inside in room.online.values() if room is not None else ():
-                    add(inside, shared[index], index)  # type: ignore[arg-type]
-            if message.target_party is not None:
-                recipient = self._holder_of_party(
-                    record.target_key, message.target_party
-                )
-                add(recipient, shared[index], index)
-            own = shared[index]
-            if record.ref:
-                own = encode_frame(history.delivered(message, record.ref))
-            add(self._current(record.sender) or record.sender, own, index)
-            for waiter, ref in record.waiters:
-                frame = encode_frame(history.delivered(message, ref))
-                add(self._current(waiter) or waiter, frame, index)
-        return special
-
-    def _refuse_unstored(self, record: Record) -> None:
-        """The store failed: the sender learns its message was not sent."""
-        txn = record.stored.txn
-        if txn is not None:
-            self._txns.pop(txn, None)
-        targets = [(record.sender, record.ref), *record.waiters]
-        for member, ref in targets:
-            current = self._current(member) or member
-            if current is not None:
-                current.deliver(
-                    encode_frame(
-                        Error(code=ErrorCode.INTERNAL_ERROR, text=STORE_FAILED, ref=ref)
-                    )
-                )
 
     def _start_session(
         self,
