@@ -44,9 +44,6 @@ log = logging.getLogger(__name__)
 PAGE_BYTES = 64 * 1024
 """An answer stops after about this many bytes of frames (`more` tells)."""
 
-MAX_BATCH = 1024
-"""At most this many steps are committed and published together."""
-
 NOBODY = "-"
 """The party of a connection without a session: no history request can
 name it, so what was sent to it is visible to its sender only."""

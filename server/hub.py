@@ -26,7 +26,7 @@ import bisect
 import itertools
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Protocol
 
 import attrs
@@ -478,12 +478,7 @@ class Hub:
             if self._registered_nick(member) is None:
                 return
             self._send_pending()
-            answer = self._user_list()
-            self._later(
-                lambda: member.deliver(answer),
-                (self._lane(member), ROSTER),
-                _cost_of(answer),
-            )
+            self._send_answer(member, self._user_list(), roster=True)
 
     def change_nick(self, member: Member, request: ChangeNick) -> str | None:
         """Rename `member` and tell everyone.
@@ -667,28 +662,17 @@ class Hub:
             data = rooms.listing(
                 member, ref=request.ref, lobby_online=len(self._members)
             )
-            self._later(
-                lambda: member.deliver(data), (self._lane(member),), _cost_of(data)
-            )
+            self._send_answer(member, data)
 
     def list_members(self, member: Member, request: ListMembers) -> None:
         rooms = self._rooms_on
         with self._lock:
             if room_key_or_none(request.room) == LOBBY_KEY:
                 self._send_pending()
-                answer = self._user_list()
-                self._later(
-                    lambda: member.deliver(answer),
-                    (self._lane(member), ROSTER),
-                    _cost_of(answer),
-                )
+                self._send_answer(member, self._user_list(), roster=True)
                 return
             data = rooms.members(member, request.room, ref=request.ref)
-            self._later(
-                lambda: member.deliver(data),
-                (self._lane(member), ROSTER),
-                _cost_of(data),
-            )
+            self._send_answer(member, data, roster=True)
 
     def room_action(self, member: Member, request: RoomAction) -> None:
         rooms = self._rooms_on
@@ -703,8 +687,9 @@ class Hub:
                 find=self._find_party,
                 lobby_members=list(self._members.values()),
             )
-            answer = encode_frame(Moderated(ref=request.ref, text=done))
-            self._later(lambda: member.deliver(answer), (self._lane(member),))
+            self._send_answer(
+                member, encode_frame(Moderated(ref=request.ref, text=done))
+            )
             self._send_out(out, member)
 
     def typing(self, member: Member, request: Typing) -> None:
@@ -761,14 +746,13 @@ class Hub:
 
     def reply(self, member: Member, data: bytes) -> None:
         """Answer `member` after whatever it sent before is published."""
-        self.after_pending(member, lambda: member.deliver(data), _cost_of(data))
+        with self._lock:
+            self._send_answer(member, data)
 
-    def after_pending(
-        self, member: Member, send: Callable[[], object], cost: int = 1
-    ) -> None:
+    def after_pending(self, member: Member, send: Callable[[], object]) -> None:
         """Run `send` after `member`'s messages waiting to be stored are published."""
         with self._lock:
-            self._later(send, (self._lane(member),), cost)
+            self._later(send, (self._lane(member),))
 
     @property
     def ordering(self) -> bool:
@@ -974,6 +958,14 @@ class Hub:
         else:
             send()
 
+    def _send_answer(
+        self, member: Member, data: bytes, *, roster: bool = False
+    ) -> None:
+        """Send `member` an answer after its own pending messages (and, for a
+        list of who is where, after the pending roster notices)."""
+        lanes = (self._lane(member), ROSTER) if roster else (self._lane(member),)
+        self._later(lambda: member.deliver(data), lanes, _cost_of(data))
+
     def _lane(self, member: Member) -> Lane:
         """A connection's own ordering: its session's, so a client that
         reconnected stays behind what it sent before."""
@@ -996,7 +988,7 @@ class Hub:
             return account_party(nick_key(session.account))
         return session.party
 
-    def _room_members(self, key: str) -> Iterable[Member]:
+    def _room_members(self, key: str) -> Collection[Member]:
         room = None if self.rooms is None else self.rooms.by_key(key)
         return room.online.values() if room is not None else ()  # type: ignore[return-value]
 
@@ -1035,8 +1027,9 @@ class Hub:
         if isinstance(known, Record):
             known.waiters.append((member, request.ref))
         else:
-            frame = encode_frame(history.delivered(known, request.ref))
-            self._later(lambda: member.deliver(frame), (self._lane(member),))
+            self._send_answer(
+                member, encode_frame(history.delivered(known, request.ref))
+            )
         return True
 
     def _record(
@@ -1091,8 +1084,7 @@ class Hub:
         if txn is not None:
             self._fanout.txns[txn] = record
         if room is not None:
-            found_room = self.rooms.by_key(room) if self.rooms is not None else None
-            cost = len(found_room.online) if found_room is not None else 1
+            cost = len(self._room_members(room))
         else:
             cost = 2 if target_party is not None else len(self._members)
         self._queue.add(record, (self._lane(member),), cost)
