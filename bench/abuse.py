@@ -35,6 +35,7 @@ from typing import Any
 import attrs
 
 import protocol as p
+from bench.loadgen import percentile_ms, set_interest
 from bench.server_proc import ServerProcess
 
 TEXT_DIGITS = 20
@@ -249,15 +250,9 @@ class AbuseRun:
             if force is not None
             else selectors.EVENT_READ | (selectors.EVENT_WRITE if client.outbox else 0)
         )
-        if wanted == client.mask:
-            return
-        if client.mask == 0:
-            self.selector.register(client.sock, wanted, client)
-        elif wanted == 0:
-            self.selector.unregister(client.sock)
-        else:
-            self.selector.modify(client.sock, wanted, client)
-        client.mask = wanted
+        client.mask = set_interest(
+            self.selector, client.sock, client.mask, wanted, client
+        )
 
     def close(self) -> None:
         for client in self.clients:
@@ -277,13 +272,6 @@ def _source_address(role: Role, index: int) -> str:
 
 def _stamp() -> str:
     return f"{time.monotonic_ns():0{TEXT_DIGITS}d}"
-
-
-def _p99_ms(values: list[int]) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] / 1e6
 
 
 def abuse(
@@ -317,7 +305,7 @@ def abuse(
             raise RuntimeError(msg)
         run.pump(1.0)  # let the join notices settle
         run.run(seconds, chat_interval=chat_interval)
-        baseline = _p99_ms(run.totals.latencies_ns)
+        baseline = percentile_ms(run.totals.latencies_ns, 0.99)
         before = attrs.evolve(run.totals)
         run.totals = _Totals()
         cpu0 = server.cpu_seconds()
@@ -325,7 +313,7 @@ def abuse(
         worker.stdin.flush()
         run.run(seconds, chat_interval=chat_interval)
         cpu = server.cpu_seconds() - cpu0
-        loaded = _p99_ms(run.totals.latencies_ns)
+        loaded = percentile_ms(run.totals.latencies_ns, 0.99)
         abusers = json.loads(worker.stdout.readline())
         return {
             "scenario": "abuse",

@@ -22,7 +22,13 @@ from typing import Any, Protocol
 
 import attrs
 
-from bench.loadgen import TEXT_DIGITS, chat_text, own_cpu_seconds
+from bench.loadgen import (
+    TEXT_DIGITS,
+    chat_text,
+    own_cpu_seconds,
+    percentile_ms,
+    set_interest,
+)
 
 CHANNEL = "#bench"
 PROBES = 20
@@ -258,25 +264,12 @@ class IrcSwarm:
         wanted = (selectors.EVENT_READ if client.reading else 0) | (
             selectors.EVENT_WRITE if client.outbox else 0
         )
-        if wanted == client.mask:
-            return
-        if client.mask == 0:
-            self.selector.register(client.sock, wanted, client)
-        elif wanted == 0:
-            self.selector.unregister(client.sock)
-        else:
-            self.selector.modify(client.sock, wanted, client)
-        client.mask = wanted
+        client.mask = set_interest(
+            self.selector, client.sock, client.mask, wanted, client
+        )
 
 
 # --- the scenarios, as bench/scenarios.py runs them for Chinwag ---------------
-
-
-def _percentile(values: list[int], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
 
 
 def _settle(swarm: IrcSwarm, server: MeasuredServer, limit: float = 60.0) -> None:
@@ -375,8 +368,8 @@ def measure(
         "deliveries_per_s": round(deliveries / elapsed),
         "server_us_per_delivery": round((cpu1 - cpu0) / max(deliveries, 1) * 1e6, 2),
         "server_cpu_s": round(cpu1 - cpu0, 3),
-        "p50_ms": round(_percentile(swarm.latencies_ns, 0.50), 2),
-        "p99_ms": round(_percentile(swarm.latencies_ns, 0.99), 2),
+        "p50_ms": round(percentile_ms(swarm.latencies_ns, 0.50), 2),
+        "p99_ms": round(percentile_ms(swarm.latencies_ns, 0.99), 2),
         "latency_samples": len(swarm.latencies_ns),
         "generator_busy": round((gen1 - gen0) / elapsed, 2),
         "seconds": round(elapsed, 2),

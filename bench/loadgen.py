@@ -275,15 +275,39 @@ class Swarm:
         wanted = (selectors.EVENT_READ if client.reading else 0) | (
             selectors.EVENT_WRITE if client.outbox else 0
         )
-        if wanted == client.mask:
-            return
-        if client.mask == 0:
-            self.selector.register(client.sock, wanted, client)
-        elif wanted == 0:
-            self.selector.unregister(client.sock)
-        else:
-            self.selector.modify(client.sock, wanted, client)
-        client.mask = wanted
+        client.mask = set_interest(
+            self.selector, client.sock, client.mask, wanted, client
+        )
+
+
+def set_interest(
+    selector: selectors.BaseSelector,
+    sock: socket.socket,
+    mask: int,
+    wanted: int,
+    data: object,
+) -> int:
+    """Register `sock` for exactly the `wanted` events (0: none); the new mask.
+
+    `mask` is what it is registered for now (0: not registered).
+    """
+    if wanted == mask:
+        return mask
+    if mask == 0:
+        selector.register(sock, wanted, data)
+    elif wanted == 0:
+        selector.unregister(sock)
+    else:
+        selector.modify(sock, wanted, data)
+    return wanted
+
+
+def percentile_ms(values_ns: list[int], q: float) -> float:
+    """The `q` quantile of nanosecond values, in milliseconds (NaN if none)."""
+    if not values_ns:
+        return float("nan")
+    ordered = sorted(values_ns)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
 
 
 def own_cpu_seconds() -> float:

@@ -7,17 +7,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.loadgen import Swarm, chat_text, frame_size, own_cpu_seconds
+from bench.loadgen import (
+    Swarm,
+    chat_text,
+    frame_size,
+    own_cpu_seconds,
+    percentile_ms,
+)
 from bench.server_proc import ServerProcess
 
 PROBES = 20
-
-
-def _percentile(values: list[int], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
 
 
 def _settle(swarm: Swarm, server: ServerProcess, limit: float = 60.0) -> None:
@@ -111,8 +110,8 @@ def _measure(
         "deliveries_per_s": round(deliveries / elapsed),
         "server_us_per_delivery": round((cpu1 - cpu0) / max(deliveries, 1) * 1e6, 2),
         "server_cpu_s": round(cpu1 - cpu0, 3),
-        "p50_ms": round(_percentile(swarm.latencies_ns, 0.50), 2),
-        "p99_ms": round(_percentile(swarm.latencies_ns, 0.99), 2),
+        "p50_ms": round(percentile_ms(swarm.latencies_ns, 0.50), 2),
+        "p99_ms": round(percentile_ms(swarm.latencies_ns, 0.99), 2),
         "generator_busy": round((gen1 - gen0) / elapsed, 2),
         "seconds": round(elapsed, 2),
     }
@@ -341,4 +340,3 @@ measure = _measure
 fixed_rate_sender = _fixed_rate_sender
 flat_out_sender = _flat_out_sender
 settle_swarm = _settle
-percentile = _percentile
