@@ -38,8 +38,15 @@ class Admission:
     refusal: str | None = None
 
 
+@functools.lru_cache(maxsize=4096)
 def address_key(host: str) -> tuple[str, bool]:
-    """The address a connection counts against, and whether it is loopback."""
+    """The address a connection counts against, and whether it is loopback.
+
+    Cached like `is_loopback`: asked for every connection.
+
+    Raises:
+        ValueError: `host` is not an IP address.
+    """
     ip = ipaddress.ip_address(host.partition("%")[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
