@@ -68,22 +68,27 @@ class Fanout:
         self.published = 0
         """The highest message id fanned out."""
 
-    def publish(self, records: list[Record], stored: bool) -> None:
-        """Publish durable records (or tell their senders the store failed)."""
+    def publish(self, records: list[Record], stored: bool) -> list[int]:
+        """Publish durable records (or tell their senders the store failed).
+
+        Returns:
+            The ids of direct messages to an account that was online when
+            they were taken (so they were not stored as offline) and is not
+            now: the caller keeps them for the account's next login.
+        """
         if not records:
-            return
+            return []
         if not stored:
             for record in records:
                 self._refuse_unstored(record)
-            return
+            return []
         fresh = []
         for record in records:
             if record.original is None:
                 fresh.append(record)
             else:
                 self._confirm_repeat(record)
-        if fresh:
-            self._deliver_group(fresh)
+        return self._deliver_group(fresh) if fresh else []
 
     @staticmethod
     def same_sender(stored: StoredMessage, party: str) -> bool:
@@ -93,9 +98,10 @@ class Fanout:
             is_account_party(stored.sender_party) or is_account_party(party)
         )
 
-    def _deliver_group(self, records: list[Record]) -> None:
+    def _deliver_group(self, records: list[Record]) -> list[int]:
         shared = [encode_frame(history.delivered(r.stored)) for r in records]
-        special = self._special_copies(records, shared)
+        unheld: list[int] = []
+        special = self._special_copies(records, shared, unheld)
         self._remember_published(records)
         broadcast = [
             record.stored.target_party is None and record.stored.room is None
@@ -106,7 +112,7 @@ class Fanout:
             # only their recipients are visited (not every connection).
             for member, frames in special.values():
                 member.deliver(b"".join(frames.values()))
-            return
+            return unheld
         everything = b"".join(
             frame for frame, wide in zip(shared, broadcast, strict=True) if wide
         )
@@ -126,6 +132,7 @@ class Fanout:
         # confirmations ahead of their last words.
         for member, frames in special.values():
             member.deliver(b"".join(frames.values()))
+        return unheld
 
     def _confirm_repeat(self, record: Record) -> None:
         """A transaction id the store held already: confirm the original."""
@@ -153,10 +160,14 @@ class Fanout:
             self.txns.popitem(last=False)
         self.published = max(self.published, records[-1].stored.id)
 
-    def _special_copies(self, records: list[Record], shared: list[bytes]) -> Copies:
+    def _special_copies(
+        self, records: list[Record], shared: list[bytes], unheld: list[int]
+    ) -> Copies:
         """Who gets something other than the broadcast frames, and what:
         senders (their copy carries the ref), DM recipients, room members and
-        repeats of a transaction id. One slot per record."""
+        repeats of a transaction id. One slot per record. Direct messages to
+        an account that nobody holds now, not stored as offline, go to
+        `unheld`."""
         special: Copies = {}
 
         def add(member: Member | None, frame: bytes, index: int) -> None:
@@ -176,10 +187,7 @@ class Fanout:
                 for inside in self._room_members(message.room):
                     add(inside, shared[index], index)
             if message.target_party is not None:
-                recipient = self._holder_of_party(
-                    record.target_key, message.target_party
-                )
-                add(recipient, shared[index], index)
+                add(self._recipient(record, unheld), shared[index], index)
             own = shared[index]
             if record.ref:
                 own = encode_frame(history.delivered(message, record.ref))
@@ -188,6 +196,20 @@ class Fanout:
                 frame = encode_frame(history.delivered(message, ref))
                 add(self._current(waiter) or waiter, frame, index)
         return special
+
+    def _recipient(self, record: Record, unheld: list[int]) -> Member | None:
+        """Who gets a direct message now; if an account it is not stored as
+        offline for has nobody to hold it, its id goes to `unheld`."""
+        message = record.stored
+        assert message.target_party is not None  # noqa: S101 - DMs only
+        recipient = self._holder_of_party(record.target_key, message.target_party)
+        if (
+            recipient is None
+            and not message.offline
+            and is_account_party(message.target_party)
+        ):
+            unheld.append(message.id)
+        return recipient
 
     def _refuse_unstored(self, record: Record) -> None:
         """The store failed: the sender learns its message was not sent."""

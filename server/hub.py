@@ -153,6 +153,10 @@ class Member(Protocol):
     def left(self) -> bool:
         """True once the member has given up its place (it may not join then)."""
 
+    @property
+    def closing(self) -> bool:
+        """Condemned or left: what it is sent now may never reach its client."""
+
     def deliver(self, data: bytes) -> object:
         """Queue an encoded frame; must never block."""
 
@@ -800,18 +804,33 @@ class Hub:
         messages never wait on the sockets of this batch's recipients.
         """
         with batched(), self._lock:
+            unheld: list[int] = []
             try:
                 group: list[Record] = []
                 for step in steps:
                     if isinstance(step, Record):
                         group.append(step)
                         continue
-                    self._fanout.publish(group, stored)
+                    unheld += self._fanout.publish(group, stored)
                     group = []
                     step()
-                self._fanout.publish(group, stored)
+                unheld += self._fanout.publish(group, stored)
             finally:
                 self._queue.done()
+                if unheld:
+                    self._keep_offline(unheld)
+
+    def _keep_offline(self, ids: list[int]) -> None:
+        """Direct messages whose account left after `take_steps` found it
+        online: kept for its next login after all. Under the lock, so that
+        login cannot take the kept messages before these are among them."""
+        store = self._store
+        if store is None:
+            return
+        try:
+            store.keep_offline(ids)
+        except StoreError as error:
+            log.error("%d direct messages could not be kept: %s", len(ids), error)
 
     def _capabilities(self, hello: Hello, identify: Identify | None) -> tuple[str, ...]:
         if hello.version < MIN_PROTOCOL_VERSION:
@@ -993,9 +1012,11 @@ class Hub:
         return room.online.values() if room is not None else ()  # type: ignore[return-value]
 
     def _holder_of_party(self, key: str | None, party: str) -> Member | None:
-        """The registered member under nick `key`, if it is `party`."""
+        """The registered member under nick `key`, if it is `party` and is not
+        closing (a direct message given to a closing connection is lost, one
+        to an offline account is kept)."""
         holder = None if key is None else self._members.get(key)
-        if holder is None or self._party(holder) != party:
+        if holder is None or holder.closing or self._party(holder) != party:
             return None
         return holder
 

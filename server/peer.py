@@ -238,6 +238,11 @@ class Peer:
         """True once `leave_hub` ran: the hub will not register this peer again."""
         return self._left
 
+    @property
+    def closing(self) -> bool:
+        """Condemned (its last words are going out) or left the hub."""
+        return self._condemned or self._left
+
     # --- called from any thread ------------------------------------------
 
     def _too_slow(self, why: Overflow) -> None:

@@ -474,6 +474,11 @@ class MessageStore(Protocol):
         """
         ...
 
+    def keep_offline(self, ids: list[int]) -> None:
+        """Mark stored direct messages offline after all (`take_offline` gives
+        them): their account left between being found online and being sent."""
+        ...
+
     def prune(self, older_than_ms: int) -> int:
         """Delete the messages with `timestamp_ms < older_than_ms`; how many."""
         ...

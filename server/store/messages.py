@@ -373,6 +373,14 @@ class SqliteMessageStore(SqliteFile):
                 )
         return [_message(row) for row in rows]
 
+    def keep_offline(self, ids: list[int]) -> None:
+        with self._writer.write() as db:
+            db.executemany(
+                "UPDATE messages SET offline = 1"
+                " WHERE id = ? AND target_party IS NOT NULL",
+                [(id_,) for id_ in ids],
+            )
+
     def prune(self, older_than_ms: int) -> int:
         cutoff = max(-_MAX_ROWID, min(older_than_ms, _MAX_ROWID))
         total = 0

@@ -27,6 +27,7 @@ class FakeMember:
         self.sent: list[bytes] = []
         self.kicked: list[str] = []
         self.left = False
+        self.closing = False
         self.capabilities: frozenset[str] = frozenset()
         self.is_admin = False
 

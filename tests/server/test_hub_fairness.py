@@ -14,8 +14,12 @@ from pathlib import Path
 import pytest
 
 import protocol as p
+from protocol.nicks import nick_key
+from server.accounts import Account
 from server.history import Record
 from server.hub import Hub
+from server.logins import Login
+from server.store.base import Role, account_party
 from server.store.messages import SqliteMessageStore
 from tests.server.test_hub import FakeMember, ServerLimits
 
@@ -122,3 +126,61 @@ def test_an_answer_waits_only_for_its_own_senders_messages(hub):
     ]
     answer = len(kinds) - 1 - kinds[::-1].index("Pong")
     assert kinds.index("mine") < answer < kinds.index("flood 4"), kinds
+
+
+def _account(hub: Hub, name: str) -> FakeMember:
+    """A member logged in to the account `name` (spec 12.3)."""
+    member = FakeMember()
+    hello = p.Hello(
+        version=2, client_name="t", nick=name, capabilities=("session", "history")
+    )
+    account = Account(id=1, name=name, role=Role.USER, created_at=0.0)
+    hub.join(member, hello, p.Identify(), Login(account, token=b"t" * 32))
+    hub.flush_presence()
+    member.sent.clear()
+    return member
+
+
+def _kept_for(hub: Hub, name: str) -> list[str]:
+    store = hub.message_store
+    assert store is not None
+    return [m.text for m in store.take_offline(account_party(nick_key(name)))]
+
+
+@pytest.mark.parametrize("how", ["left", "condemned"])
+def test_a_direct_message_to_an_account_gone_before_it_went_out_is_kept(hub, how):
+    # Found online when the recorder took it, gone (or going) when it was
+    # published: a message handed to a closing connection would be lost.
+    ann, bob = _join(hub, "ann"), _account(hub, "bob")
+    hub.post(ann, p.Post(ref=1, txn=b"1" * 16, target="bob", text="psst"))
+    steps = hub.take_steps(0.0)
+    if how == "left":
+        bob.left = bob.closing = True
+        hub.leave(bob, "connection closed")
+    else:
+        bob.closing = True  # kicked: its last words are going out
+    store = hub.message_store
+    assert store is not None
+    store.append([s.stored for s in steps if isinstance(s, Record)])
+    hub.publish(steps, True)
+    assert "psst" not in _texts(bob)
+    assert _kept_for(hub, "bob") == ["psst"]
+    assert _kept_for(hub, "bob") == [], "given once"
+
+
+def test_a_direct_message_to_an_account_still_there_is_not_kept(hub):
+    ann, bob = _join(hub, "ann"), _account(hub, "bob")
+    hub.post(ann, p.Post(ref=1, txn=b"2" * 16, target="bob", text="hello"))
+    while _record_one_batch(hub):
+        pass
+    assert _texts(bob) == ["hello"]
+    assert _kept_for(hub, "bob") == []
+
+
+def test_a_direct_message_to_a_closing_account_is_kept_from_the_start(hub):
+    ann, bob = _join(hub, "ann"), _account(hub, "bob")
+    bob.closing = True
+    hub.post(ann, p.Post(ref=1, txn=b"3" * 16, target="bob", text="later"))
+    [record] = hub.take_steps(0.0)
+    assert isinstance(record, Record)
+    assert record.stored.offline
