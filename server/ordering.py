@@ -12,9 +12,15 @@ only for earlier steps that share a lane with it; a step with no lanes is a
 The recorder takes steps in rounds: the first waiting step of every lane,
 then the second of every lane, and so on, until the batch reaches its cost
 (deliveries) or its size. So a burst one sender got in within its rate limit
-is published a round at a time beside everyone else's messages, and a quiet
-client's message waits at most about one batch, not behind the whole burst
-(the fair queueing of deficit round robin, with a step as the quantum).
+is published a round at a time beside everyone else's messages (the fair
+queueing of deficit round robin, with a step as the quantum).
+
+Quiet lanes go first, as fq_codel serves its sparse flows: when some lanes
+hold a single step and were not in the previous batch (someone chatting,
+not a burst), the next batch is those steps alone, an *express* batch. A
+quiet client's message then waits for the batch in progress and its own
+small batch, not for a batch full of someone's burst. Express batches never
+follow each other, so busy lanes move on in at least every other batch.
 
 Message ids are given when a batch is taken, in the order it is published,
 so ids still grow in the order everyone receives the messages.
@@ -67,6 +73,8 @@ class StepQueue:
         # Steps queued or taken but not yet published, per lane; and barriers.
         self._pending: collections.Counter[Lane] = collections.Counter()
         self._barriers = 0
+        self._last_lanes: frozenset[Lane] = frozenset()
+        self._express_last = False
 
     def __bool__(self) -> bool:
         """Whether anything waits or is being published."""
@@ -105,10 +113,12 @@ class StepQueue:
             raise RuntimeError("the previous batch was not published")
         count = min(len(self._waiting), self._scan)
         entries = self._waiting[:count]
-        order = sorted(
-            range(count),
-            key=_rounds(entries, first or (lambda _step: True)).__getitem__,
-        )
+        keys = _rounds(entries, first or (lambda _step: True))
+        order = sorted(range(count), key=keys.__getitem__)
+        express = [] if self._express_last else self._sparse(entries, keys)
+        self._express_last = bool(express) and len(express) < count
+        if self._express_last:
+            order = express
         chosen: list[int] = []
         cost = 0
         for index in order:
@@ -122,7 +132,26 @@ class StepQueue:
         taken = set(chosen)
         self._waiting[:count] = [entries[i] for i in range(count) if i not in taken]
         self._taken = [entries[i] for i in chosen]
+        self._last_lanes = frozenset(
+            lane for entry in self._taken for lane in entry.lanes or ()
+        )
         return [entry.step for entry in self._taken]
+
+    def _sparse(
+        self, entries: list[_Entry], keys: list[tuple[int, int, int]]
+    ) -> list[int]:
+        """The steps of quiet lanes, in publishing order: each the only step
+        pending in every one of its lanes, none of which was in the previous
+        batch, and no barrier before it."""
+        pending, last = self._pending, self._last_lanes
+        quiet = [
+            index
+            for index, entry in enumerate(entries)
+            if entry.lanes is not None
+            and keys[index][0] == 0
+            and all(pending[lane] == 1 and lane not in last for lane in entry.lanes)
+        ]
+        return sorted(quiet, key=keys.__getitem__)
 
     def done(self) -> None:
         """The batch from `take` is published: its lanes move on."""

@@ -18,14 +18,64 @@ def _drain(queue: StepQueue) -> list[list[object]]:
     return batches
 
 
-def test_a_quiet_senders_message_goes_out_in_the_first_round():
+def test_a_quiet_senders_message_goes_out_ahead_of_a_burst():
     queue = StepQueue()
     for n in range(20):
         queue.add(("flood", n), ["flooder"])
     queue.add(("hello", 0), ["quiet"])
+    assert _drain(queue) == [[("hello", 0)], [("flood", n) for n in range(20)]]
+
+
+def test_busy_lanes_share_rounds():
+    queue = StepQueue()
+    for n in range(3):
+        queue.add(("a", n), ["a"])
+        queue.add(("b", n), ["b"])
+    queue.add(("c", 0), ["c"])
+    queue.add(("c", 1), ["c"])
     (batch,) = _drain(queue)
-    assert batch[:2] == [("flood", 0), ("hello", 0)]
-    assert batch[2:] == [("flood", n) for n in range(1, 20)]
+    assert batch == [
+        ("a", 0), ("b", 0), ("c", 0), ("a", 1), ("b", 1), ("c", 1), ("a", 2), ("b", 2)
+    ]  # fmt: skip
+
+
+def test_express_batches_never_starve_the_busy_lanes():
+    # A new quiet sender before every batch: at most every other batch is an
+    # express one, and the burst moves on in each of the others.
+    queue = StepQueue(max_cost=2)
+    for n in range(4):
+        queue.add(("flood", n), ["flooder"])
+    batches = []
+    for quiet in range(6):
+        queue.add(("quiet", quiet), [f"quiet {quiet}"])
+        batches.append(queue.take())
+        queue.done()
+    assert batches == [
+        [("quiet", 0)],
+        [("flood", 0), ("quiet", 1)],
+        [("quiet", 2)],
+        [("flood", 1), ("quiet", 3)],
+        [("quiet", 4)],
+        [("flood", 2), ("quiet", 5)],
+    ]
+
+
+def test_a_lane_just_published_is_not_quiet():
+    # A sender whose last step went out in the batch before is still busy:
+    # its next step takes a place in a round, not an express batch.
+    queue = StepQueue()
+    queue.add("a1", ["a"])
+    queue.add("b1", ["b"])
+    queue.add("b2", ["b"])
+    assert queue.take() == ["a1"]  # express: a is quiet
+    queue.done()
+    queue.add("a2", ["a"])
+    assert queue.take() == ["b1", "a2", "b2"]
+    queue.done()
+    queue.add("a3", ["a"])
+    queue.add("c1", ["c"])
+    assert queue.take() == ["c1"]  # c is quiet, a is not: it just went
+    queue.done()
 
 
 def test_a_batch_stops_at_its_cost_and_the_rest_waits_in_order():
@@ -50,9 +100,9 @@ def test_a_barrier_waits_for_everything_before_it_and_holds_back_everything_afte
     queue.add("b1", ["b"])
     queue.add("everyone", None)
     queue.add("c1", ["c"])
-    (batch,) = _drain(queue)
-    assert batch.index("everyone") == 3
-    assert batch[-1] == "c1"
+    flat = [step for batch in _drain(queue) for step in batch]
+    assert flat.index("everyone") == 3
+    assert flat[-1] == "c1"
 
 
 def test_a_step_in_two_lanes_waits_for_both():
