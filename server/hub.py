@@ -12,9 +12,9 @@ gathered notices first, so nobody hears from a user before hearing it joined.
 Likewise the messages of one burst (a reader's batch) reach each recipient
 as one write; anything else the hub sends goes after them, in order.
 
-The user list is kept sorted as people come and go, and its encoded
-`UserList` frames are cached per chunk of 200 nicks: a `ListUsers` is one
-write of bytes that already exist (issue: ListUsers was an amplifier).
+Who is online under which nick is a `server.roster.Roster`, which keeps the
+user list sorted and encoded as people come and go: a `ListUsers` is one
+write of bytes that already exist.
 
 Sessions (spec 12.2) live here too, in a `SessionRegistry` used under the
 hub's lock, because resuming one means taking over a nick atomically.
@@ -22,7 +22,6 @@ hub's lock, because resuming one means taking over a nick atomically.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import logging
 import threading
@@ -40,7 +39,6 @@ from protocol import (
     CAP_SESSION,
     CAP_TYPING,
     LOBBY,
-    MAX_NICK_CHARS,
     MAX_USER_LIST_CHUNK,
     PROTOCOL_VERSION,
     AccountStatus,
@@ -71,7 +69,6 @@ from protocol import (
     TypingNotice,
     UserJoined,
     UserLeft,
-    UserList,
     Welcome,
     encode_frame,
     is_room,
@@ -87,6 +84,7 @@ from server.ordering import ROSTER, Lane, StepQueue
 from server.outbox import batched, in_batch
 from server.refusal import Refusal
 from server.rooms import LOBBY_KEY, RoomDirectory, key_of
+from server.roster import Roster
 from server.sessions import LoginCheck, NoAccounts, Session, SessionRegistry
 from server.store.base import (
     MessageStore,
@@ -209,7 +207,6 @@ class Hub:
         self.offered = V2_CAPABILITIES | (
             {CAP_ACCOUNTS} if owns is not None else frozenset()
         )
-        self._chunk = list_chunk
         self._server_name = server_name
         self._motd = motd
         self._wall_clock = wall_clock
@@ -218,7 +215,7 @@ class Hub:
         # Re-entrant: a peer kicked while the hub publishes (an outbox that
         # overflows) has its last words queued through the hub again.
         self._lock = threading.RLock()
-        self._members: dict[str, Member] = {}
+        self._members = Roster(list_chunk)
         self.sessions = SessionRegistry(clock)
         self._ids = itertools.count(1)
         self._presence: list[tuple[Member, bytes]] = []
@@ -227,11 +224,6 @@ class Hub:
         # Members registered since the last flush → how many pending notices
         # predate them (those are not news to them: their user list has it).
         self._newcomers: dict[int, int] = {}
-        # Nick keys in list order, and the UserList frames built from them:
-        # a valid prefix, rebuilt from the first chunk a change touched.
-        self._order: list[str] = []
-        self._chunks: list[bytes] = []
-        self._answer: bytes | None = None
         # Stored history (spec 12.4); see `attach_history`.
         self._store: MessageStore | None = None
         self._queue = StepQueue()  # what waits for the recorder (fair order)
@@ -276,7 +268,7 @@ class Hub:
     def nicks(self) -> list[str]:
         """Every online nick, sorted case-insensitively."""
         with self._lock:
-            return self._nicks_of(self._order)
+            return self._members.nicks()
 
     def join(
         self,
@@ -320,9 +312,9 @@ class Hub:
                 elif isinstance(wanted, Refusal):
                     raise wanted
                 else:
-                    nick = self._unique(wanted, guest=True)
+                    nick = self._members.unique(wanted, taken=self._owns)
                 member.nick = nick
-                self._add(nick_key(nick), member)
+                self._members.add(nick_key(nick), member)
             after = self._limits_frame if CAP_LIMITS in capabilities else b""
             if identify is not None:
                 after += self._start_session(
@@ -393,7 +385,7 @@ class Hub:
                 return
             self._leave_rooms(member, nick)
             self._flush_queued()  # what it said before it left goes out first
-            self._remove(nick_key(nick))
+            self._members.remove(nick_key(nick))
             self._presence.append(
                 (member, encode_frame(UserLeft(nick=nick, reason=reason)))
             )
@@ -470,7 +462,7 @@ class Hub:
 
     def list_cost(self) -> int:
         """Rate-limit tokens a ListUsers costs now: one per UserList frame (spec 5.7)."""
-        return max(1, -(-len(self._members) // self._chunk))
+        return self._members.list_cost()
 
     def list_users(self, member: Member) -> None:
         """Send the online nicks to `member` in chunks of at most 200.
@@ -482,7 +474,7 @@ class Hub:
             if self._registered_nick(member) is None:
                 return
             self._send_pending()
-            self._send_answer(member, self._user_list(), roster=True)
+            self._send_answer(member, self._members.user_list(), roster=True)
 
     def change_nick(self, member: Member, request: ChangeNick) -> str | None:
         """Rename `member` and tell everyone.
@@ -519,10 +511,10 @@ class Hub:
             self._send_pending()
             member.nick = new
             if old_key == new_key:
-                self._stale(bisect.bisect_left(self._order, old_key), 0)
+                self._members.respelled(old_key)
             else:
-                self._remove(old_key)
-                self._add(new_key, member)
+                self._members.remove(old_key)
+                self._members.add(new_key, member)
             self._to_everyone(encode_frame(NickChanged(old=old, new=new)), member)
         return old
 
@@ -673,7 +665,7 @@ class Hub:
         with self._lock:
             if room_key_or_none(request.room) == LOBBY_KEY:
                 self._send_pending()
-                self._send_answer(member, self._user_list(), roster=True)
+                self._send_answer(member, self._members.user_list(), roster=True)
                 return
             data = rooms.members(member, request.room, ref=request.ref)
             self._send_answer(member, data, roster=True)
@@ -1163,11 +1155,11 @@ class Hub:
             return holder, holder.session
         old = holder.nick
         assert old is not None  # noqa: S101 - registered members have one
-        new = self._unique(old, guest=True)
+        new = self._members.unique(old, taken=self._owns)
         self._send_pending()
-        self._remove(nick_key(old))
+        self._members.remove(nick_key(old))
         holder.nick = new
-        self._add(nick_key(new), holder)
+        self._members.add(nick_key(new), holder)
         self._to_everyone(encode_frame(NickChanged(old=old, new=new)), holder)
         log.info("guest %s renamed to %s: its owner logged in", old, new)
         return None, session
@@ -1176,7 +1168,7 @@ class Hub:
         """`member` gets `displaced`'s place: same nick, same list position."""
         nick = displaced.nick
         assert nick is not None  # noqa: S101 - registered members have one
-        self._members[nick_key(nick)] = member
+        self._members.replace(nick_key(nick), member)
         member.nick = nick
         self._newcomers.pop(id(displaced), None)
         return nick
@@ -1185,52 +1177,6 @@ class Hub:
         session = member.session
         if session is not None and ref > session.last_ref:
             session.last_ref = ref
-
-    def _add(self, key: str, member: Member) -> None:
-        self._members[key] = member
-        index = bisect.bisect_left(self._order, key)
-        self._order.insert(index, key)
-        self._stale(index, +1)
-
-    def _remove(self, key: str) -> None:
-        del self._members[key]
-        index = bisect.bisect_left(self._order, key)
-        del self._order[index]
-        self._stale(index, -1)
-
-    def _stale(self, index: int, change: int) -> None:
-        """Forget the cached chunks from the one holding `index` on.
-
-        The last chunk before and after the change is forgotten too: its
-        `final` flag may flip when the number of chunks changes.
-        """
-        after = len(self._order)
-        before = after - change
-        size = self._chunk
-        first = min(
-            index // size, max(0, before - 1) // size, max(0, after - 1) // size
-        )
-        del self._chunks[first:]
-        self._answer = None
-
-    def _user_list(self) -> bytes:
-        if self._answer is None:
-            order, size = self._order, self._chunk
-            count = max(1, -(-len(order) // size))
-            for index in range(len(self._chunks), count):
-                nicks = self._nicks_of(order[index * size : (index + 1) * size])
-                final = index == count - 1
-                self._chunks.append(
-                    encode_frame(UserList(nicks=tuple(nicks), final=final))
-                )
-            self._answer = (
-                self._chunks[0] if count == 1 else b"".join(self._chunks[:count])
-            )
-        return self._answer
-
-    def _nicks_of(self, keys: list[str]) -> list[str]:
-        members = self._members
-        return [nick for key in keys if (nick := members[key].nick) is not None]
 
     def _send_pending(self) -> None:
         """Queued messages, then gathered notices: everything in hub order."""
@@ -1285,30 +1231,7 @@ class Hub:
 
     def _registered_nick(self, member: Member) -> str | None:
         """`member`'s nick if it is the one registered under it, else None."""
-        nick = member.nick
-        if nick is None or self._members.get(nick_key(nick)) is not member:
-            return None
-        return nick
-
-    def _unique(self, wanted: str, *, guest: bool = False) -> str:
-        """`wanted`, or the first free `base_N` (spec 5.3).
-
-        For a guest, a nick an account owns counts as taken (spec 12.3).
-        """
-
-        def free(nick: str) -> bool:
-            return nick_key(nick) not in self._members and not (
-                guest and self._owns(nick)
-            )
-
-        if free(wanted):
-            return wanted
-        for number in itertools.count(1):
-            suffix = f"_{number}"
-            candidate = wanted[: MAX_NICK_CHARS - len(suffix)] + suffix
-            if free(candidate):
-                return candidate
-        raise AssertionError  # pragma: no cover - count() never ends
+        return self._members.registered_nick(member)
 
     def _now_ms(self) -> int:
         return int(self._wall_clock() * 1000)
