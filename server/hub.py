@@ -1219,15 +1219,21 @@ class Hub:
         self, pending: list[tuple[Member, bytes]], newcomers: dict[int, int]
     ) -> None:
         everything = b"".join(data for _, data in pending)
+        # Where each notice starts in `everything`: a newcomer's news is a
+        # slice (a thousand arriving at once made joining them per member
+        # quadratic). The only notice about a registered member in `pending`
+        # is its own join, right at its `start` (a leave unregisters it).
+        offsets = list(itertools.accumulate((len(d) for _, d in pending), initial=0))
         with batched():
             for member in self._members.values():
                 start = newcomers.get(id(member))
                 if start is None:
                     member.deliver(everything)
                     continue
-                news = b"".join(d for s, d in pending[start:] if s is not member)
-                if news:
-                    member.deliver(news)
+                if start < len(pending) and pending[start][0] is member:
+                    start += 1  # its own join: it knows
+                if start < len(pending):
+                    member.deliver(everything[offsets[start] :])
 
     def _registered_nick(self, member: Member) -> str | None:
         """`member`'s nick if it is the one registered under it, else None."""

@@ -136,6 +136,43 @@ def test_cached_user_list_always_matches_a_fresh_sort(ops, chunk):
             assert [c.final for c in chunks] == [False] * (len(chunks) - 1) + [True]
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    ops=st.lists(
+        st.tuples(st.sampled_from(["join", "leave", "flush"]), st.integers(0, 99)),
+        max_size=40,
+    )
+)
+def test_everyone_hears_of_each_join_and_leave_after_their_own_once(ops):
+    # However joins, leaves and flushes interleave, a member hears every
+    # notice from after its own join, once and in order, and none before.
+    hub = _hub()
+    present: dict[str, FakeMember] = {}
+    events: list[tuple[str, str]] = []
+    joined_at: dict[int, int] = {}
+    for n, (op, pick) in enumerate(ops):
+        if op == "join":
+            member = FakeMember()
+            hub.join(member, p.Hello(version=1, client_name="t", nick=f"n{n}"))
+            joined_at[id(member)] = len(events)
+            events.append(("UserJoined", f"n{n}"))
+            present[f"n{n}"] = member
+        elif op == "leave" and present:
+            nick = sorted(present)[pick % len(present)]
+            hub.leave(present.pop(nick), "quit")
+            events.append(("UserLeft", nick))
+        else:
+            hub.flush_presence()
+    hub.flush_presence()
+    for member in present.values():
+        heard = [
+            (type(m).__name__, m.nick)
+            for m in member.received()
+            if isinstance(m, (p.UserJoined, p.UserLeft))
+        ]
+        assert heard == events[joined_at[id(member)] + 1 :]
+
+
 def test_suffixes_follow_the_spec():
     hub = _hub()
     assert _join(hub, "nk").nick == "nk"
