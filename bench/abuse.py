@@ -306,6 +306,7 @@ def abuse(
         run.pump(1.0)  # let the join notices settle
         run.run(seconds, chat_interval=chat_interval)
         baseline = percentile_ms(run.totals.latencies_ns, 0.99)
+        baseline_p50 = percentile_ms(run.totals.latencies_ns, 0.5)
         before = attrs.evolve(run.totals)
         run.totals = _Totals()
         cpu0 = server.cpu_seconds()
@@ -314,6 +315,7 @@ def abuse(
         run.run(seconds, chat_interval=chat_interval)
         cpu = server.cpu_seconds() - cpu0
         loaded = percentile_ms(run.totals.latencies_ns, 0.99)
+        loaded_p50 = percentile_ms(run.totals.latencies_ns, 0.5)
         abusers = json.loads(worker.stdout.readline())
         return {
             "scenario": "abuse",
@@ -322,7 +324,9 @@ def abuse(
             "spammers": spammers,
             "seconds": seconds,
             "chat_interval": chat_interval,
+            "baseline_p50_ms": round(baseline_p50, 2),
             "baseline_p99_ms": round(baseline, 2),
+            "abuse_p50_ms": round(loaded_p50, 2),
             "abuse_p99_ms": round(loaded, 2),
             "ratio": round(loaded / baseline, 2) if baseline else None,
             "healthy_rate_limited": before.rate_limited + run.totals.rate_limited,
