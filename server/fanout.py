@@ -46,6 +46,9 @@ class Fanout:
             `party`.
         current: a member, or the connection that took its session over.
         party: whose eyes a member's stored direct messages are for.
+        claim_offline: a direct message stored as offline whose account is
+            online now is given live if this says it still was offline
+            (else the account's login took it already: spec 12.4).
     """
 
     def __init__(
@@ -56,12 +59,14 @@ class Fanout:
         holder_of_party: Callable[[str | None, str], Member | None],
         current: Callable[[Member], Member | None],
         party: Callable[[Member], str],
+        claim_offline: Callable[[int], bool] = lambda _id: True,
     ) -> None:
         self._members = members
         self._room_members = room_members
         self._holder_of_party = holder_of_party
         self._current = current
         self._party = party
+        self._claim_offline = claim_offline
         self.txns: collections.OrderedDict[bytes, Record | StoredMessage] = (
             collections.OrderedDict()
         )
@@ -198,17 +203,22 @@ class Fanout:
         return special
 
     def _recipient(self, record: Record, unheld: list[int]) -> Member | None:
-        """Who gets a direct message now; if an account it is not stored as
-        offline for has nobody to hold it, its id goes to `unheld`."""
+        """Who gets a direct message now, exactly once.
+
+        Its account may have come or gone since the message was stored: one
+        stored for nobody online goes to `unheld` (to be kept); one stored
+        as offline for an account online now goes out live only if the
+        account's login did not take it already.
+        """
         message = record.stored
         assert message.target_party is not None  # noqa: S101 - DMs only
         recipient = self._holder_of_party(record.target_key, message.target_party)
-        if (
-            recipient is None
-            and not message.offline
-            and is_account_party(message.target_party)
-        ):
-            unheld.append(message.id)
+        if recipient is None:
+            if not message.offline and is_account_party(message.target_party):
+                unheld.append(message.id)
+            return None
+        if message.offline and not self._claim_offline(message.id):
+            return None
         return recipient
 
     def _refuse_unstored(self, record: Record) -> None:

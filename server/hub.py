@@ -235,6 +235,7 @@ class Hub:
             holder_of_party=self._holder_of_party,
             current=self._current,
             party=self._party,
+            claim_offline=self._claim_offline,
         )
         self.rooms: RoomDirectory | None = None
         self._away: dict[int, str] = {}  # id(member) -> why (spec 12.6)
@@ -811,6 +812,18 @@ class Hub:
                 self._queue.done()
                 if unheld:
                     self._keep_offline(unheld)
+
+    def _claim_offline(self, message_id: int) -> bool:
+        """Whether a direct message stored as offline is still waiting (and
+        now given live); a store error gives it live (twice at worst)."""
+        store = self._store
+        if store is None:
+            return True
+        try:
+            return store.claim_offline(message_id)
+        except StoreError as error:
+            log.error("a kept direct message could not be claimed: %s", error)
+            return True
 
     def _keep_offline(self, ids: list[int]) -> None:
         """Direct messages whose account left after `take_steps` found it

@@ -474,6 +474,11 @@ class MessageStore(Protocol):
         """
         ...
 
+    def claim_offline(self, message_id: int) -> bool:
+        """Give a stored offline direct message live instead: True if it was
+        still offline (it is not any more), False if `take_offline` took it."""
+        ...
+
     def keep_offline(self, ids: list[int]) -> None:
         """Mark stored direct messages offline after all (`take_offline` gives
         them): their account left between being found online and being sent."""

@@ -373,6 +373,14 @@ class SqliteMessageStore(SqliteFile):
                 )
         return [_message(row) for row in rows]
 
+    def claim_offline(self, message_id: int) -> bool:
+        with self._writer.write() as db:
+            cursor = db.execute(
+                "UPDATE messages SET offline = 0 WHERE id = ? AND offline = 1",
+                (message_id,),
+            )
+        return cursor.rowcount == 1
+
     def keep_offline(self, ids: list[int]) -> None:
         with self._writer.write() as db:
             db.executemany(

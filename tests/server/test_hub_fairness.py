@@ -33,6 +33,7 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
         wall_clock=lambda: 1.7e9,
         clock=lambda: 0.0,
         limits_frame=p.encode_frame(ServerLimits),
+        owns=lambda nick: nick_key(nick) == "bob",  # the one account
     )
     hub.attach_history(store)
     yield hub
@@ -184,3 +185,36 @@ def test_a_direct_message_to_a_closing_account_is_kept_from_the_start(hub):
     [record] = hub.take_steps(0.0)
     assert isinstance(record, Record)
     assert record.stored.offline
+
+
+def test_a_message_kept_for_an_account_that_logs_in_before_it_goes_out_arrives_once(
+    hub,
+):
+    # Stored as offline (nobody held bob when the recorder took it), bob
+    # logs in before it is published: given live, and not kept as well.
+    ann = _join(hub, "ann")
+    hub.post(ann, p.Post(ref=1, txn=b"4" * 16, target="bob", text="hi bob"))
+    steps = hub.take_steps(0.0)
+    assert all(s.stored.offline for s in steps if isinstance(s, Record))
+    store = hub.message_store
+    assert store is not None
+    store.append([s.stored for s in steps if isinstance(s, Record)])
+    bob = _account(hub, "bob")
+    hub.publish(steps, True)
+    assert _texts(bob) == ["hi bob"]
+    assert _kept_for(hub, "bob") == []
+
+
+def test_a_kept_message_its_account_took_at_login_is_not_given_again(hub):
+    # The login took it from the store first (deliver_offline): publishing
+    # it afterwards must not give it a second time.
+    ann = _join(hub, "ann")
+    hub.post(ann, p.Post(ref=1, txn=b"5" * 16, target="bob", text="once"))
+    steps = hub.take_steps(0.0)
+    store = hub.message_store
+    assert store is not None
+    store.append([s.stored for s in steps if isinstance(s, Record)])
+    bob = _account(hub, "bob")
+    assert _kept_for(hub, "bob") == ["once"]
+    hub.publish(steps, True)
+    assert _texts(bob) == []

@@ -604,6 +604,22 @@ def test_take_offline_hands_each_message_out_once(store):
     assert not any(m.offline for m in page)
 
 
+def test_keeping_and_claiming_mark_a_direct_message_as_waiting_or_not(store):
+    store.append(
+        [
+            msg(1, "taken live", to="bob", offline=True),
+            msg(2, "missed", to="bob"),
+            msg(3, "for everyone"),
+        ]
+    )
+    assert store.claim_offline(1)
+    assert not store.claim_offline(1), "claimed once"
+    assert not store.claim_offline(2), "never waited"
+    store.keep_offline([2, 3])  # a broadcast cannot wait offline
+    assert ids(store.take_offline(BOB)) == [2]
+    assert not store.claim_offline(2), "taken at a login"
+
+
 def test_take_offline_from_many_threads_gives_each_message_once(store):
     store.append([msg(i, f"m{i}", to="bob", offline=True) for i in range(1, 101)])
     results: list[list[int]] = []
