@@ -1,4 +1,5 @@
-"""Helpers for the tests of `server.store` over a real SQLite file: a plain
+"""Helpers for the tests of `server.store` over a real SQLite file: the file
+and an open store as fixtures, accounts and messages to put in it, a plain
 look at the file, threads at once, and what every store does on opening.
 """
 
@@ -6,16 +7,107 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
-from server.store import LATEST_VERSION, SchemaTooNew, StoreError
+from protocol import nick_key, room_key
+from server.store import (
+    DATABASE_FILE_NAME,
+    LATEST_VERSION,
+    Migration,
+    Role,
+    SchemaTooNew,
+    SqliteStore,
+    StoredMessage,
+    StoreError,
+    account_party,
+)
 from server.store.connection import SqliteFile
 
 WAIT = 10.0
 """Seconds a test waits for its threads."""
+
+S = TypeVar("S", bound=SqliteFile)
+
+
+def store_fixtures(open_store: Callable[[Path], S]):
+    """The `db_path` and `store` fixtures of one store's tests.
+
+    Every store shares one file with the others, so each store's tests want
+    the same two things: where that file goes (a `data` folder that does not
+    exist yet, as on a first start) and a store of their own kind open on it,
+    closed after the test. Fixtures in a helper module only take effect once
+    the test module holds them, hence a factory whose result the module keeps:
+    `_db_path, _store = store_fixtures(SqliteRoomStore)`.
+    """
+
+    @pytest.fixture(name="db_path")
+    def _db_path(tmp_path: Path) -> Path:
+        return tmp_path / "data" / DATABASE_FILE_NAME
+
+    @pytest.fixture(name="store")
+    def _store(db_path: Path) -> Iterator[S]:
+        store = open_store(db_path)
+        yield store
+        store.close()
+
+    return _db_path, _store
+
+
+def add_account(accounts: SqliteStore, name: str) -> None:
+    """An ordinary account named `name`, keyed by its case-folded name (the
+    nick key of a plain ASCII name), with a stand-in hash: the store keeps
+    the hash as text and never checks it.
+    """
+    accounts.create_account(
+        name=name,
+        name_key=name.casefold(),
+        password_hash="$argon2id$fake",
+        role=Role.USER,
+        created_at=1.0,
+    )
+
+
+def msg(
+    message_id: int,
+    text: str = "hello",
+    *,
+    sender: str = "ann",
+    to: str | None = None,
+    room: str | None = None,
+    txn: bytes | None = None,
+    offline: bool = False,
+    at: int | None = None,
+) -> StoredMessage:
+    """A message from `sender` to the lobby, to the nick `to` or to the room
+    named `room` (`#Rust`), as the hub stores it; parties from the nick keys.
+    """
+    if room is not None:
+        return StoredMessage(
+            id=message_id,
+            timestamp_ms=message_id * 1000 if at is None else at,
+            sender=sender,
+            sender_party=account_party(nick_key(sender)),
+            target=room,
+            target_party=None,
+            room=room_key(room),
+            text=text,
+            txn=txn,
+        )
+    return StoredMessage(
+        id=message_id,
+        timestamp_ms=message_id * 1000 if at is None else at,
+        sender=sender,
+        sender_party=account_party(nick_key(sender)),
+        target=to,
+        target_party=None if to is None else account_party(nick_key(to)),
+        text=text,
+        txn=txn,
+        offline=offline,
+    )
 
 
 def raw(path: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
@@ -57,6 +149,29 @@ def check_a_newer_file_is_refused(
     with pytest.raises(SchemaTooNew):
         open_store(path)
     assert raw(path, "PRAGMA user_version") == [(LATEST_VERSION + 1,)]
+
+
+def check_an_older_accounts_file_gains_the_store(
+    open_store: Callable[[Path], S],
+    path: Path,
+    steps: tuple[Migration, ...],
+    *,
+    write: Callable[[S], object],
+    read: Callable[[S], object],
+    expected: object,
+) -> None:
+    """A file from a server that stopped at `steps`, holding the account Ann,
+    is stepped on when `open_store` opens it: what `write` put there `read`
+    gives back (`expected`) after a reopen, and the accounts are kept.
+    """
+    with SqliteStore(path, steps=steps) as old:
+        add_account(old, "Ann")
+    with open_store(path) as store:
+        write(store)
+    with SqliteStore(path) as accounts, open_store(path) as store:
+        assert accounts.version == LATEST_VERSION
+        assert accounts.account_by_key("ann") is not None
+        assert read(store) == expected
 
 
 def check_a_non_database_is_refused_and_kept(

@@ -23,7 +23,6 @@ from server.store import (
     DATABASE_FILE_NAME,
     LATEST_VERSION,
     MIGRATIONS,
-    Role,
     SqliteMessageStore,
     SqliteStore,
     StoredMessage,
@@ -34,66 +33,21 @@ from server.store import (
 from server.store import messages as messages_module
 from tests.server.store_helpers import (
     WAIT,
+    add_account,
     check_a_closed_store_refuses,
     check_a_failed_read_is_a_store_error,
     check_a_newer_file_is_refused,
     check_a_non_database_is_refused_and_kept,
+    check_an_older_accounts_file_gains_the_store,
+    msg,
     raw,
     run_all,
+    store_fixtures,
 )
 
 ANN, BOB, CAT, DAN = (account_party(name) for name in ("ann", "bob", "cat", "dan"))
 
-
-@pytest.fixture(name="db_path")
-def _db_path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / DATABASE_FILE_NAME
-
-
-@pytest.fixture(name="store")
-def _store(db_path: Path) -> Iterator[SqliteMessageStore]:
-    store = SqliteMessageStore(db_path)
-    yield store
-    store.close()
-
-
-def msg(
-    message_id: int,
-    text: str = "hello",
-    *,
-    sender: str = "ann",
-    to: str | None = None,
-    room: str | None = None,
-    txn: bytes | None = None,
-    offline: bool = False,
-    at: int | None = None,
-) -> StoredMessage:
-    """A message from `sender` to the lobby, to the nick `to` or to the room
-    named `room` (`#Rust`); parties from the nick keys.
-    """
-    if room is not None:
-        return StoredMessage(
-            id=message_id,
-            timestamp_ms=message_id * 1000 if at is None else at,
-            sender=sender,
-            sender_party=account_party(nick_key(sender)),
-            target=room,
-            target_party=None,
-            room=room_key(room),
-            text=text,
-            txn=txn,
-        )
-    return StoredMessage(
-        id=message_id,
-        timestamp_ms=message_id * 1000 if at is None else at,
-        sender=sender,
-        sender_party=account_party(nick_key(sender)),
-        target=to,
-        target_party=None if to is None else account_party(nick_key(to)),
-        text=text,
-        txn=txn,
-        offline=offline,
-    )
+_db_path, _store = store_fixtures(SqliteMessageStore)
 
 
 @contextlib.contextmanager
@@ -145,33 +99,21 @@ def test_a_new_file_is_private_at_the_latest_step_and_durable(store, db_path):
 
 
 def test_an_accounts_file_from_step_2_gains_messages(db_path):
-    with SqliteStore(db_path, steps=MIGRATIONS[:2]) as old:
-        old.create_account(
-            name="Ann",
-            name_key="ann",
-            password_hash="$argon2id$fake",
-            role=Role.USER,
-            created_at=1.0,
-        )
-    with SqliteMessageStore(db_path) as store:
-        store.append([msg(1)])
-    with SqliteStore(db_path) as accounts, SqliteMessageStore(db_path) as store:
-        assert accounts.version == LATEST_VERSION
-        assert accounts.account_by_key("ann") is not None
-        assert ids(store.page(ANN, before=9, after=0, limit=9)[0]) == [1]
+    check_an_older_accounts_file_gains_the_store(
+        SqliteMessageStore,
+        db_path,
+        MIGRATIONS[:2],
+        write=lambda store: store.append([msg(1)]),
+        read=lambda store: ids(store.page(ANN, before=9, after=0, limit=9)[0]),
+        expected=[1],
+    )
 
 
 def test_accounts_and_messages_share_the_file_at_the_same_time(db_path):
     with SqliteStore(db_path) as accounts, SqliteMessageStore(db_path) as store:
         for i in range(1, 21):
             store.append([msg(i)])
-            accounts.create_account(
-                name=f"u{i}",
-                name_key=f"u{i}",
-                password_hash="$argon2id$fake",
-                role=Role.USER,
-                created_at=1.0,
-            )
+            add_account(accounts, f"u{i}")
         assert accounts.count_accounts() == 20
         assert store.last_id() == 20
 

@@ -7,52 +7,41 @@ from __future__ import annotations
 import sqlite3
 import stat
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from protocol import LOBBY, RoomRole, room_key
 from server.store import (
-    DATABASE_FILE_NAME,
     LATEST_VERSION,
     MIGRATIONS,
     NoSuchRoom,
-    Role,
     RoomExists,
     RoomRecord,
     RoomStore,
     SqliteMessageStore,
     SqliteRoomStore,
     SqliteStore,
-    StoredMessage,
     account_party,
     guest_party,
 )
 from tests.server.store_helpers import (
     WAIT,
+    add_account,
     check_a_closed_store_refuses,
     check_a_failed_read_is_a_store_error,
     check_a_newer_file_is_refused,
     check_a_non_database_is_refused_and_kept,
+    check_an_older_accounts_file_gains_the_store,
+    msg,
     raw,
     run_all,
+    store_fixtures,
 )
 
 ANN, BOB, CAT = (account_party(name) for name in ("ann", "bob", "cat"))
 GUEST = guest_party("00ff")
 
-
-@pytest.fixture(name="db_path")
-def _db_path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / DATABASE_FILE_NAME
-
-
-@pytest.fixture(name="store")
-def _store(db_path: Path) -> Iterator[SqliteRoomStore]:
-    store = SqliteRoomStore(db_path)
-    yield store
-    store.close()
+_db_path, _store = store_fixtures(SqliteRoomStore)
 
 
 def create(
@@ -93,20 +82,14 @@ def test_every_connection_to_the_file_enforces_foreign_keys(db_path):
 
 
 def test_an_accounts_file_from_step_3_gains_rooms(db_path):
-    with SqliteStore(db_path, steps=MIGRATIONS[:3]) as old:
-        old.create_account(
-            name="Ann",
-            name_key="ann",
-            password_hash="$argon2id$fake",
-            role=Role.USER,
-            created_at=1.0,
-        )
-    with SqliteRoomStore(db_path) as store:
-        create(store, "#Rust")
-    with SqliteStore(db_path) as accounts, SqliteRoomStore(db_path) as store:
-        assert accounts.version == LATEST_VERSION
-        assert accounts.account_by_key("ann") is not None
-        assert [room.name for room in store.rooms()] == ["#Rust"]
+    check_an_older_accounts_file_gains_the_store(
+        SqliteRoomStore,
+        db_path,
+        MIGRATIONS[:3],
+        write=lambda store: create(store, "#Rust"),
+        read=lambda store: [room.name for room in store.rooms()],
+        expected=["#Rust"],
+    )
 
 
 def test_a_file_from_a_newer_server_is_refused(db_path):
@@ -385,17 +368,7 @@ def test_deleting_a_room_keeps_its_messages_apart_from_a_new_one(db_path):
     with SqliteRoomStore(db_path) as rooms, SqliteMessageStore(db_path) as messages:
         create(rooms, "#Rust")
         rooms.add_member("#rust", ANN, RoomRole.OWNER, 1.0)
-        line = StoredMessage(
-            id=1,
-            timestamp_ms=1,
-            sender="ann",
-            sender_party=ANN,
-            target="#Rust",
-            target_party=None,
-            room="#rust",
-            text="kept",
-        )
-        messages.append([line])
+        messages.append([msg(1, "kept", room="#Rust")])
         assert rooms.delete_room("#rust")
         # Kept (the sender's export still has it)...
         assert [m.text for m in messages.export(ANN)] == ["kept"]
@@ -430,25 +403,9 @@ def test_rooms_messages_and_accounts_share_the_file_from_many_threads(db_path):
 
         def write() -> None:
             for i in range(1, 101):
-                line = StoredMessage(
-                    id=i,
-                    timestamp_ms=i,
-                    sender="ann",
-                    sender_party=ANN,
-                    target=names[i % 8],
-                    target_party=None,
-                    room=keys[i % 8],
-                    text=f"line {i}",
-                )
-                messages.append([line])
+                messages.append([msg(i, f"line {i}", room=names[i % 8])])
                 if i % 20 == 0:
-                    accounts.create_account(
-                        name=f"acct{i}",
-                        name_key=f"acct{i}",
-                        password_hash="$argon2id$fake",
-                        role=Role.USER,
-                        created_at=1.0,
-                    )
+                    add_account(accounts, f"acct{i}")
 
         errors = run_all(*(lambda n=n: join(n) for n in range(4)), write)
         assert not errors
