@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import tempfile
 from pathlib import Path
@@ -14,13 +13,8 @@ from typing import Any
 from bench import history, rooms, scenarios
 from bench.abuse import abuse
 from bench.floor import send_floor_us
+from bench.harness import flat_messages, raise_fd_limit, recording
 from bench.logins import login_storm
-
-
-def _raise_fd_limit(wanted: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,27 +156,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.logins:
         return _run_logins(args)
 
-    _raise_fd_limit(4 * max(int(n) for n in args.clients.split(",")) + 256)
+    raise_fd_limit(4 * max(int(n) for n in args.clients.split(",")) + 256)
     rows: list[dict[str, Any]] = []
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        args.output.open("a", encoding="utf-8") as out,
-    ):
-        workdir = Path(tmp)
+    with recording(args.output, load=False) as (workdir, write):
 
         def record(row: dict[str, Any]) -> None:
-            row["cores"] = os.cpu_count()
+            write(row)
             rows.append(row)
-            out.write(json.dumps(row) + "\n")
-            out.flush()
-            print(json.dumps(row), file=sys.stderr, flush=True)
 
         for clients in (int(n) for n in args.clients.split(",")):
             for wanted in (int(s) for s in args.senders.split(",")):
                 senders = min(wanted, clients)
-                # Enough deliveries for the CPU clock (10 ms ticks) to resolve.
-                messages = max(args.messages, 100_000 // (clients * senders))
+                messages = flat_messages(args.messages, clients, senders)
                 record(
                     scenarios.flat_out(
                         workdir,
@@ -229,19 +214,15 @@ def main(argv: list[str] | None = None) -> int:
 def _run_tls(args: argparse.Namespace) -> int:
     """TLS against plaintext, interleaved, in one run (issue: ratio <= 1.5)."""
     counts = [int(n) for n in args.clients.split(",")]
-    _raise_fd_limit(4 * max(counts) + 256)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
+    raise_fd_limit(4 * max(counts) + 256)
     senders = 10
     lines = []
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        args.output.open("a", encoding="utf-8") as out,
-    ):
+    with recording(args.output, load=False) as (tmp, record):
         for clients in counts:
-            messages = max(args.messages, 100_000 // (clients * senders))
+            messages = flat_messages(args.messages, clients, senders)
             rows: dict[tuple[str, bool], dict[str, Any]] = {}
             for tls in (False, True):
-                workdir = Path(tmp) / f"{clients}-{tls}"
+                workdir = tmp / f"{clients}-{tls}"
                 workdir.mkdir()
                 rows["flat", tls] = scenarios.flat_out(
                     workdir,
@@ -259,9 +240,7 @@ def _run_tls(args: argparse.Namespace) -> int:
                     tls=tls,
                 )
             for row in rows.values():
-                row["cores"] = os.cpu_count()
-                out.write(json.dumps(row) + "\n")
-                print(json.dumps(row), file=sys.stderr, flush=True)
+                record(row)
             for kind in ("flat", "fixed"):
                 plain, sealed = rows[kind, False], rows[kind, True]
                 ratio = sealed["server_us_per_delivery"] / max(
@@ -285,22 +264,9 @@ def _run_history(args: argparse.Namespace) -> int:
     """Storage on against off, interleaved; then the resume (issue 14)."""
     clients = max(int(n) for n in args.clients.split(","))
     senders = min(max(int(s) for s in args.senders.split(",")), clients)
-    _raise_fd_limit(4 * clients + 256)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
+    raise_fd_limit(4 * clients + 256)
     report = []
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        args.output.open("a", encoding="utf-8") as out,
-    ):
-        workdir = Path(tmp)
-
-        def record(row: dict[str, Any]) -> None:
-            row["cores"] = os.cpu_count()
-            row["load_1min"] = round(os.getloadavg()[0], 2)  # others' work shows
-            out.write(json.dumps(row) + "\n")
-            out.flush()
-            print(json.dumps(row), file=sys.stderr, flush=True)
-
+    with recording(args.output) as (workdir, record):
         if args.rounds > 0:
             rows = history.fan_out(
                 workdir,
@@ -308,7 +274,7 @@ def _run_history(args: argparse.Namespace) -> int:
                 senders=senders,
                 rate=args.rate,
                 duration=args.duration,
-                messages=max(args.messages, 100_000 // (clients * senders)),
+                messages=flat_messages(args.messages, clients, senders),
                 rounds=args.rounds,
                 record=record,
             )
@@ -348,22 +314,9 @@ def _run_rooms(args: argparse.Namespace) -> int:
     """Rooms against one room and #lobby, interleaved (issue 15)."""
     clients = max(int(n) for n in args.clients.split(","))
     rates = [float(r) for r in args.room_rates.split(",")]
-    _raise_fd_limit(4 * clients + 256)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
+    raise_fd_limit(4 * clients + 256)
     report = []
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        args.output.open("a", encoding="utf-8") as out,
-    ):
-        workdir = Path(tmp)
-
-        def record(row: dict[str, Any]) -> None:
-            row["cores"] = os.cpu_count()
-            row["load_1min"] = round(os.getloadavg()[0], 2)  # others' work shows
-            out.write(json.dumps(row) + "\n")
-            out.flush()
-            print(json.dumps(row), file=sys.stderr, flush=True)
-
+    with recording(args.output) as (workdir, record):
         if args.rounds > 0:
             rows = rooms.compare_layouts(
                 workdir,
@@ -403,7 +356,7 @@ def _run_rooms(args: argparse.Namespace) -> int:
 
 def _run_logins(args: argparse.Namespace) -> int:
     clients = int(args.clients.split(",")[0])
-    _raise_fd_limit(4 * clients + 1024)
+    raise_fd_limit(4 * clients + 1024)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         row = login_storm(
@@ -427,11 +380,10 @@ def _run_logins(args: argparse.Namespace) -> int:
 
 
 def _run_abuse(args: argparse.Namespace) -> int:
-    _raise_fd_limit(4 * (args.healthy + args.flooders * 21 + args.spammers) + 256)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
+    raise_fd_limit(4 * (args.healthy + args.flooders * 21 + args.spammers) + 256)
+    with recording(args.output, load=False) as (workdir, record):
         row = abuse(
-            Path(tmp),
+            workdir,
             healthy=args.healthy,
             flooders=args.flooders,
             spammers=args.spammers,
@@ -439,10 +391,7 @@ def _run_abuse(args: argparse.Namespace) -> int:
             reconnects=args.flood_reconnects,
             chat_interval=args.chat_interval,
         )
-    row["cores"] = os.cpu_count()
-    with args.output.open("a", encoding="utf-8") as out:
-        out.write(json.dumps(row) + "\n")
-    print(json.dumps(row), file=sys.stderr)
+        record(row)
     print(
         f"abuse: {row['healthy']} healthy clients (a message every "
         f"{row['chat_interval']:g} s each), "

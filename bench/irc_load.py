@@ -24,10 +24,11 @@ import attrs
 
 from bench.loadgen import (
     TEXT_DIGITS,
+    SelectorSwarm,
     chat_text,
+    open_socket,
     own_cpu_seconds,
     percentile_ms,
-    set_interest,
 )
 
 CHANNEL = "#bench"
@@ -76,7 +77,7 @@ class IrcClient:
 
 
 @attrs.define
-class IrcSwarm:
+class IrcSwarm(SelectorSwarm[IrcClient]):
     """IRC clients of one run; `pump` moves bytes until a deadline."""
 
     address: tuple[str, int]
@@ -120,20 +121,17 @@ class IrcSwarm:
             raise ValueError(msg)
         width = max(4, len(str(count - 1)))
         started = time.monotonic()
-        deadline = started + timeout
-        waiting: list[IrcClient] = []
-        index = 0
-        while index < count or waiting:
-            waiting = [c for c in waiting if not c.joined and not c.closed]
-            while index < count and (in_flight <= 0 or len(waiting) < in_flight):
-                source = sources[index % len(sources)] if sources else None
-                waiting.append(self._open(index, width, index < probes, source))
-                index += 1
-            if time.monotonic() > deadline:
-                joined = sum(c.joined for c in self.clients)
-                msg = f"only {joined} of {count} IRC clients joined in {timeout:g} s"
-                raise TimeoutError(msg)
-            self.pump(0.05)
+
+        def open_client(index: int) -> IrcClient:
+            source = sources[index % len(sources)] if sources else None
+            return self._open(index, width, index < probes, source)
+
+        if not self._open_paced(
+            count, in_flight, started + timeout, open_client, lambda c: c.joined
+        ):
+            joined = sum(c.joined for c in self.clients)
+            msg = f"only {joined} of {count} IRC clients joined in {timeout:g} s"
+            raise TimeoutError(msg)
         closed = [c for c in self.clients if c.closed]
         if closed:
             msg = (
@@ -146,12 +144,7 @@ class IrcSwarm:
     def _open(
         self, index: int, width: int, probe: bool, source: str | None
     ) -> IrcClient:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if source is not None:
-            sock.bind((source, 0))
-        sock.setblocking(False)
-        sock.connect_ex(self.address)
+        sock = open_socket(self.address, source)
         client = IrcClient(f"c{index:0{width}d}", sock, probe=probe)
         client.outbox += (
             f"NICK {client.nick}\r\nUSER u{index:0{width}d} 0 * :bench\r\n"
@@ -175,35 +168,9 @@ class IrcSwarm:
     def closed_count(self) -> int:
         return sum(c.closed for c in self.clients)
 
-    def pump(self, duration: float) -> None:
-        """Handle socket events for up to `duration` seconds."""
-        for key, mask in self.selector.select(timeout=max(0.0, duration)):
-            client: IrcClient = key.data
-            if mask & selectors.EVENT_READ:
-                self._read(client)
-            if mask & selectors.EVENT_WRITE:
-                self._flush(client)
-
-    def close(self) -> None:
-        for client in self.clients:
-            client.reading = False
-            client.outbox.clear()
-            self._update(client)
-            client.sock.close()
-        self.selector.close()
-
     def _read(self, client: IrcClient) -> None:
-        try:
-            data = client.sock.recv(262144)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
+        data = self._receive(client)
         if not data:
-            client.closed = True
-            client.reading = False
-            client.outbox.clear()
-            self._update(client)
             return
         client.rx_lines += data.count(b"\n")
         if client.joined and not client.probe:
@@ -247,57 +214,8 @@ class IrcSwarm:
             elif command in ([b"432"], [b"433"], [b"451"], [b"471"], [b"474"]):
                 client.error = line.decode(errors="replace")
 
-    def _flush(self, client: IrcClient) -> None:
-        if client.outbox:
-            try:
-                sent = client.sock.send(client.outbox)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError:
-                client.outbox.clear()
-                sent = 0
-            del client.outbox[:sent]
-        self._update(client)
-
-    def _update(self, client: IrcClient) -> None:
-        """Register for exactly the events the client needs now."""
-        wanted = (selectors.EVENT_READ if client.reading else 0) | (
-            selectors.EVENT_WRITE if client.outbox else 0
-        )
-        client.mask = set_interest(
-            self.selector, client.sock, client.mask, wanted, client
-        )
-
 
 # --- the scenarios, as bench/scenarios.py runs them for Chinwag ---------------
-
-
-def _settle(swarm: IrcSwarm, server: MeasuredServer, limit: float = 60.0) -> None:
-    """Keep reading until the server's CPU use stops growing (JOINs fan out)."""
-    deadline = time.monotonic() + limit
-    last = server.cpu_seconds()
-    while time.monotonic() < deadline:
-        end = time.monotonic() + 0.3
-        while time.monotonic() < end:
-            swarm.pump(0.02)
-        now = server.cpu_seconds()
-        if now - last < 0.006:
-            return
-        last = now
-
-
-def _drain(swarm: IrcSwarm, expected: int, limit: float) -> None:
-    """Read until `expected` lines arrived or nothing arrives for 2 s."""
-    deadline = time.monotonic() + limit
-    quiet_since = time.monotonic()
-    seen = swarm.received_lines()
-    while time.monotonic() < deadline and seen < expected:
-        swarm.pump(0.02)
-        now_seen = swarm.received_lines()
-        if now_seen != seen:
-            seen, quiet_since = now_seen, time.monotonic()
-        elif time.monotonic() - quiet_since > 2.0:
-            return
 
 
 def setup(
@@ -322,7 +240,7 @@ def setup(
             timeout=timeout,
         )
         overflows = listen_overflows() - overflows
-        _settle(swarm, server, limit=max(60.0, timeout))
+        swarm.settle(server.cpu_seconds, limit=max(60.0, timeout))
     except BaseException:
         swarm.close()
         raise
@@ -354,7 +272,7 @@ def measure(
     cpu0, gen0, t0 = server.cpu_seconds(), own_cpu_seconds(), time.monotonic()
     sent = send()
     expected = sent * (clients - 1)
-    _drain(swarm, expected, limit=30.0)
+    swarm.drain(swarm.received_lines, expected, limit=30.0)
     elapsed = time.monotonic() - t0
     cpu1, gen1 = server.cpu_seconds(), own_cpu_seconds()
     deliveries = swarm.received_lines()
@@ -397,17 +315,9 @@ def fixed_rate(
     interval = senders * (clients - 1) / rate
 
     def send() -> int:
-        start = time.monotonic()
-        due = [start + i * interval / senders for i in range(senders)]
-        sent = 0
-        while (now := time.monotonic()) < start + duration:
-            for index, when in enumerate(due):
-                if when <= now:
-                    swarm.send(talkers[index], chat_text(padding))
-                    due[index] = when + interval
-                    sent += 1
-            swarm.pump(max(0.0, min(due) - time.monotonic()))
-        return sent
+        return swarm.send_evenly(
+            talkers, interval=interval, duration=duration, padding=padding
+        )
 
     try:
         result = measure(swarm, server, clients=clients, senders=senders, send=send)

@@ -6,7 +6,9 @@ has the same size, bytes / frame size = deliveries, with no parsing. A few
 send time carried in the text (CLOCK_MONOTONIC is shared by all processes).
 By default the clients speak version 1 (SendText); given capabilities, they
 speak version 2 (Hello + Identify, then Post with a fresh txn, and JoinRoom).
-Only loopback addresses are ever used, and every loop is bounded in time.
+`SelectorSwarm` is the part that does not care what the clients speak; the
+IRC load generator (`bench.irc_load`) is built on it too. Only loopback
+addresses are ever used, and every loop is bounded in time.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import os
 import selectors
 import socket
 import time
+from collections.abc import Callable, Sequence
+from typing import Generic, Protocol, TypeVar
 
 import attrs
 
@@ -42,6 +46,192 @@ def frame_size(nick: str, padding: int, target: str | None = None) -> int:
         text="0" * TEXT_DIGITS + "x" * padding,
     )
     return len(p.frame(p.encode_body(message)))
+
+
+RECV_BYTES = 262144
+"""The most one read takes from a socket."""
+
+
+def open_socket(address: tuple[str, int], source: str | None = None) -> socket.socket:
+    """A non-blocking TCP connection under way to `address`, from `source` if given.
+
+    Nagle is off: chat is many small writes, and it would add its delay to
+    every latency measured.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if source is not None:
+        sock.bind((source, 0))
+    sock.setblocking(False)
+    sock.connect_ex(address)
+    return sock
+
+
+class _Endpoint(Protocol):
+    """The selector-side state of one client, whatever it speaks."""
+
+    sock: socket.socket
+    reading: bool
+    closed: bool
+    mask: int
+    outbox: bytearray
+
+
+_C = TypeVar("_C", bound=_Endpoint)
+
+
+class SelectorSwarm(Generic[_C]):
+    """Clients of one run on one selector, whatever protocol they speak.
+
+    This moves bytes, paces connections and senders, and waits for the
+    server to go quiet; what the received bytes mean is each subclass's
+    `_read` (Chinwag frames in `Swarm`, IRC lines in `bench.irc_load`).
+    """
+
+    __slots__ = ()
+    selector: selectors.BaseSelector
+    clients: list[_C]
+
+    def send(self, client: _C, text: str) -> None:
+        """One chat line from `client`."""
+        raise NotImplementedError
+
+    def _read(self, client: _C) -> None:
+        raise NotImplementedError
+
+    def pump(self, duration: float) -> None:
+        """Handle socket events for up to `duration` seconds."""
+        for key, mask in self.selector.select(timeout=max(0.0, duration)):
+            client: _C = key.data
+            if mask & selectors.EVENT_READ:
+                self._read(client)
+            if mask & selectors.EVENT_WRITE:
+                self._flush(client)
+
+    def close(self) -> None:
+        for client in self.clients:
+            self._quiet(client)
+            client.sock.close()
+        self.selector.close()
+
+    def send_evenly(
+        self, talkers: Sequence[_C], *, interval: float, duration: float, padding: int
+    ) -> int:
+        """Each talker sends a line every `interval` s for `duration` s; the count.
+
+        The talkers' turns are spread evenly over the interval, so the
+        server sees a steady rate rather than bursts.
+        """
+        start = time.monotonic()
+        due = [start + i * interval / len(talkers) for i in range(len(talkers))]
+        sent = 0
+        while (now := time.monotonic()) < start + duration:
+            for index, when in enumerate(due):
+                if when <= now:
+                    self.send(talkers[index], chat_text(padding))
+                    due[index] = when + interval
+                    sent += 1
+            self.pump(max(0.0, min(due) - time.monotonic()))
+        return sent
+
+    def settle(self, cpu_seconds: Callable[[], float], limit: float = 60.0) -> None:
+        """Keep reading until the server's CPU use stops growing.
+
+        The notices of who joined keep fanning out for a while after the last
+        greeting; a measurement that starts before they end counts them too.
+        """
+        deadline = time.monotonic() + limit
+        last = cpu_seconds()
+        while time.monotonic() < deadline:
+            end = time.monotonic() + 0.3
+            while time.monotonic() < end:
+                self.pump(0.02)
+            now = cpu_seconds()
+            if now - last < 0.006:
+                return
+            last = now
+
+    def drain(self, received: Callable[[], int], expected: int, limit: float) -> None:
+        """Read until `received()` reaches `expected` or stays still for 2 s."""
+        deadline = time.monotonic() + limit
+        quiet_since = time.monotonic()
+        seen = received()
+        while time.monotonic() < deadline and seen < expected:
+            self.pump(0.02)
+            now_seen = received()
+            if now_seen != seen:
+                seen, quiet_since = now_seen, time.monotonic()
+            elif time.monotonic() - quiet_since > 2.0:
+                return
+
+    def _open_paced(
+        self,
+        count: int,
+        in_flight: int,
+        deadline: float,
+        open_client: Callable[[int], _C],
+        ready: Callable[[_C], bool],
+    ) -> bool:
+        """Open clients 0..count-1 with `open_client`, pumping until each is
+        `ready` or closed; False if `deadline` passed first.
+
+        At most `in_flight` of them (0: any number) are neither at once: a
+        crowd connecting at once overflows a server's accept queue, and the
+        kernel sends the dropped SYNs again only after 1, 3, 7... s.
+        """
+        waiting: list[_C] = []
+        index = 0
+        while index < count or waiting:
+            waiting = [c for c in waiting if not ready(c) and not c.closed]
+            while index < count and (in_flight <= 0 or len(waiting) < in_flight):
+                waiting.append(open_client(index))
+                index += 1
+            if time.monotonic() > deadline:
+                return False
+            self.pump(0.05)
+        return True
+
+    def _receive(self, client: _C) -> bytes:
+        """What `client`'s socket holds now; b"" if nothing, or if it closed.
+
+        A closed client is marked so and no longer watched.
+        """
+        try:
+            data = client.sock.recv(RECV_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return b""
+        except OSError:
+            data = b""
+        if not data:
+            client.closed = True
+            self._quiet(client)
+        return data
+
+    def _quiet(self, client: _C) -> None:
+        """Stop reading and writing for `client` (its socket stays open)."""
+        client.reading = False
+        client.outbox.clear()
+        self._update(client)
+
+    def _flush(self, client: _C) -> None:
+        """Send what the kernel takes of `client`'s outbox now."""
+        if client.outbox:
+            try:
+                del client.outbox[: client.sock.send(client.outbox)]
+            except (BlockingIOError, InterruptedError):
+                pass  # the kernel's buffer is full: EVENT_WRITE says when to go on
+            except OSError:
+                client.outbox.clear()  # gone: its next read sees the close
+        self._update(client)
+
+    def _update(self, client: _C) -> None:
+        """Register for exactly the events the client needs now."""
+        wanted = (selectors.EVENT_READ if client.reading else 0) | (
+            selectors.EVENT_WRITE if client.outbox else 0
+        )
+        client.mask = set_interest(
+            self.selector, client.sock, client.mask, wanted, client
+        )
 
 
 @attrs.define(eq=False)
@@ -73,8 +263,8 @@ class Client:
 
 
 @attrs.define
-class Swarm:
-    """Clients of one run; `pump` moves bytes until a deadline."""
+class Swarm(SelectorSwarm[Client]):
+    """Chinwag clients of one run; `pump` moves bytes until a deadline."""
 
     address: tuple[str, int]
     tls: bool = False
@@ -100,20 +290,7 @@ class Swarm:
             raise ValueError(msg)
         started = time.monotonic()
         for index in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.setblocking(False)
-            sock.connect_ex(self.address)
-            client = Client(
-                f"c{index:04d}", sock, p.Connection(p.Role.CLIENT), probe=index < probes
-            )
-            if self.tls:
-                client.tls = TlsClient(pinning_context(), self.address[0])
-                client.tls.handshake()
-                client.outbox += client.tls.pending()
-            self._write(client, self._hello(client))
-            self.clients.append(client)
-            self._update(client)
+            self._open(index, probe=index < probes)
         deadline = started + timeout
         while not all(c.welcomed for c in self.clients):
             if time.monotonic() > deadline:
@@ -121,6 +298,19 @@ class Swarm:
                 raise TimeoutError(msg)
             self.pump(0.05)
         return time.monotonic() - started
+
+    def _open(self, index: int, *, probe: bool) -> Client:
+        """Connect client number `index` and queue its greeting."""
+        sock = open_socket(self.address)
+        client = Client(f"c{index:04d}", sock, p.Connection(p.Role.CLIENT), probe=probe)
+        if self.tls:
+            client.tls = TlsClient(pinning_context(), self.address[0])
+            client.tls.handshake()
+            client.outbox += client.tls.pending()
+        self._write(client, self._hello(client))
+        self.clients.append(client)
+        self._update(client)
+        return client
 
     def _hello(self, client: Client) -> bytes:
         if not self.capabilities:
@@ -190,35 +380,9 @@ class Swarm:
     def received_bytes(self) -> int:
         return sum(c.rx_bytes for c in self.clients)
 
-    def pump(self, duration: float) -> None:
-        """Handle socket events for up to `duration` seconds."""
-        for key, mask in self.selector.select(timeout=max(0.0, duration)):
-            client: Client = key.data
-            if mask & selectors.EVENT_READ:
-                self._read(client)
-            if mask & selectors.EVENT_WRITE:
-                self._flush(client)
-
-    def close(self) -> None:
-        for client in self.clients:
-            client.reading = False
-            client.outbox.clear()
-            self._update(client)
-            client.sock.close()
-        self.selector.close()
-
     def _read(self, client: Client) -> None:
-        try:
-            data = client.sock.recv(262144)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
+        data = self._receive(client)
         if not data:
-            client.closed = True
-            client.reading = False
-            client.outbox.clear()
-            self._update(client)
             return
         if client.tls is not None:
             data = self._unseal(client, data)
@@ -257,27 +421,6 @@ class Swarm:
             self._update(client)
             data = b""
         return tls.feed(data)
-
-    def _flush(self, client: Client) -> None:
-        if client.outbox:
-            try:
-                sent = client.sock.send(client.outbox)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError:
-                client.outbox.clear()
-                sent = 0
-            del client.outbox[:sent]
-        self._update(client)
-
-    def _update(self, client: Client) -> None:
-        """Register for exactly the events the client needs now."""
-        wanted = (selectors.EVENT_READ if client.reading else 0) | (
-            selectors.EVENT_WRITE if client.outbox else 0
-        )
-        client.mask = set_interest(
-            self.selector, client.sock, client.mask, wanted, client
-        )
 
 
 def set_interest(

@@ -14,12 +14,10 @@ import argparse
 import collections
 import contextlib
 import errno
-import json
 import multiprocessing
 import os
 import pstats
 import re
-import resource
 import selectors
 import shutil
 import signal
@@ -27,7 +25,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
@@ -39,6 +36,7 @@ import psutil
 
 import protocol as p
 from bench import irc_load, scenarios
+from bench.harness import flat_messages, raise_fd_limit, recording
 from bench.irc_load import listen_overflows
 from bench.loadgen import Client, Swarm
 from bench.server_proc import ServerProcess
@@ -238,16 +236,6 @@ class NgircdProcess:
                 self.proc.wait()
 
 
-def _raise_fd_limit(wanted: int) -> int:
-    """Raise this process's soft open-file limit towards `wanted`; the result."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < wanted:
-        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
-        soft = new
-    return soft
-
-
 # --- the side-by-side rounds --------------------------------------------------
 
 
@@ -273,7 +261,7 @@ def _chinwag_runs(
         workdir / f"flat-{kind}",
         clients=args.clients,
         senders=args.senders,
-        messages=_flat_messages(args),
+        messages=flat_messages(args.messages, args.clients, args.senders),
         tls=tls,
     )
     flat["listen_overflows"] = listen_overflows() - overflows
@@ -307,11 +295,6 @@ def _stop_stray_servers() -> None:
                 child.kill()
 
 
-def _flat_messages(args: argparse.Namespace) -> int:
-    """Enough deliveries for the CPU clock (10 ms ticks) to resolve."""
-    return int(max(args.messages, 100_000 // (args.clients * args.senders)))
-
-
 def _ngircd(
     binary: str, workdir: Path, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
@@ -325,7 +308,7 @@ def _ngircd(
                     server,
                     clients=args.clients,
                     senders=args.senders,
-                    messages=_flat_messages(args),
+                    messages=flat_messages(args.messages, args.clients, args.senders),
                     in_flight=args.irc_in_flight,
                 )
             else:
@@ -613,32 +596,16 @@ class LeanSwarm(Swarm):
             msg = "in_flight: plaintext to loopback only"
             raise ValueError(msg)
         started = time.monotonic()
-        deadline = started + timeout
-        waiting: list[Client] = []
-        index = 0
-        while index < count or waiting:
-            waiting = [c for c in waiting if not c.welcomed and not c.closed]
-            while index < count and len(waiting) < in_flight:
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                sock.setblocking(False)
-                sock.connect_ex(self.address)
-                client = Client(
-                    f"c{index:04d}",
-                    sock,
-                    p.Connection(p.Role.CLIENT),
-                    probe=index < probes,
-                )
-                self._write(client, self._hello(client))
-                self.clients.append(client)
-                self._update(client)
-                waiting.append(client)
-                index += 1
-            if time.monotonic() > deadline:
-                welcomed = sum(c.welcomed for c in self.clients)
-                msg = f"{welcomed} of {count} welcomed in {timeout:g} s"
-                raise TimeoutError(msg)
-            self.pump(0.05)
+        if not self._open_paced(
+            count,
+            in_flight,
+            started + timeout,
+            lambda index: self._open(index, probe=index < probes),
+            lambda c: c.welcomed,
+        ):
+            welcomed = sum(c.welcomed for c in self.clients)
+            msg = f"{welcomed} of {count} welcomed in {timeout:g} s"
+            raise TimeoutError(msg)
         closed = sum(c.closed for c in self.clients)
         if closed:
             msg = f"{closed} of {count} connections closed before their Welcome"
@@ -649,17 +616,8 @@ class LeanSwarm(Swarm):
         if client.welcomed or client.probe or client.tls is not None:
             super()._read(client)
             return
-        try:
-            data = client.sock.recv(262144)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
+        data = self._receive(client)
         if not data:
-            client.closed = True
-            client.reading = False
-            client.outbox.clear()
-            self._update(client)
             return
         buffer = self.pending.setdefault(client, bytearray())
         buffer += data
@@ -733,7 +691,7 @@ def hold(
 ) -> str:
     """Chinwag with `args.hold` clients connected: p99 at the fixed rate."""
     clients = args.hold
-    soft = _raise_fd_limit(clients + 1024)
+    soft = raise_fd_limit(clients + 1024)
     if soft < clients + 64:
         return (
             f"hold {clients}: this process may open only {soft} files "
@@ -832,7 +790,7 @@ def _holder(
     answers with counts, ("stop",) ends. It also ends after an hour or when
     the parent goes away.
     """
-    _raise_fd_limit(_PER_HOLDER + 256)
+    raise_fd_limit(_PER_HOLDER + 256)
     selector = selectors.DefaultSelector()
     conns: dict[int, tuple[socket.socket, p.Connection | None, bytearray]] = {}
     counts: collections.Counter[str] = collections.Counter()
@@ -1340,7 +1298,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     args.senders = min(args.senders, args.clients)
-    _raise_fd_limit(4 * max(args.clients, args.hold) + 256)
+    raise_fd_limit(4 * max(args.clients, args.hold) + 256)
 
     binary: str | None = None
     version = how = ""
@@ -1352,23 +1310,9 @@ def main(argv: list[str] | None = None) -> int:
             version = ngircd_version(binary)
             how = f"{how} ({version})"
         print(how, file=sys.stderr)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     report: list[str] = []
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        args.output.open("a", encoding="utf-8") as out,
-    ):
-        workdir = Path(tmp)
-
-        def record(row: dict[str, Any]) -> None:
-            row["cores"] = os.cpu_count()
-            row["load_1min"] = round(os.getloadavg()[0], 2)  # others' work shows
-            if version:
-                row["ngircd_version"] = version
-            out.write(json.dumps(row) + "\n")
-            out.flush()
-            print(json.dumps(row), file=sys.stderr, flush=True)
-
+    stamp = {"ngircd_version": version} if version else {}
+    with recording(args.output, stamp=stamp) as (workdir, record):
         if args.rounds > 0:
             rows = side_by_side(binary, workdir, args, record)
             summary = summarize(rows)

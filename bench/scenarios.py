@@ -21,30 +21,7 @@ PROBES = 20
 
 def _settle(swarm: Swarm, server: ServerProcess, limit: float = 60.0) -> None:
     """Keep reading until the server's CPU use stops growing (joins fan out)."""
-    deadline = time.monotonic() + limit
-    last = server.cpu_seconds()
-    while time.monotonic() < deadline:
-        end = time.monotonic() + 0.3
-        while time.monotonic() < end:
-            swarm.pump(0.02)
-        now = server.cpu_seconds()
-        if now - last < 0.006:
-            return
-        last = now
-
-
-def _drain(swarm: Swarm, expected: int, limit: float) -> None:
-    """Read until `expected` bytes arrived or nothing arrives for 2 s."""
-    deadline = time.monotonic() + limit
-    quiet_since = time.monotonic()
-    seen = swarm.received_bytes()
-    while time.monotonic() < deadline and seen < expected:
-        swarm.pump(0.02)
-        now_seen = swarm.received_bytes()
-        if now_seen != seen:
-            seen, quiet_since = now_seen, time.monotonic()
-        elif time.monotonic() - quiet_since > 2.0:
-            return
+    swarm.settle(server.cpu_seconds, limit)
 
 
 def _setup(
@@ -95,7 +72,7 @@ def _measure(
     server.mark_profile()
     cpu0, gen0, t0 = server.cpu_seconds(), own_cpu_seconds(), time.monotonic()
     sent = send()
-    _drain(swarm, sent * readers * size, limit=30.0)
+    swarm.drain(swarm.received_bytes, sent * readers * size, limit=30.0)
     elapsed = time.monotonic() - t0
     cpu1, gen1 = server.cpu_seconds(), own_cpu_seconds()
     server.mark_profile()
@@ -131,21 +108,12 @@ def _fixed_rate_sender(
     when each message reaches `clients` clients."""
 
     def send() -> int:
-        talkers = swarm.clients[-senders:]
-        interval = (
-            senders * clients / rate
-        )  # seconds between two messages of one sender
-        start = time.monotonic()
-        due = [start + i * interval / senders for i in range(senders)]
-        sent = 0
-        while (now := time.monotonic()) < start + duration:
-            for index, when in enumerate(due):
-                if when <= now:
-                    swarm.send(talkers[index], chat_text(padding))
-                    due[index] = when + interval
-                    sent += 1
-            swarm.pump(max(0.0, min(due) - time.monotonic()))
-        return sent
+        return swarm.send_evenly(
+            swarm.clients[-senders:],
+            interval=senders * clients / rate,  # between two of one sender's
+            duration=duration,
+            padding=padding,
+        )
 
     return send
 
