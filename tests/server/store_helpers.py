@@ -85,25 +85,14 @@ def msg(
     """A message from `sender` to the lobby, to the nick `to` or to the room
     named `room` (`#Rust`), as the hub stores it; parties from the nick keys.
     """
-    if room is not None:
-        return StoredMessage(
-            id=message_id,
-            timestamp_ms=message_id * 1000 if at is None else at,
-            sender=sender,
-            sender_party=account_party(nick_key(sender)),
-            target=room,
-            target_party=None,
-            room=room_key(room),
-            text=text,
-            txn=txn,
-        )
     return StoredMessage(
         id=message_id,
         timestamp_ms=message_id * 1000 if at is None else at,
         sender=sender,
         sender_party=account_party(nick_key(sender)),
-        target=to,
+        target=to if room is None else room,
         target_party=None if to is None else account_party(nick_key(to)),
+        room=None if room is None else room_key(room),
         text=text,
         txn=txn,
         offline=offline,
