@@ -10,45 +10,13 @@ from clients.core.journal import Journal
 from clients.core.secrets import FileSecretStore
 from clients.core.session import AccountSettings
 from clients.core.testing import HeadlessDriver
-from server import ChatServer, ServerConfig
+from server import ChatServer
+from tests.core.live_server import PASSWORD, server_fixtures, stored_server_config
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "a long enough password"
-
-
-def _config(tmp_path, port: int = 0) -> ServerConfig:
-    # Generous limits, so a test can say a hundred lines in a moment (the
-    # client paces itself by what Limits says).
-    return ServerConfig(
-        port=port,
-        data_dir=tmp_path / "server",
-        cheap_hashing=True,
-        rate_burst=50,
-        rate_per_second=500.0,
-    )
-
-
-@pytest.fixture(name="server")
-def _server(tmp_path):
-    with ChatServer(_config(tmp_path)) as server:
-        yield server
-
-
-@pytest.fixture(name="connect")
-def _connect(server):
-    drivers: list[HeadlessDriver] = []
-
-    def connect(nick: str, **options) -> HeadlessDriver:
-        host, port = server.address
-        driver = HeadlessDriver(host, port, nick, **options)
-        driver.wait_connected()
-        drivers.append(driver)
-        return driver
-
-    yield connect
-    for driver in drivers:
-        driver.close()
+# These tests wait for the catching up themselves, where it matters to them.
+_server, _connect = server_fixtures(caught_up=False)
 
 
 def _texts(driver: HeadlessDriver) -> list[str]:
@@ -121,7 +89,7 @@ def test_a_restarted_client_catches_up_from_where_it_left(connect, server, tmp_p
 
 
 def test_a_line_typed_while_the_server_is_down_survives_a_client_restart(tmp_path):
-    with ChatServer(_config(tmp_path)) as server:
+    with ChatServer(stored_server_config(tmp_path)) as server:
         host, port = server.address
         journal = Journal(host, port, "ann", directory=tmp_path / "journals")
         ann = HeadlessDriver(host, port, "ann", journal=journal)
@@ -138,7 +106,7 @@ def test_a_line_typed_while_the_server_is_down_survives_a_client_restart(tmp_pat
         finally:
             ann.close()
     assert [line.text for line in journal.load().lines] == ["kept across restarts"]
-    with ChatServer(_config(tmp_path, port)):
+    with ChatServer(stored_server_config(tmp_path, port)):
         bob = HeadlessDriver(host, port, "bob")
         ann = HeadlessDriver(host, port, "ann", journal=journal)
         try:

@@ -11,46 +11,13 @@ from clients.core import events as ev
 from clients.core.secrets import FileSecretStore
 from clients.core.session import AccountSettings
 from clients.core.testing import HeadlessDriver
-from server import ChatServer, ServerConfig
+from server import ChatServer
+from tests.core.live_server import PASSWORD, server_fixtures, stored_server_config
 from tests.wire import WireClient
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "a long enough password"
-
-
-def _config(tmp_path, port: int = 0, **options) -> ServerConfig:
-    return ServerConfig(
-        port=port,
-        data_dir=tmp_path / "server",
-        cheap_hashing=True,
-        rate_burst=50,
-        rate_per_second=500.0,
-        **options,
-    )
-
-
-@pytest.fixture(name="server")
-def _server(tmp_path):
-    with ChatServer(_config(tmp_path)) as server:
-        yield server
-
-
-@pytest.fixture(name="connect")
-def _connect(server):
-    drivers: list[HeadlessDriver] = []
-
-    def connect(nick: str, **options) -> HeadlessDriver:
-        host, port = server.address
-        driver = HeadlessDriver(host, port, nick, **options)
-        driver.wait_connected()
-        driver.wait_until(lambda: not driver.session.catching_up)
-        drivers.append(driver)
-        return driver
-
-    yield connect
-    for driver in drivers:
-        driver.close()
+_server, _connect = server_fixtures(caught_up=True)
 
 
 def _line(driver: HeadlessDriver, text: str, since: int = 0) -> ev.ChatLine:
@@ -287,7 +254,7 @@ def test_a_rooms_history_comes_when_it_is_first_opened(connect):
 
 def test_an_accounts_rooms_come_back_after_it_reconnects(tmp_path):
     tokens = FileSecretStore(tmp_path / "tokens.json")
-    with ChatServer(_config(tmp_path)) as server:
+    with ChatServer(stored_server_config(tmp_path)) as server:
         host, port = server.address
         accounts = AccountSettings(secrets=tokens, host=host, port=port)
         ann = HeadlessDriver(host, port, "ann", accounts=accounts)
@@ -311,7 +278,7 @@ def test_an_accounts_rooms_come_back_after_it_reconnects(tmp_path):
                     and e.status is ev.ConnectionStatus.RECONNECTING
                 )
             )
-            with ChatServer(_config(tmp_path, port)):
+            with ChatServer(stored_server_config(tmp_path, port)):
                 since, guest_since = len(ann.events), len(guest.events)
                 ann.wait_connected(timeout=10, since=since)
                 guest.wait_connected(timeout=10, since=guest_since)
