@@ -120,8 +120,15 @@ _ALLOWED_MIXES = (
 
 def _scripts(nick: str) -> set[str]:
     return {
-        categories.alias(char) for char in unicodedata.normalize("NFD", nick)
+        _script_of(char) for char in unicodedata.normalize("NFD", nick)
     } - _NEUTRAL_SCRIPTS
+
+
+@functools.lru_cache(maxsize=4096)
+def _script_of(char: str) -> str:
+    """The character's script (cached: a linear search of a table, asked for
+    every character of every nick of everyone who connects)."""
+    return str(categories.alias(char))
 
 
 def _one_script(scripts: set[str]) -> bool:
