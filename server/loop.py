@@ -20,25 +20,40 @@ log = logging.getLogger(__name__)
 
 
 class Waker:
-    """A socket pair whose read end wakes a thread blocked in `select`."""
+    """A socket pair whose read end wakes a thread blocked in `select`.
+
+    One byte at a time: while a wake is on its way (sent, not yet drained),
+    further wakes send nothing, so a crowd handed to a loop at once costs
+    it one wake-up, not one per client.
+    """
 
     def __init__(self) -> None:
         self.reader, self._writer = socket.socketpair()
         self.reader.setblocking(False)
         self._writer.setblocking(False)
+        self._pending = False
 
     def wake(self) -> None:
+        if self._pending:
+            return
+        self._pending = True
         try:
             self._writer.send(b"\0")
         except OSError:
             pass  # already awake (buffer full), or shutting down
 
     def drain(self) -> None:
+        """Take the wake (the loop's thread, before it runs what was queued).
+
+        The flag drops only once the byte is read: a wake in between sends
+        nothing, and what it queued runs in this same turn.
+        """
         try:
             while self.reader.recv(4096):
                 pass
         except OSError:
             pass
+        self._pending = False
 
     def close(self) -> None:
         self.reader.close()
@@ -51,6 +66,9 @@ class SelectorLoop:
     Args:
         name: the thread's name, as logs show it.
     """
+
+    SELECT_TIMEOUT = 1.0
+    """Seconds a turn waits for a ready socket or a wake."""
 
     def __init__(self, name: str) -> None:
         self._selector = selectors.DefaultSelector()
@@ -126,7 +144,7 @@ class SelectorLoop:
         the next one: a closed peer is freed as soon as it is let go.
         """
         self._before_select()
-        ready = self._selector.select(timeout=1.0)
+        ready = self._selector.select(timeout=self.SELECT_TIMEOUT)
         self._after_select()
         for key, _ in self._in_order(ready):
             if key.fileobj is self._waker.reader:
