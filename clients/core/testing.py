@@ -730,15 +730,21 @@ class HeadlessDriver:
                 raise TimeoutError(msg)
             self.pump(0.02)
 
-    def wait_connected(self, timeout: float = 5.0, *, since: int = 0) -> None:
+    def wait_status(
+        self, status: ev.ConnectionStatus, timeout: float = 5.0, *, since: int = 0
+    ) -> None:
+        """Until the connection is reported `status` (after event `since`)."""
         self.wait_for(
-            lambda e: (
-                isinstance(e, ev.ConnectionChanged)
-                and e.status is ev.ConnectionStatus.CONNECTED
-            ),
+            lambda e: isinstance(e, ev.ConnectionChanged) and e.status is status,
             timeout,
             since=since,
         )
+
+    def wait_connected(self, timeout: float = 5.0, *, since: int = 0) -> None:
+        self.wait_status(ev.ConnectionStatus.CONNECTED, timeout, since=since)
+
+    def wait_reconnecting(self, timeout: float = 5.0, *, since: int = 0) -> None:
+        self.wait_status(ev.ConnectionStatus.RECONNECTING, timeout, since=since)
 
     def submit(self, line: str) -> bool:
         result = self.client.submit(line)

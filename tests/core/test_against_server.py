@@ -94,18 +94,8 @@ def test_reconnects_after_a_server_restart_and_keeps_the_nick(server):
         ann.wait_connected()
         bob.wait_connected()
         server.stop()
-        ann.wait_for(
-            lambda e: (
-                isinstance(e, ev.ConnectionChanged)
-                and e.status is ev.ConnectionStatus.RECONNECTING
-            )
-        )
-        bob.wait_for(
-            lambda e: (
-                isinstance(e, ev.ConnectionChanged)
-                and e.status is ev.ConnectionStatus.RECONNECTING
-            )
-        )
+        ann.wait_reconnecting()
+        bob.wait_reconnecting()
         assert ann.submit("typed while the server was down")
         with ChatServer(ServerConfig(port=port)):
             since = len(ann.events)
@@ -131,12 +121,7 @@ def test_two_hundred_lines_typed_while_the_server_is_down_arrive_once_in_order(
     try:
         ann.wait_connected()
         server.stop()
-        ann.wait_for(
-            lambda e: (
-                isinstance(e, ev.ConnectionChanged)
-                and e.status is ev.ConnectionStatus.RECONNECTING
-            )
-        )
+        ann.wait_reconnecting()
         texts = [f"line {n:03d}" for n in range(200)]
         for text in texts:
             assert ann.submit(text)

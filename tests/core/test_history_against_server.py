@@ -96,12 +96,7 @@ def test_a_line_typed_while_the_server_is_down_survives_a_client_restart(tmp_pat
         try:
             ann.wait_connected()
             server.stop()
-            ann.wait_for(
-                lambda e: (
-                    isinstance(e, ev.ConnectionChanged)
-                    and e.status is ev.ConnectionStatus.RECONNECTING
-                )
-            )
+            ann.wait_reconnecting()
             assert ann.submit("kept across restarts")
         finally:
             ann.close()

@@ -272,12 +272,7 @@ def test_an_accounts_rooms_come_back_after_it_reconnects(tmp_path):
             _join(guest, "#rust")
             assert _names(ann) == ["#lobby", "#go", "#rust"]
             server.stop()
-            ann.wait_for(
-                lambda e: (
-                    isinstance(e, ev.ConnectionChanged)
-                    and e.status is ev.ConnectionStatus.RECONNECTING
-                )
-            )
+            ann.wait_reconnecting()
             with ChatServer(stored_server_config(tmp_path, port)):
                 since, guest_since = len(ann.events), len(guest.events)
                 ann.wait_connected(timeout=10, since=since)

@@ -3,6 +3,7 @@ the loop's thread, in order, however the wakes interleave with its turns."""
 
 from __future__ import annotations
 
+import functools
 import selectors
 import threading
 import time
@@ -40,7 +41,7 @@ def test_calls_from_many_threads_all_run_in_order_on_the_loop():
 
     def produce(worker: int) -> None:
         for n in range(500):
-            loop.call_soon(lambda n=n: call(worker, n))
+            loop.call_soon(functools.partial(call, worker, n))
             if n % 50 == 0:
                 time.sleep(0.001)  # let the loop take turns in between
 
