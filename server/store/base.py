@@ -205,9 +205,12 @@ class RoomRecord:
     created_at: float
 
 
+_ACCOUNT_PARTY = "a:"
+
+
 def account_party(name_key: str) -> str:
     """The party of a logged-in account: `a:` + its `nick_key` (issue 14)."""
-    return f"a:{name_key}"
+    return _ACCOUNT_PARTY + name_key
 
 
 def guest_party(session_id: str) -> str:
@@ -217,7 +220,7 @@ def guest_party(session_id: str) -> str:
 
 def is_account_party(party: str) -> bool:
     """Whether `party` is an account's (from `account_party`)."""
-    return party.startswith("a:")
+    return party.startswith(_ACCOUNT_PARTY)
 
 
 class StoreError(Exception):

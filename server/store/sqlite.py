@@ -303,7 +303,7 @@ class SqliteStore(SqliteFile):
         with self._db.read() as db:
             # The longest-lasting ban in force: a permanent one first.
             row = db.execute(
-                "SELECT id, account_id, address, reason, created_at, until FROM bans"
+                f"SELECT {_BAN_COLUMNS} FROM bans"  # noqa: S608 - constant columns
                 " WHERE (account_id = ? OR address = ?)"
                 " AND (until IS NULL OR until > ?)"
                 " ORDER BY until IS NULL DESC, until DESC LIMIT 1",
@@ -314,7 +314,7 @@ class SqliteStore(SqliteFile):
     def bans_in_force(self, now: float) -> list[BanRecord]:
         with self._db.read() as db:
             rows = db.execute(
-                "SELECT id, account_id, address, reason, created_at, until FROM bans"
+                f"SELECT {_BAN_COLUMNS} FROM bans"  # noqa: S608 - constant columns
                 " WHERE until IS NULL OR until > ?",
                 (now,),
             ).fetchall()
@@ -352,6 +352,10 @@ def _account(row: tuple[Any, ...]) -> AccountRecord:
         created_at=float(created_at),
         disabled=bool(disabled),
     )
+
+
+_BAN_COLUMNS = "id, account_id, address, reason, created_at, until"
+"""What `_ban` reads, in its order."""
 
 
 def _ban(row: tuple[Any, ...]) -> BanRecord:
