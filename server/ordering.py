@@ -114,11 +114,13 @@ class StepQueue:
         count = min(len(self._waiting), self._scan)
         entries = self._waiting[:count]
         keys = _rounds(entries, first or (lambda _step: True))
-        order = sorted(range(count), key=keys.__getitem__)
         express = [] if self._express_last else self._sparse(entries, keys)
         self._express_last = bool(express) and len(express) < count
-        if self._express_last:
-            order = express
+        order = (
+            express
+            if self._express_last
+            else sorted(range(count), key=keys.__getitem__)
+        )
         chosen: list[int] = []
         cost = 0
         for index in order:

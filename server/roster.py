@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Callable, Iterator, ValuesView
+from collections.abc import Callable, ValuesView
 from typing import TYPE_CHECKING
 
 from protocol import MAX_NICK_CHARS, UserList, encode_frame, nick_key
@@ -38,12 +38,6 @@ class Roster:
 
     def __len__(self) -> int:
         return len(self._members)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._members
-
-    def __iter__(self) -> Iterator[Member]:
-        return iter(self._members.values())
 
     def get(self, key: str) -> Member | None:
         """The member registered under nick key `key`."""
