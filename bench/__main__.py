@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import history, rooms, scenarios
-from bench.abuse import abuse
+from bench.abuse import PROBES, abuse
 from bench.floor import send_floor_us
 from bench.harness import flat_messages, raise_fd_limit, recording
 from bench.logins import login_storm
@@ -402,7 +402,7 @@ def _run_abuse(args: argparse.Namespace) -> int:
         f"{row['baseline_p99_ms']} ms\n"
         f"  healthy p50 / p99 with abusers:    {row['abuse_p50_ms']} / "
         f"{row['abuse_p99_ms']} ms (p99 ratio {row['ratio']}, goal <= 2)\n"
-        f"  (each healthy message counts once per healthy reader: about "
+        f"  (each healthy message is timed by each of {PROBES} probes: about "
         f"{row['healthy_messages'] // 2} messages per phase, so the p99 is "
         f"about the worst of them)\n"
         f"  healthy clients refused (RATE_LIMITED): {row['healthy_rate_limited']}, "

@@ -35,7 +35,7 @@ from typing import Any
 import attrs
 
 import protocol as p
-from bench.loadgen import percentile_ms, set_interest
+from bench.loadgen import open_socket, percentile_ms, set_interest
 from bench.server_proc import ServerProcess
 
 TEXT_DIGITS = 20
@@ -125,11 +125,7 @@ class AbuseRun:
             self.pump(0.05)
 
     def _open(self, role: Role, nick: str) -> _Client:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((_source_address(role, int(nick[1:])), 0))
-        sock.setblocking(False)
-        sock.connect_ex(self.address)
+        sock = open_socket(self.address, _source_address(role, int(nick[1:])))
         client = _Client(role, nick, sock, p.Connection(p.Role.CLIENT))
         client.outbox += client.conn.send(
             p.Hello(version=1, client_name="bench", nick=nick)
