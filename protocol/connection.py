@@ -24,7 +24,7 @@ from protocol.framing import FrameDecoder
 from protocol.messages import Bye, Message
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Generator
 
 
 class Role(enum.Enum):
@@ -170,11 +170,14 @@ class Connection:
         self._said_bye = self._said_bye or message.TYPE is MessageType.BYE
         return data
 
-    def receive_data(self, data: bytes) -> Iterator[Event]:
+    def receive_data(self, data: bytes) -> Generator[Event, None, None]:
         """Buffer `data` and return an iterator over the events it completes.
 
         The iterator raises at the exact point of a fatal error, after
         yielding every message that came before it, so nothing valid is lost.
+        Closed before its end, it leaves the frames it did not reach
+        buffered (see `frames_waiting`): `receive_data(b"")` yields them
+        later, so a server can take a few frames per turn from each client.
 
         Raises:
             RemoteProtocolError: (from the iterator) the peer broke the
@@ -186,6 +189,11 @@ class Connection:
             raise LocalProtocolError(msg)
         self._decoder.feed(data)
         return self._events()
+
+    @property
+    def frames_waiting(self) -> bool:
+        """Whether a whole frame is buffered that no iterator has yielded yet."""
+        return self.state is not State.ERROR and self._decoder.has_frame
 
     def receive_eof(self) -> None:
         """The peer closed its side.
@@ -201,9 +209,10 @@ class Connection:
         if self.state is not State.ERROR:
             self.state = State.CLOSED
 
-    def _events(self) -> Iterator[Event]:
+    def _events(self) -> Generator[Event, None, None]:
+        bodies = self._decoder.bodies()
         try:
-            for body in self._decoder.bodies():
+            for body in bodies:
                 event = self._decode(body)
                 if isinstance(event, Rejected):
                     yield event
@@ -222,6 +231,8 @@ class Connection:
         except RemoteProtocolError:
             self.state = State.ERROR
             raise
+        finally:
+            bodies.close()  # now, not when collected: what is left stays buffered
 
     def _decode(self, body: bytes) -> Event:
         try:

@@ -38,12 +38,24 @@ class FrameDecoder:
         """How many received bytes wait for the rest of their frame."""
         return len(self._buffer)
 
+    @property
+    def has_frame(self) -> bool:
+        """Whether `bodies()` has something to yield (or to raise) right now."""
+        buf = self._buffer
+        if len(buf) < FRAME_HEADER.size:
+            return False
+        size: int = FRAME_HEADER.unpack_from(buf)[0]
+        return size > self.max_frame_size or FRAME_HEADER.size + size <= len(buf)
+
     def feed(self, data: bytes) -> None:
         """Append received bytes."""
         self._buffer += data
 
     def bodies(self) -> Generator[bytes, None, None]:
         """Yield each complete frame body in the buffer, in order.
+
+        Closing the generator early drops only the bodies it yielded: the
+        rest stay buffered for the next call.
 
         Raises:
             FrameTooLarge: a header declares more than `max_frame_size` bytes.

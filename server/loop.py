@@ -112,6 +112,10 @@ class SelectorLoop:
         fd = sock.fileno()
         return fd >= 0 and fd in self._selector.get_map()
 
+    def _timeout(self) -> float:
+        """Seconds this turn may wait in `select` (subclasses with work left say 0)."""
+        return self.SELECT_TIMEOUT
+
     def _before_select(self) -> None:
         """Runs on the loop's thread before each `select` (a turn has ended)."""
 
@@ -144,7 +148,7 @@ class SelectorLoop:
         the next one: a closed peer is freed as soon as it is let go.
         """
         self._before_select()
-        ready = self._selector.select(timeout=self.SELECT_TIMEOUT)
+        ready = self._selector.select(timeout=self._timeout())
         self._after_select()
         for key, _ in self._in_order(ready):
             if key.fileobj is self._waker.reader:

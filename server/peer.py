@@ -15,6 +15,7 @@ when the verdict comes from another thread), not when its socket closes.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import socket
 import ssl
@@ -82,6 +83,16 @@ from server.tls import TLS_HANDSHAKE_RECORD, TlsEngine, TlsProtocolError
 log = logging.getLogger(__name__)
 
 RECV_SIZE = 65536
+
+FRAMES_PER_TURN = 16
+"""The most frames handled from one client in one reader turn.
+
+A read can hold hundreds of frames (a flooder's, a burst of requests); the
+ones past this wait, buffered and unread, for the peer's next turn, and
+nothing more is read from its socket until they are handled. A turn then
+costs about the same whoever is in it, so a message from a quiet client
+waits behind a few frames of each busy one, not all of them.
+"""
 
 PLAINTEXT_REFUSED = (
     "this server accepts connections from other machines over TLS only; "
@@ -324,7 +335,41 @@ class Peer:
         self.leave_hub()
         return False
 
+    @property
+    def backlogged(self) -> bool:
+        """Frames read in an earlier turn wait to be handled (`FRAMES_PER_TURN`)."""
+        return self._conn.frames_waiting and not self._done()
+
     def _read_once(self, caught_up: float) -> bool:
+        if self.backlogged:
+            data = b""  # the frames an earlier turn left come before any new read
+        else:
+            received = self._receive()
+            if isinstance(received, bool):
+                return received
+            data = received
+        now = self._clock()
+        if data:
+            self.last_heard = now
+            self.pinged = False
+        since = caught_up
+        if self._backlog_since is not None and self._backlog_since < since:
+            since = self._backlog_since
+        self._bucket.refill(now, now - since)
+        filled = len(data) == RECV_SIZE
+        if data:
+            data = self._unwrap(data)
+        if data or self.backlogged:
+            self._handle_chunk(data)
+        self._backlog_since = since if filled or self.backlogged else None
+        if self._said_bye():
+            return True
+        if self._discarding():
+            self.leave_hub()  # condemned: tell the others now, then linger
+        return False
+
+    def _receive(self) -> bytes | bool:
+        """What the socket holds, or nothing to handle: True once finished."""
         try:
             data = self.sock.recv(RECV_SIZE, socket.MSG_DONTWAIT)
         except BlockingIOError:
@@ -341,22 +386,7 @@ class Peer:
             # Condemned: discard until the client closes. Closing with unread
             # input would send RST, which can destroy the last words in flight.
             return False
-        now = self._clock()
-        self.last_heard = now
-        self.pinged = False
-        since = caught_up
-        if self._backlog_since is not None and self._backlog_since < since:
-            since = self._backlog_since
-        self._backlog_since = since if len(data) == RECV_SIZE else None
-        self._bucket.refill(now, now - since)
-        data = self._unwrap(data)
-        if data:
-            self._handle_chunk(data)
-        if self._said_bye():
-            return True
-        if self._discarding():
-            self.leave_hub()  # condemned: tell the others now, then linger
-        return False
+        return data
 
     def _discarding(self) -> bool:
         """Condemned (its last words may still wait behind stored messages)."""
@@ -391,7 +421,9 @@ class Peer:
             return b""
 
     def _handle_chunk(self, data: bytes) -> None:
-        """Handle every frame `data` completes, until one condemns the peer.
+        """Handle the frames `data` completes, up to `FRAMES_PER_TURN` of them.
+
+        Frames past that, or past one that condemns the peer, stay buffered.
 
         A chunk that is one frame (ordinary chat) is handled at once: its
         broadcast is written to each recipient straight away, the cheapest
@@ -402,24 +434,27 @@ class Peer:
         one per frame, and nobody waits on the hub while those sends happen.
         """
         events = self._conn.receive_data(data)
-        if _one_frame(data):
-            self.appetite = 1
-            for event in events:
-                self._take(event)
-                if self._done():
-                    return
-            return
-        with batched():
-            self.appetite = 0
-            try:
-                for event in events:
-                    self.appetite += 1
+        try:
+            if data and _one_frame(data):
+                self.appetite = 1
+                for event in itertools.islice(events, FRAMES_PER_TURN):
                     self._take(event)
                     if self._done():
-                        break  # the rest is not even decoded
-            finally:
-                if self._hub.has_queued():
-                    self._hub.flush_broadcasts()
+                        return
+                return
+            with batched():
+                self.appetite = 0
+                try:
+                    for event in itertools.islice(events, FRAMES_PER_TURN):
+                        self.appetite += 1
+                        self._take(event)
+                        if self._done():
+                            break  # the rest is not even decoded
+                finally:
+                    if self._hub.has_queued():
+                        self._hub.flush_broadcasts()
+        finally:
+            events.close()  # frames not reached stay buffered for the next turn
 
     def _done(self) -> bool:
         """Condemned, or the client said Bye: nothing more it sent matters."""

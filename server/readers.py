@@ -3,7 +3,10 @@
 A thread per client would cost 16 KB of memory each before doing anything;
 a handful of selector threads serve thousands. Reads never block (sockets are
 read with MSG_DONTWAIT when the selector says they are readable) and each
-turn handles at most one `recv` per peer, so no client can hold a thread.
+turn handles at most one `recv` and `FRAMES_PER_TURN` frames per peer, so no
+client can hold a thread. A peer with frames left over is *backlogged*: it
+is served in the next turn whether its socket is readable or not, and that
+turn does not wait in `select`.
 
 Each reader also tells its peers how late it is (for the flood limit, see
 `server.ratelimit`): data read now may have waited since the reader last
@@ -36,6 +39,7 @@ class _Reader(SelectorLoop):
         self._turn_began = clock()
         self._last_turn = 0.0
         self._caught_up = self._turn_began
+        self._backlogged: dict[Peer, None] = {}  # in the order they fell behind
 
     def add(self, peer: Peer) -> None:
         peer.post = self.call_soon  # results of slow work come back here
@@ -48,24 +52,45 @@ class _Reader(SelectorLoop):
         self._turn_began = self._clock()
         self._caught_up = self._turn_began - self._last_turn
 
+    def _timeout(self) -> float:
+        return 0.0 if self._backlogged else self.SELECT_TIMEOUT
+
     def _in_order(
         self, ready: list[tuple[selectors.SelectorKey, int]]
     ) -> list[tuple[selectors.SelectorKey, int]]:
-        """Light talkers first: the peers whose last read held fewest frames.
+        """The backlogged peers join the ready ones; light talkers go first.
+
+        Light talkers are the peers whose last read held fewest frames.
 
         One turn reads every ready peer once, and a read can hold hundreds
         of frames (a flooder's, a burst of requests). Served in `select`'s
         order, a client with one message could wait behind all of them;
         served by appetite, it waits behind the other light ones only.
         """
+        if self._backlogged:
+            ready = self._with_backlog(ready)
         if len(ready) < 2:
             return ready
         return sorted(ready, key=_appetite)
+
+    def _with_backlog(
+        self, ready: list[tuple[selectors.SelectorKey, int]]
+    ) -> list[tuple[selectors.SelectorKey, int]]:
+        listed = {key.data for key, _ in ready}
+        keys = self._selector.get_map()
+        for peer in self._backlogged:
+            key = keys.get(peer.sock.fileno())
+            if peer not in listed and key is not None and key.data is peer:
+                ready.append((key, selectors.EVENT_READ))
+        self._backlogged.clear()
+        return ready
 
     def _ready(self, key: selectors.SelectorKey) -> None:
         peer: Peer = key.data
         if peer.on_readable(self._caught_up):
             self._finish(peer)
+        elif peer.backlogged:
+            self._backlogged[peer] = None
 
     def _at_exit(self) -> None:
         for key in list(self._selector.get_map().values()):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 import protocol as p
+from protocol.constants import FRAME_HEADER
 
 
 def _frames(*bodies: bytes) -> bytes:
@@ -71,3 +72,20 @@ def test_abandoned_iteration_does_not_repeat_bodies():
     assert next(iterator) == b"one"
     iterator.close()
     assert list(decoder.bodies()) == [b"two"]
+
+
+def test_has_frame_says_whether_bodies_would_yield():
+    decoder = p.FrameDecoder(max_frame_size=10)
+    assert not decoder.has_frame
+    decoder.feed(p.frame(b"one")[:4])
+    assert not decoder.has_frame
+    decoder.feed(p.frame(b"one")[4:] + p.frame(b"two"))
+    assert decoder.has_frame
+    iterator = decoder.bodies()
+    assert next(iterator) == b"one"
+    iterator.close()
+    assert decoder.has_frame
+    assert list(decoder.bodies()) == [b"two"]
+    assert not decoder.has_frame
+    decoder.feed(FRAME_HEADER.pack(11))  # too large: bodies() would raise
+    assert decoder.has_frame

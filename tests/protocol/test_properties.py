@@ -91,3 +91,56 @@ def test_every_move_is_legal_or_refused(state, role, message):
         assert legal
         assert events == [message]
         assert receiver.state is p.TRANSITIONS[role, state, message.TYPE]
+
+
+def _take_in_helpings(conn, chunks, helpings, out):
+    """Feed `chunks`, taking at most the next helping of events per turn.
+
+    A turn with a whole frame still buffered reads nothing more, as the
+    server's readers do; each turn's iterator is closed unfinished.
+    """
+    pending = list(chunks)
+    sizes = itertools.cycle(helpings)
+    while pending or conn.frames_waiting:
+        data = b"" if conn.frames_waiting else pending.pop(0)
+        events = conn.receive_data(data)
+        out.extend(itertools.islice(events, next(sizes)))
+        events.close()
+
+
+_from_a_client = messages.filter(
+    lambda m: (p.Role.CLIENT, p.State.OPEN, m.TYPE) in p.TRANSITIONS
+)
+
+
+def _outcome(take):
+    """The events `take` got, how it failed (only our own error may) and the state."""
+    conn = p.Connection(p.Role.SERVER)
+    conn.state = p.State.OPEN
+    events: list[p.Event] = []
+    try:
+        take(conn, events)
+    except p.RemoteProtocolError as exc:
+        return events, type(exc), conn.state
+    assert not conn.frames_waiting
+    return events, None, conn.state
+
+
+@given(
+    st.lists(_from_a_client, max_size=12),
+    st.lists(st.integers(1, 4), min_size=1, max_size=5),
+    st.data(),
+)
+def test_events_taken_a_few_per_turn_are_the_same_events(batch, helpings, data):
+    stream = b"".join(p.frame(p.encode_body(m)) for m in batch)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=10)))
+    bounds = [0, *cuts, len(stream)]
+    chunks = [stream[a:b] for a, b in itertools.pairwise(bounds)]
+
+    def at_once(conn, events):
+        events.extend(conn.receive_data(stream))
+
+    def a_few_per_turn(conn, events):
+        _take_in_helpings(conn, chunks, helpings, events)
+
+    assert _outcome(a_few_per_turn) == _outcome(at_once)
