@@ -341,7 +341,8 @@ class Peer:
         return self._conn.frames_waiting and not self._done()
 
     def _read_once(self, caught_up: float) -> bool:
-        if self.backlogged:
+        held_over = self.backlogged
+        if held_over:
             data = b""  # the frames an earlier turn left come before any new read
         else:
             received = self._receive()
@@ -359,7 +360,7 @@ class Peer:
         filled = len(data) == RECV_SIZE
         if data:
             data = self._unwrap(data)
-        if data or self.backlogged:
+        if data or held_over:
             self._handle_chunk(data)
         self._backlog_since = since if filled or self.backlogged else None
         if self._said_bye():
