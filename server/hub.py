@@ -226,7 +226,8 @@ class Hub:
         self._newcomers: dict[int, int] = {}
         # Stored history (spec 12.4); see `attach_history`.
         self._store: MessageStore | None = None
-        self._queue = StepQueue()  # what waits for the recorder (fair order)
+        # What waits for the recorder (fair order); a round's messages go first.
+        self._queue = StepQueue(first=lambda step: isinstance(step, Record))
         self._work = threading.Condition(self._lock)
         self._join_points: dict[int, int] = {}
         self._fanout = Fanout(
@@ -767,9 +768,7 @@ class Hub:
                 self._work.wait(timeout)
                 if not len(self._queue):
                     return []
-            steps: list[Step] = self._queue.take(  # type: ignore[assignment]
-                first=lambda step: isinstance(step, Record)
-            )
+            steps: list[Step] = self._queue.take()  # type: ignore[assignment]
             for step in steps:
                 if isinstance(step, Record):
                     stored = step.stored

@@ -15,9 +15,17 @@ then the second of every lane, and so on, until the batch reaches its cost
 is published a round at a time beside everyone else's messages (the fair
 queueing of deficit round robin, with a step as the quantum).
 
+A step's round is given once, when it is added, as start-time fair queueing
+gives a packet its virtual start time: one more than the round of the step
+before it in any of its lanes, or, for a lane with nothing pending, the
+round now being served. The waiting steps sit in a heap by round, so a
+batch costs a few operations per step it takes, however many steps wait
+(thousands, under a flood of requests), and not a pass over all of them.
+
 Quiet lanes go first, as fq_codel serves its sparse flows: when some lanes
-hold a single step and were not in the previous batch (someone chatting,
-not a burst), the next batch is those steps alone, an *express* batch. A
+hold a single step, which arrived when nothing else was pending in them,
+and were not in the previous batch (someone chatting, not a burst), the
+next batch is those steps alone, an *express* batch. A
 quiet client's message then waits for the batch in progress and its own
 small batch, not for a batch full of someone's burst. Express batches never
 follow each other, so busy lanes move on in at least every other batch.
@@ -31,6 +39,8 @@ Not thread-safe: the hub's lock guards it.
 from __future__ import annotations
 
 import collections
+import heapq
+import itertools
 from collections.abc import Callable, Hashable, Iterable
 
 import attrs
@@ -42,37 +52,68 @@ ROSTER: Lane = "roster"
 MAX_BATCH_STEPS = 1024
 MAX_BATCH_COST = 32_768
 """About this many deliveries are published per batch (at least one step):
-a few tens of milliseconds of fan-out, the most a newly arrived message
-waits before its own batch starts."""
-SCAN = 4096
-"""Only this many of the oldest steps are looked at per batch."""
+a few tens of milliseconds of fan-out. Large batches make a sustained load
+cheap: each recipient gets one write per batch, however many messages."""
+FIRST_BATCH_COST = 4_096
+"""The budget of a batch that starts a backlog, doubled for each batch
+after it while the backlog lasts, up to `MAX_BATCH_COST` (as TCP's slow
+start grows its window). A burst that begins just before a quiet message
+arrives makes that message wait for a batch of this size, a few
+milliseconds, rather than the largest."""
 
 
-@attrs.define(slots=True)
+@attrs.define(slots=True, eq=False)
 class _Entry:
     step: object
     lanes: frozenset[Lane] | None
     cost: int
+    key: tuple[int, int, int]
+    """(round, 0 for a step that goes first within its round else 1, arrival)."""
+    taken: bool = False
 
 
 class StepQueue:
-    """Steps waiting to be published, and the batch being published."""
+    """Steps waiting to be published, and the batch being published.
+
+    Args:
+        first: True for steps to put first within a round (messages, so a
+            round's messages go out as one group).
+        max_cost: a batch stops before the step that would take it past
+            this cost (but holds at least one step).
+        first_cost: the cost a batch may have when it starts a backlog.
+        max_steps: nor does a batch hold more steps than this.
+    """
 
     def __init__(
         self,
         *,
+        first: Callable[[object], bool] = lambda _step: True,
         max_cost: int = MAX_BATCH_COST,
         max_steps: int = MAX_BATCH_STEPS,
-        scan: int = SCAN,
+        first_cost: int = FIRST_BATCH_COST,
     ) -> None:
+        self._first = first
         self._max_cost = max_cost
+        self._first_cost = min(first_cost, max_cost)
+        self._budget = self._first_cost
         self._max_steps = max_steps
-        self._scan = scan
-        self._waiting: list[_Entry] = []
+        # (key, entry) of the waiting steps, and of express-taken ones not yet
+        # popped; keys are unique, so entries are never compared.
+        self._heap: list[tuple[tuple[int, int, int], _Entry]] = []
+        self._waiting = 0
         self._taken: list[_Entry] = []
+        self._arrivals = itertools.count()
         # Steps queued or taken but not yet published, per lane; and barriers.
         self._pending: collections.Counter[Lane] = collections.Counter()
         self._barriers = 0
+        # The round of each lane's latest step; rounds below `_floor` are
+        # closed (a barrier came after them); `_top` is the highest given.
+        self._latest: dict[Lane, int] = {}
+        self._floor = 0
+        self._top = -1
+        self._served = 0  # the highest round in the last batch
+        # Steps that arrived in a lane with nothing pending: maybe quiet.
+        self._quiet: list[_Entry] = []
         self._last_lanes: frozenset[Lane] = frozenset()
         self._express_last = False
 
@@ -81,7 +122,7 @@ class StepQueue:
         return bool(self._waiting or self._taken)
 
     def __len__(self) -> int:
-        return len(self._waiting)
+        return self._waiting
 
     def busy(self, lanes: Iterable[Lane] | None) -> bool:
         """Whether a step in `lanes` must queue (None: a barrier)."""
@@ -95,65 +136,116 @@ class StepQueue:
     def add(self, step: object, lanes: Iterable[Lane] | None, cost: int = 1) -> None:
         """Queue `step` after the steps it shares a lane with."""
         kept = None if lanes is None else frozenset(lanes)
-        if kept is None or not kept:
+        quiet = False
+        if not kept:
             kept = None
+            round_ = self._top + 1
+            self._floor = round_ + 1
             self._barriers += 1
         else:
-            self._pending.update(kept)
-        self._waiting.append(_Entry(step, kept, max(1, cost)))
+            pending = self._pending
+            round_ = max(self._floor, self._now_serving())
+            quiet = not self._barriers
+            for lane in kept:
+                if pending[lane]:
+                    quiet = False
+                    round_ = max(round_, self._latest[lane] + 1)
+            for lane in kept:
+                self._latest[lane] = round_
+            pending.update(kept)
+        self._top = max(self._top, round_)
+        entry = _Entry(
+            step,
+            kept,
+            max(1, cost),
+            (round_, 0 if self._first(step) else 1, next(self._arrivals)),
+        )
+        heapq.heappush(self._heap, (entry.key, entry))
+        self._waiting += 1
+        if quiet:
+            self._quiet.append(entry)
 
-    def take(self, first: Callable[[object], bool] | None = None) -> list[object]:
-        """The next batch, in publishing order; it stays pending until `done`.
+    def _now_serving(self) -> int:
+        """The lowest round waiting, or the last one served if none waits."""
+        heap = self._heap
+        while heap and heap[0][1].taken:
+            heapq.heappop(heap)
+        return heap[0][0][0] if heap else self._served
 
-        Args:
-            first: True for steps to put first within a round (messages, so
-                a round's messages go out as one group).
-        """
+    def take(self) -> list[object]:
+        """The next batch, in publishing order; it stays pending until `done`."""
         if self._taken:
             raise RuntimeError("the previous batch was not published")
-        count = min(len(self._waiting), self._scan)
-        entries = self._waiting[:count]
-        keys = _rounds(entries, first or (lambda _step: True))
-        express = [] if self._express_last else self._sparse(entries, keys)
-        self._express_last = bool(express) and len(express) < count
-        order = (
-            express
-            if self._express_last
-            else sorted(range(count), key=keys.__getitem__)
+        express = [] if self._express_last else self._sparse()
+        self._express_last = bool(express) and len(express) < self._waiting
+        chosen = self._cut(express) if self._express_last else self._pop_batch()
+        for entry in chosen:
+            entry.taken = True
+        self._waiting -= len(chosen)
+        if self._waiting and not self._express_last:
+            self._budget = min(self._max_cost, 2 * self._budget)
+        else:  # the backlog is gone, or quiet lanes are being served
+            self._budget = self._first_cost
+        self._taken = chosen
+        self._served = max(self._served, *(entry.key[0] for entry in chosen))
+        self._last_lanes = frozenset(
+            lane for entry in chosen for lane in entry.lanes or ()
         )
-        chosen: list[int] = []
+        return [entry.step for entry in chosen]
+
+    def _cut(self, entries: list[_Entry]) -> list[_Entry]:
+        """The longest prefix of `entries` within the batch limits (one at least)."""
+        chosen: list[_Entry] = []
         cost = 0
-        for index in order:
-            entry = entries[index]
+        for entry in entries:
             if chosen and (
-                cost + entry.cost > self._max_cost or len(chosen) >= self._max_steps
+                cost + entry.cost > self._budget or len(chosen) >= self._max_steps
             ):
                 break
-            chosen.append(index)
+            chosen.append(entry)
             cost += entry.cost
-        taken = set(chosen)
-        self._waiting[:count] = [entries[i] for i in range(count) if i not in taken]
-        self._taken = [entries[i] for i in chosen]
-        self._last_lanes = frozenset(
-            lane for entry in self._taken for lane in entry.lanes or ()
-        )
-        return [entry.step for entry in self._taken]
+        return chosen
 
-    def _sparse(
-        self, entries: list[_Entry], keys: list[tuple[int, int, int]]
-    ) -> list[int]:
+    def _pop_batch(self) -> list[_Entry]:
+        """The waiting steps lowest in (round, first, arrival), within the limits."""
+        heap = self._heap
+        chosen: list[_Entry] = []
+        cost = 0
+        while heap:
+            entry = heap[0][1]
+            if entry.taken:
+                heapq.heappop(heap)
+                continue
+            if chosen and (
+                cost + entry.cost > self._budget or len(chosen) >= self._max_steps
+            ):
+                break
+            heapq.heappop(heap)
+            chosen.append(entry)
+            cost += entry.cost
+        return chosen
+
+    def _sparse(self) -> list[_Entry]:
         """The steps of quiet lanes, in publishing order: each the only step
         pending in every one of its lanes, none of which was in the previous
-        batch, and no barrier before it."""
+        batch, and no barrier before it.
+
+        A step that arrived behind others in a lane, or that another step
+        has joined since, is never quiet again and is forgotten here.
+        """
         pending, last = self._pending, self._last_lanes
-        quiet = [
-            index
-            for index, entry in enumerate(entries)
-            if entry.lanes is not None
-            and keys[index][0] == 0
-            and all(pending[lane] == 1 and lane not in last for lane in entry.lanes)
-        ]
-        return sorted(quiet, key=keys.__getitem__)
+        kept: list[_Entry] = []
+        ready: list[_Entry] = []
+        for entry in self._quiet:
+            lanes = entry.lanes or ()
+            if entry.taken or any(pending[lane] != 1 for lane in lanes):
+                continue
+            kept.append(entry)
+            if not any(lane in last for lane in lanes):
+                ready.append(entry)
+        self._quiet = kept
+        ready.sort(key=lambda entry: entry.key)
+        return ready
 
     def done(self) -> None:
         """The batch from `take` is published: its lanes move on."""
@@ -165,35 +257,5 @@ class StepQueue:
                 for lane in entry.lanes:
                     if self._pending[lane] <= 0:
                         del self._pending[lane]
+                        del self._latest[lane]
         self._taken = []
-
-
-def _rounds(
-    entries: list[_Entry], first: Callable[[object], bool]
-) -> list[tuple[int, int, int]]:
-    """Each entry's sort key: (round, 0 for `first` steps else 1, position).
-
-    A step's round is one more than the latest round among the earlier steps
-    it shares a lane with; a barrier's is one more than every earlier round,
-    and every later step's is more than the barrier's. Sorting by round keeps
-    every step after those it must follow.
-    """
-    latest: dict[Lane, int] = {}
-    floor = 0
-    top = -1
-    keys = []
-    for position, entry in enumerate(entries):
-        if entry.lanes is None:
-            round_ = top + 1
-            floor = round_ + 1
-        else:
-            round_ = floor
-            for lane in entry.lanes:
-                seen = latest.get(lane)
-                if seen is not None and seen >= round_:
-                    round_ = seen + 1
-            for lane in entry.lanes:
-                latest[lane] = round_
-        top = max(top, round_)
-        keys.append((round_, 0 if first(entry.step) else 1, position))
-    return keys

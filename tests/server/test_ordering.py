@@ -60,6 +60,58 @@ def test_express_batches_never_starve_the_busy_lanes():
     ]
 
 
+def test_a_lane_that_comes_late_joins_the_round_being_served():
+    # Not the round its lane would have had at the start: b's steps go
+    # beside a's next ones, not after a's whole backlog nor before it.
+    queue = StepQueue(max_cost=3)
+    for n in range(10):
+        queue.add(("a", n), ["a"])
+    assert queue.take() == [("a", 0), ("a", 1), ("a", 2)]
+    queue.done()
+    queue.add(("b", 0), ["b"])
+    queue.add(("b", 1), ["b"])
+    assert queue.take() == [("a", 3), ("b", 0), ("a", 4)]
+    queue.done()
+    assert queue.take() == [("b", 1), ("a", 5), ("a", 6)]
+    queue.done()
+
+
+def test_thousands_waiting_still_come_out_in_rounds():
+    queue = StepQueue(max_cost=100)
+    for n in range(20):
+        for lane in range(500):
+            queue.add((lane, n), [lane])
+    batches = _drain(queue)
+    assert all(len(batch) == 100 for batch in batches)
+    flat = [step for batch in batches for step in batch]
+    assert flat == [(lane, n) for n in range(20) for lane in range(500)]
+
+
+def test_a_backlog_starts_with_a_small_batch_that_doubles_while_it_lasts():
+    queue = StepQueue(max_cost=64, first_cost=8)
+    for n in range(200):
+        queue.add(n, [n % 10])
+    sizes = [len(batch) for batch in _drain(queue)]
+    assert sizes == [8, 16, 32, 64, 64, 16]
+    for n in range(20):  # a new burst after the queue ran empty starts small
+        queue.add(n, [n % 10])
+    assert [len(batch) for batch in _drain(queue)] == [8, 12]
+
+
+def test_while_quiet_lanes_are_served_a_burst_goes_in_small_batches():
+    queue = StepQueue(max_cost=64, first_cost=8)
+    for n in range(100):
+        queue.add(("flood", n), ["flooder"])
+    flood_batches = []
+    for quiet in range(4):
+        queue.add(("quiet", quiet), [f"quiet {quiet}"])
+        assert queue.take() == [("quiet", quiet)]  # express
+        queue.done()
+        flood_batches.append(queue.take())
+        queue.done()
+    assert [len(batch) for batch in flood_batches] == [8, 8, 8, 8]
+
+
 def test_a_lane_just_published_is_not_quiet():
     # A sender whose last step went out in the batch before is still busy:
     # its next step takes a place in a round, not an express batch.
@@ -117,10 +169,10 @@ def test_a_step_in_two_lanes_waits_for_both():
 
 
 def test_messages_go_first_within_a_round():
-    queue = StepQueue()
+    queue = StepQueue(first=lambda step: isinstance(step, tuple))
     queue.add("answer to a", ["a"])
     queue.add(("message", "b"), ["b"])
-    (batch,) = [queue.take(first=lambda step: isinstance(step, tuple))]
+    (batch,) = [queue.take()]
     assert batch == [("message", "b"), "answer to a"]
 
 
@@ -166,16 +218,15 @@ _lanes = st.one_of(
     steps=st.lists(st.tuples(_lanes, st.integers(1, 50)), max_size=80),
     max_cost=st.integers(1, 120),
     max_steps=st.integers(1, 20),
-    scan=st.integers(1, 100),
     added_between=st.lists(st.tuples(_lanes, st.integers(1, 50)), max_size=20),
 )
 def test_every_step_goes_once_and_after_all_it_must_follow(
-    steps, max_cost, max_steps, scan, added_between
+    steps, max_cost, max_steps, added_between
 ):
     """Whatever the lanes, costs and limits: each step is published once,
     and never before an earlier step it shares a lane with or a barrier
     between them."""
-    queue = StepQueue(max_cost=max_cost, max_steps=max_steps, scan=scan)
+    queue = StepQueue(max_cost=max_cost, max_steps=max_steps)
     lanes_of = {}
     for index, (lanes, cost) in enumerate(steps):
         queue.add(index, lanes, cost)
