@@ -12,6 +12,7 @@ are capped in bytes so one request never fills a client's outbox.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -34,6 +35,7 @@ from protocol import (
     normalize_room,
     room_key,
 )
+from server.precedence import Precedence
 from server.store.base import MessageStore, StoredMessage, StoreError, TxnTaken
 
 if TYPE_CHECKING:
@@ -202,6 +204,9 @@ class Recorder:
         prune: called about once an hour (retention); None to keep all.
             The first call is the owner's, before the server starts.
         wake: makes a waiting `take` return at once (for `stop`).
+        urgent: whether the batch just taken is an express one (quiet
+            clients' messages), whose commit and publishing the readers
+            stand aside for through `precedence`.
     """
 
     def __init__(
@@ -213,8 +218,12 @@ class Recorder:
         prune: Callable[[], None] | None = None,
         prune_every: float = 3600.0,
         wake: Callable[[], None] = lambda: None,
+        urgent: Callable[[], bool] = lambda: False,
+        precedence: Precedence | None = None,
     ) -> None:
         self._wake = wake
+        self._urgent = urgent
+        self._precedence = precedence
         self._take = take
         self._publish = publish
         self._store = store
@@ -250,8 +259,13 @@ class Recorder:
 
     def _commit_and_publish(self, steps: list[Step]) -> None:
         records = [step for step in steps if isinstance(step, Record)]
-        ok = self._commit(records) if records else True
-        self._safely(lambda: self._publish(steps, ok))
+        with (
+            self._precedence.urgent()
+            if self._precedence is not None and self._urgent()
+            else contextlib.nullcontext()
+        ):
+            ok = self._commit(records) if records else True
+            self._safely(lambda: self._publish(steps, ok))
 
     def _commit(self, records: list[Record]) -> bool:
         """Store the batch; a transaction id found stored already turns its

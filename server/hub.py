@@ -783,6 +783,11 @@ class Hub:
                     )
             return steps
 
+    def took_express(self) -> bool:
+        """For the recorder: whether the batch it took last is an express one."""
+        with self._lock:
+            return self._queue.express
+
     def wake_recorder(self) -> None:
         """Make a recorder waiting in `take_steps` look again (it is stopping)."""
         with self._lock:

@@ -40,6 +40,7 @@ from server.loop import SelectorLoop
 from server.outbox import Flusher, OutboxBudget, batched
 from server.paths import default_data_dir
 from server.peer import Peer, last_words
+from server.precedence import Precedence
 from server.readers import ReaderPool
 from server.store import SqliteStore
 from server.store.messages import SqliteMessageStore
@@ -131,7 +132,9 @@ class ChatServer:
         # can be inside the hub's lock).
         self._condemned: queue.SimpleQueue[Peer] = queue.SimpleQueue()
         self._flusher = Flusher()
-        self._readers = ReaderPool(config.reader_threads, clock)
+        # The readers stand aside while quiet clients' messages are published.
+        self._precedence = Precedence()
+        self._readers = ReaderPool(config.reader_threads, clock, self._precedence)
         self._acceptor: _Acceptor | None = None
         self._accept_failures = AcceptFailures(clock)
         # One descriptor held back so that, when accept() fails with EMFILE,
@@ -277,6 +280,8 @@ class ChatServer:
             store=store,
             prune=prune,
             wake=self.hub.wake_recorder,
+            urgent=self.hub.took_express,
+            precedence=self._precedence,
         )
         self._recorder.start()
         log.info("history in %s (last message id %d)", data_dir, store.last_id())

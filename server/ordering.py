@@ -116,6 +116,7 @@ class StepQueue:
         self._quiet: list[_Entry] = []
         self._last_lanes: frozenset[Lane] = frozenset()
         self._express_last = False
+        self._quiet_batch = False
 
     def __bool__(self) -> bool:
         """Whether anything waits or is being published."""
@@ -123,6 +124,11 @@ class StepQueue:
 
     def __len__(self) -> int:
         return self._waiting
+
+    @property
+    def express(self) -> bool:
+        """Whether the batch taken last holds quiet lanes' steps alone."""
+        return self._quiet_batch
 
     def busy(self, lanes: Iterable[Lane] | None) -> bool:
         """Whether a step in `lanes` must queue (None: a barrier)."""
@@ -177,12 +183,15 @@ class StepQueue:
         if self._taken:
             raise RuntimeError("the previous batch was not published")
         express = [] if self._express_last else self._sparse()
+        # Quiet steps alone; when they are all that waits, that is no
+        # reason to hold back the next batch's busy lanes.
         self._express_last = bool(express) and len(express) < self._waiting
-        chosen = self._cut(express) if self._express_last else self._pop_batch()
+        self._quiet_batch = bool(express)
+        chosen = self._cut(express) if express else self._pop_batch()
         for entry in chosen:
             entry.taken = True
         self._waiting -= len(chosen)
-        if self._waiting and not self._express_last:
+        if self._waiting and not express:
             self._budget = min(self._max_cost, 2 * self._budget)
         else:  # the backlog is gone, or quiet lanes are being served
             self._budget = self._first_cost

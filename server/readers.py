@@ -16,7 +16,8 @@ spent waiting in `select` does not count: nothing was waiting then.
 
 Within a turn, peers whose last read held few frames are served first
 (`Peer.appetite`), so a flood of frames from some delays the others by as
-little as it can.
+little as it can. Before each peer a reader stands aside while the
+recorder publishes an express batch (`server.precedence`).
 """
 
 from __future__ import annotations
@@ -28,14 +29,22 @@ from collections.abc import Callable
 
 from server.loop import SelectorLoop
 from server.peer import Peer
+from server.precedence import PATIENCE, Precedence
 
 log = logging.getLogger(__name__)
 
 
 class _Reader(SelectorLoop):
-    def __init__(self, name: str, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        name: str,
+        clock: Callable[[], float],
+        precedence: Precedence | None = None,
+    ) -> None:
         super().__init__(name)
         self._clock = clock
+        self._precedence = precedence or Precedence()
+        self._patience = PATIENCE
         self._turn_began = clock()
         self._last_turn = 0.0
         self._caught_up = self._turn_began
@@ -50,6 +59,7 @@ class _Reader(SelectorLoop):
 
     def _after_select(self) -> None:
         self._turn_began = self._clock()
+        self._patience = PATIENCE
         self._caught_up = self._turn_began - self._last_turn
 
     def _timeout(self) -> float:
@@ -86,6 +96,7 @@ class _Reader(SelectorLoop):
         return ready
 
     def _ready(self, key: selectors.SelectorKey) -> None:
+        self._patience -= self._precedence.give_way(self._patience)
         peer: Peer = key.data
         if peer.on_readable(self._caught_up):
             self._finish(peer)
@@ -113,8 +124,15 @@ def _appetite(item: tuple[selectors.SelectorKey, int]) -> int:
 class ReaderPool:
     """Spreads peers over `count` reader threads."""
 
-    def __init__(self, count: int, clock: Callable[[], float]) -> None:
-        self._readers = [_Reader(f"reader-{index}", clock) for index in range(count)]
+    def __init__(
+        self,
+        count: int,
+        clock: Callable[[], float],
+        precedence: Precedence | None = None,
+    ) -> None:
+        self._readers = [
+            _Reader(f"reader-{index}", clock, precedence) for index in range(count)
+        ]
         self._next = itertools.cycle(self._readers)
 
     def start(self) -> None:

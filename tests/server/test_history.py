@@ -14,6 +14,7 @@ import protocol as p
 from server import ChatServer, admin
 from server.history import Record, Recorder, Step
 from server.hub import Member
+from server.precedence import Precedence
 from server.store import SqliteMessageStore, StoredMessage
 from tests.server.conftest import FAST
 from tests.server.helpers import hello_v2, wait_for
@@ -343,3 +344,41 @@ def test_the_recorder_turns_a_stored_transaction_id_into_a_repeat(tmp_path):
         assert taken[1].original.id == 1  # the stored one, confirmed again
         page, _ = store.page("s:01", before=100, after=0, limit=10)
         assert [m.id for m in page] == [1, 2]
+
+
+@pytest.mark.parametrize("urgent", [True, False])
+def test_an_express_batch_is_committed_and_published_while_the_readers_stand_aside(
+    tmp_path, urgent
+):
+    def row(n: int) -> StoredMessage:
+        return StoredMessage(
+            id=n,
+            timestamp_ms=n,
+            sender="ann",
+            sender_party="s:01",
+            target=None,
+            target_party=None,
+            text=f"m{n}",
+        )
+
+    precedence = Precedence()
+    seen: list[bool] = []
+    nobody = cast("Member", None)
+    queue: list[list[Step]] = [[Record(row(1), nobody, 1)]]
+
+    def take(_timeout: float) -> list[Step]:
+        return queue.pop() if queue else []
+
+    with SqliteMessageStore.in_data_dir(tmp_path) as store:
+        recorder = Recorder(
+            take=take,
+            publish=lambda _taken, _ok: seen.append(precedence.held),
+            store=store,
+            urgent=lambda: urgent,
+            precedence=precedence,
+        )
+        recorder.start()
+        assert wait_for(lambda: bool(seen))
+        recorder.stop()
+    assert seen == [urgent]
+    assert not precedence.held

@@ -112,6 +112,23 @@ def test_while_quiet_lanes_are_served_a_burst_goes_in_small_batches():
     assert [len(batch) for batch in flood_batches] == [8, 8, 8, 8]
 
 
+def test_the_queue_tells_whether_the_batch_it_gave_holds_quiet_steps_alone():
+    queue = StepQueue()
+    queue.add("a1", ["a"])
+    assert queue.take() == ["a1"]
+    assert queue.express, "a lone quiet step"
+    queue.done()
+    for n in range(3):
+        queue.add(("flood", n), ["flooder"])
+    queue.add("b1", ["b"])
+    assert queue.take() == ["b1"]
+    assert queue.express
+    queue.done()
+    assert queue.take() == [("flood", n) for n in range(3)]
+    assert not queue.express
+    queue.done()
+
+
 def test_a_lane_just_published_is_not_quiet():
     # A sender whose last step went out in the batch before is still busy:
     # its next step takes a place in a round, not an express batch.
