@@ -80,8 +80,8 @@ class StepQueue:
             round's messages go out as one group).
         max_cost: a batch stops before the step that would take it past
             this cost (but holds at least one step).
-        first_cost: the cost a batch may have when it starts a backlog.
         max_steps: nor does a batch hold more steps than this.
+        first_cost: the cost a batch may have when it starts a backlog.
     """
 
     def __init__(
@@ -196,7 +196,7 @@ class StepQueue:
         else:  # the backlog is gone, or quiet lanes are being served
             self._budget = self._first_cost
         self._taken = chosen
-        self._served = max(self._served, *(entry.key[0] for entry in chosen))
+        self._served = max([self._served, *(entry.key[0] for entry in chosen)])
         self._last_lanes = frozenset(
             lane for entry in chosen for lane in entry.lanes or ()
         )

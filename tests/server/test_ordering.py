@@ -216,6 +216,14 @@ def test_a_pending_barrier_makes_every_lane_busy():
     assert not queue.busy(["anyone"])
 
 
+def test_an_empty_queue_gives_an_empty_batch():
+    queue = StepQueue()
+    assert queue.take() == []
+    queue.done()
+    queue.add("a1", ["a"])
+    assert queue.take() == ["a1"]
+
+
 def test_a_batch_must_be_published_before_the_next_is_taken():
     queue = StepQueue()
     queue.add("a1", ["a"])
