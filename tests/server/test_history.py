@@ -301,28 +301,30 @@ def test_a_backup_taken_while_running_restores_into_a_working_server(
     del last
 
 
+def _row(n: int, txn: bytes | None = None) -> StoredMessage:
+    """A public message from ann, as the recorder stores it."""
+    return StoredMessage(
+        id=n,
+        timestamp_ms=n,
+        sender="ann",
+        sender_party="s:01",
+        target=None,
+        target_party=None,
+        text=f"m{n}",
+        txn=txn,
+    )
+
+
 def test_the_recorder_turns_a_stored_transaction_id_into_a_repeat(tmp_path):
     txn = _txn()
 
-    def row(n: int, txn: bytes | None) -> StoredMessage:
-        return StoredMessage(
-            id=n,
-            timestamp_ms=n,
-            sender="ann",
-            sender_party="s:01",
-            target=None,
-            target_party=None,
-            text=f"m{n}",
-            txn=txn,
-        )
-
     with SqliteMessageStore.in_data_dir(tmp_path) as store:
-        store.append([row(1, txn)])
+        store.append([_row(1, txn)])
         published: list[tuple[list[Step], bool]] = []
         nobody = cast("Member", None)  # the recorder never looks at senders
         steps: list[Step] = [
-            Record(row(2, None), nobody, 1),
-            Record(row(3, txn), nobody, 2),
+            Record(_row(2), nobody, 1),
+            Record(_row(3, txn), nobody, 2),
         ]
         queue = [steps]
 
@@ -350,21 +352,10 @@ def test_the_recorder_turns_a_stored_transaction_id_into_a_repeat(tmp_path):
 def test_an_express_batch_is_committed_and_published_while_the_readers_stand_aside(
     tmp_path, urgent
 ):
-    def row(n: int) -> StoredMessage:
-        return StoredMessage(
-            id=n,
-            timestamp_ms=n,
-            sender="ann",
-            sender_party="s:01",
-            target=None,
-            target_party=None,
-            text=f"m{n}",
-        )
-
     precedence = Precedence()
     seen: list[bool] = []
     nobody = cast("Member", None)
-    queue: list[list[Step]] = [[Record(row(1), nobody, 1)]]
+    queue: list[list[Step]] = [[Record(_row(1), nobody, 1)]]
 
     def take(_timeout: float) -> list[Step]:
         return queue.pop() if queue else []
