@@ -171,12 +171,18 @@ class StepQueue:
         if quiet:
             self._quiet.append(entry)
 
-    def _now_serving(self) -> int:
-        """The lowest round waiting, or the last one served if none waits."""
+    def _head(self) -> _Entry | None:
+        """The first waiting step in (round, first, arrival) order, if any
+        (express-taken ones met on the way leave the heap)."""
         heap = self._heap
         while heap and heap[0][1].taken:
             heapq.heappop(heap)
-        return heap[0][0][0] if heap else self._served
+        return heap[0][1] if heap else None
+
+    def _now_serving(self) -> int:
+        """The lowest round waiting, or the last one served if none waits."""
+        head = self._head()
+        return head.key[0] if head is not None else self._served
 
     def take(self) -> list[object]:
         """The next batch, in publishing order; it stays pending until `done`."""
@@ -202,14 +208,19 @@ class StepQueue:
         )
         return [entry.step for entry in chosen]
 
+    def _fits(self, chosen: list[_Entry], cost: int, entry: _Entry) -> bool:
+        """Whether `entry` may join a batch holding `chosen` at `cost`
+        (the first step always may)."""
+        return not chosen or (
+            cost + entry.cost <= self._budget and len(chosen) < self._max_steps
+        )
+
     def _cut(self, entries: list[_Entry]) -> list[_Entry]:
         """The longest prefix of `entries` within the batch limits (one at least)."""
         chosen: list[_Entry] = []
         cost = 0
         for entry in entries:
-            if chosen and (
-                cost + entry.cost > self._budget or len(chosen) >= self._max_steps
-            ):
+            if not self._fits(chosen, cost, entry):
                 break
             chosen.append(entry)
             cost += entry.cost
@@ -217,19 +228,10 @@ class StepQueue:
 
     def _pop_batch(self) -> list[_Entry]:
         """The waiting steps lowest in (round, first, arrival), within the limits."""
-        heap = self._heap
         chosen: list[_Entry] = []
         cost = 0
-        while heap:
-            entry = heap[0][1]
-            if entry.taken:
-                heapq.heappop(heap)
-                continue
-            if chosen and (
-                cost + entry.cost > self._budget or len(chosen) >= self._max_steps
-            ):
-                break
-            heapq.heappop(heap)
+        while (entry := self._head()) is not None and self._fits(chosen, cost, entry):
+            heapq.heappop(self._heap)
             chosen.append(entry)
             cost += entry.cost
         return chosen
