@@ -29,6 +29,7 @@ from bench.loadgen import (
     open_socket,
     own_cpu_seconds,
     percentile_ms,
+    probe_indexes,
 )
 
 CHANNEL = "#bench"
@@ -100,7 +101,8 @@ class IrcSwarm(SelectorSwarm[IrcClient]):
 
         Args:
             count: clients to connect.
-            probes: how many of them (the first) parse what they receive.
+            probes: how many of them parse what they receive (spread evenly
+                over the connecting order, `probe_indexes`).
             timeout: seconds to wait for the last end of NAMES.
             sources: local addresses (127.0.0.x) to spread the connections
                 over, round-robin; empty lets the kernel pick.
@@ -122,9 +124,11 @@ class IrcSwarm(SelectorSwarm[IrcClient]):
         width = max(4, len(str(count - 1)))
         started = time.monotonic()
 
+        chosen = probe_indexes(count, probes)
+
         def open_client(index: int) -> IrcClient:
             source = sources[index % len(sources)] if sources else None
-            return self._open(index, width, index < probes, source)
+            return self._open(index, width, index in chosen, source)
 
         if not self._open_paced(
             count, in_flight, started + timeout, open_client, lambda c: c.joined

@@ -4,6 +4,10 @@ Every client counts the bytes it receives; since every chat frame in a run
 has the same size, bytes / frame size = deliveries, with no parsing. A few
 "probe" clients decode every frame and measure end-to-end latency from the
 send time carried in the text (CLOCK_MONOTONIC is shared by all processes).
+The probes are spread evenly over the order the clients joined in
+(`probe_indexes`): a server sends a message's copies in some order, and
+probes bunched at one end of it would time only the first or the last
+copies.
 By default the clients speak version 1 (SendText); given capabilities, they
 speak version 2 (Hello + Identify, then Post with a fresh txn, and JoinRoom).
 `SelectorSwarm` is the part that does not care what the clients speak; the
@@ -289,8 +293,9 @@ class Swarm(SelectorSwarm[Client]):
             msg = "the benchmark only ever targets loopback"
             raise ValueError(msg)
         started = time.monotonic()
+        chosen = probe_indexes(count, probes)
         for index in range(count):
-            self._open(index, probe=index < probes)
+            self._open(index, probe=index in chosen)
         deadline = started + timeout
         while not all(c.welcomed for c in self.clients):
             if time.monotonic() > deadline:
@@ -421,6 +426,15 @@ class Swarm(SelectorSwarm[Client]):
             self._update(client)
             data = b""
         return tls.feed(data)
+
+
+def probe_indexes(count: int, probes: int) -> frozenset[int]:
+    """Which of `count` clients, by the order they connect in, are probes:
+    `probes` of them, evenly spaced from the first."""
+    probes = min(probes, count)
+    return (
+        frozenset(i * count // probes for i in range(probes)) if probes else frozenset()
+    )
 
 
 def set_interest(

@@ -38,7 +38,7 @@ import protocol as p
 from bench import irc_load, scenarios
 from bench.harness import flat_messages, raise_fd_limit, recording
 from bench.irc_load import listen_overflows
-from bench.loadgen import Client, Swarm
+from bench.loadgen import Client, Swarm, probe_indexes
 from bench.server_proc import ServerProcess
 
 # Where Debian puts the daemon; `shutil.which` looks there too, since sbin is
@@ -596,11 +596,12 @@ class LeanSwarm(Swarm):
             msg = "in_flight: plaintext to loopback only"
             raise ValueError(msg)
         started = time.monotonic()
+        chosen = probe_indexes(count, probes)
         if not self._open_paced(
             count,
             in_flight,
             started + timeout,
-            lambda index: self._open(index, probe=index < probes),
+            lambda index: self._open(index, probe=index in chosen),
             lambda c: c.welcomed,
         ):
             welcomed = sum(c.welcomed for c in self.clients)
