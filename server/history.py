@@ -207,6 +207,8 @@ class Recorder:
         urgent: whether the batch just taken is an express one (quiet
             clients' messages), whose commit and publishing the readers
             stand aside for through `precedence`.
+        precedence: also told of every batch (`Precedence.working`), so a
+            quiet message that arrives meanwhile can expedite it.
     """
 
     def __init__(
@@ -259,11 +261,12 @@ class Recorder:
 
     def _commit_and_publish(self, steps: list[Step]) -> None:
         records = [step for step in steps if isinstance(step, Record)]
-        with (
-            self._precedence.urgent()
-            if self._precedence is not None and self._urgent()
-            else contextlib.nullcontext()
-        ):
+        precedence = self._precedence
+        with contextlib.ExitStack() as stack:
+            if precedence is not None:
+                stack.enter_context(precedence.working())
+                if self._urgent():
+                    stack.enter_context(precedence.urgent())
             ok = self._commit(records) if records else True
             self._safely(lambda: self._publish(steps, ok))
 

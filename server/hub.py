@@ -226,6 +226,7 @@ class Hub:
         self._newcomers: dict[int, int] = {}
         # Stored history (spec 12.4); see `attach_history`.
         self._store: MessageStore | None = None
+        self._on_quiet_message: Callable[[], object] = lambda: None
         # What waits for the recorder (fair order); a round's messages go first.
         self._queue = StepQueue(first=lambda step: isinstance(step, Record))
         self._work = threading.Condition(self._lock)
@@ -241,9 +242,20 @@ class Hub:
         self.rooms: RoomDirectory | None = None
         self._away: dict[int, str] = {}  # id(member) -> why (spec 12.6)
 
-    def attach_history(self, store: MessageStore) -> None:
-        """Store every message from now on, and offer `history` (before start)."""
+    def attach_history(
+        self,
+        store: MessageStore,
+        *,
+        on_quiet_message: Callable[[], object] = lambda: None,
+    ) -> None:
+        """Store every message from now on, and offer `history` (before start).
+
+        `on_quiet_message` is called, under the hub's lock, when a message
+        arrives in a quiet lane (it may go in an express batch, `ordering`):
+        the listener expedites the recorder's batch in progress with it.
+        """
         self._store = store
+        self._on_quiet_message = on_quiet_message
         last = store.last_id()
         self._ids = itertools.count(last + 1)
         self._fanout.published = last
@@ -1117,7 +1129,8 @@ class Hub:
             cost = len(self._room_members(room))
         else:
             cost = 2 if target_party is not None else len(self._members)
-        self._queue.add(record, (self._lane(member),), cost)
+        if self._queue.add(record, (self._lane(member),), cost):
+            self._on_quiet_message()
         self._delivered(member, ref)
         self._work.notify()
 

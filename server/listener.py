@@ -259,7 +259,7 @@ class ChatServer:
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         store = SqliteMessageStore.in_data_dir(data_dir)
         self._messages = store
-        self.hub.attach_history(store)
+        self.hub.attach_history(store, on_quiet_message=self._precedence.expedite)
         self._rooms = SqliteRoomStore.in_data_dir(data_dir)
         self.hub.attach_rooms(self._rooms)
         prune = None

@@ -139,8 +139,13 @@ class StepQueue:
         pending = self._pending
         return any(pending[lane] for lane in lanes)
 
-    def add(self, step: object, lanes: Iterable[Lane] | None, cost: int = 1) -> None:
-        """Queue `step` after the steps it shares a lane with."""
+    def add(self, step: object, lanes: Iterable[Lane] | None, cost: int = 1) -> bool:
+        """Queue `step` after the steps it shares a lane with.
+
+        Returns:
+            Whether it is quiet: nothing else pending in its lanes, no
+            barrier before it (it may go in an express batch).
+        """
         kept = None if lanes is None else frozenset(lanes)
         quiet = False
         if not kept:
@@ -170,6 +175,7 @@ class StepQueue:
         self._waiting += 1
         if quiet:
             self._quiet.append(entry)
+        return quiet
 
     def _head(self) -> _Entry | None:
         """The first waiting step in (round, first, arrival) order, if any

@@ -77,6 +77,28 @@ def test_a_quiet_message_is_published_ahead_of_a_burst_not_behind_it(hub):
     assert ids == sorted(ids), "ids grow in the order messages are published"
 
 
+def test_a_message_in_a_quiet_lane_is_announced_to_the_listener(tmp_path):
+    store = SqliteMessageStore.in_data_dir(tmp_path)
+    hub = Hub(
+        server_name="test",
+        motd="",
+        wall_clock=lambda: 1.7e9,
+        clock=lambda: 0.0,
+        limits_frame=p.encode_frame(ServerLimits),
+    )
+    quiet: list[str] = []
+    hub.attach_history(store, on_quiet_message=lambda: quiet.append("quiet"))
+    try:
+        flooder, other = _join(hub, "flooder"), _join(hub, "other")
+        for n in range(3):
+            hub.say(flooder, p.SendText(ref=0, text=f"flood {n}"))
+        assert quiet == ["quiet"], "only the first of a burst is quiet"
+        hub.say(other, p.SendText(ref=0, text="hello"))
+        assert quiet == ["quiet", "quiet"]
+    finally:
+        store.close()
+
+
 def test_a_leave_notice_comes_after_the_last_words_of_who_left(hub):
     leaver, quiet, reader = (_join(hub, n) for n in ("leaver", "quiet", "reader"))
     for n in range(5):

@@ -26,6 +26,15 @@ def test_a_quiet_senders_message_goes_out_ahead_of_a_burst():
     assert _drain(queue) == [[("hello", 0)], [("flood", n) for n in range(20)]]
 
 
+def test_adding_tells_whether_the_step_is_quiet():
+    queue = StepQueue()
+    assert queue.add("a1", ["a"]), "the first in an empty lane"
+    assert not queue.add("a2", ["a"]), "behind another in its lane"
+    assert queue.add("b1", ["b"])
+    assert not queue.add("everyone", None), "a barrier"
+    assert not queue.add("c1", ["c"]), "behind a barrier"
+
+
 def test_busy_lanes_share_rounds():
     queue = StepQueue()
     for n in range(3):
