@@ -75,3 +75,44 @@ def test_a_quiet_message_waits_for_a_helping_of_a_burst_not_all_of_it(
         logging.getLogger("server").removeHandler(stall)
     assert texts.index("quiet") == FRAMES_PER_TURN
     assert [t for t in texts if t != "quiet"] == [f"burst {n}" for n in range(BURST)]
+
+
+def test_a_light_client_that_becomes_readable_during_a_long_turn_cuts_in(
+    make_server, connect, server_log
+):
+    """A turn that lasts (here a reader stalled in its log) looks again for
+    light clients before serving the heavy ones it listed at its start.
+
+    History is off, so the hub publishes in the order the reader handles.
+    """
+    server = make_server(
+        reader_threads=1,
+        history=False,
+        rate_burst=10_000,
+        rate_per_second=10_000.0,
+    )
+    watcher = connect("watcher", target=server)
+    heavy = connect("heavy", target=server)
+    quiet = connect("quiet", target=server)
+    first, second = connect("first", target=server), connect("second", target=server)
+    # Appetites: the heavy client's last read held two frames, the quiet
+    # one's one, and the second staller's none yet.
+    heavy.send_raw(_frames(p.SendText(text="warm 1"), p.SendText(text="warm 2")))
+    quiet.send_raw(_frames(p.SendText(text="warm 3")))
+    assert _texts(watcher, 3) == ["warm 1", "warm 2", "warm 3"]
+    stall = SlowRecord("nick change", seconds=0.5)
+    logging.getLogger("server").addHandler(stall)
+    try:
+        first.send(p.ChangeNick(ref=1, nick="stalling"))
+        assert stall.stalled.wait(5)
+        stall.stalled.clear()
+        # Both ready when the next turn begins: the second staller goes
+        # first and stalls the reader again, the heavy client after it.
+        heavy.send_raw(_frames(p.SendText(text="heavy 1"), p.SendText(text="heavy 2")))
+        second.send(p.ChangeNick(ref=1, nick="stalling2"))
+        assert stall.stalled.wait(5)
+        quiet.send_raw(_frames(p.SendText(text="quiet")))
+        texts = _texts(watcher, 3)
+    finally:
+        logging.getLogger("server").removeHandler(stall)
+    assert texts == ["quiet", "heavy 1", "heavy 2"]
