@@ -8,7 +8,7 @@ A real `Hub` with a real SQLite store; the test plays the recorder thread
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,9 +24,9 @@ from server.store.messages import SqliteMessageStore
 from tests.server.test_hub import FakeMember, ServerLimits
 
 
-@pytest.fixture
-def hub(tmp_path: Path) -> Iterator[Hub]:
-    store = SqliteMessageStore.in_data_dir(tmp_path)
+def _new_hub(
+    store: SqliteMessageStore, on_quiet_message: Callable[[], object] = lambda: None
+) -> Hub:
     hub = Hub(
         server_name="test",
         motd="",
@@ -35,8 +35,14 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
         limits_frame=p.encode_frame(ServerLimits),
         owns=lambda nick: nick_key(nick) == "bob",  # the one account
     )
-    hub.attach_history(store)
-    yield hub
+    hub.attach_history(store, on_quiet_message=on_quiet_message)
+    return hub
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[Hub]:
+    store = SqliteMessageStore.in_data_dir(tmp_path)
+    yield _new_hub(store)
     store.close()
 
 
@@ -79,15 +85,8 @@ def test_a_quiet_message_is_published_ahead_of_a_burst_not_behind_it(hub):
 
 def test_a_message_in_a_quiet_lane_is_announced_to_the_listener(tmp_path):
     store = SqliteMessageStore.in_data_dir(tmp_path)
-    hub = Hub(
-        server_name="test",
-        motd="",
-        wall_clock=lambda: 1.7e9,
-        clock=lambda: 0.0,
-        limits_frame=p.encode_frame(ServerLimits),
-    )
     quiet: list[str] = []
-    hub.attach_history(store, on_quiet_message=lambda: quiet.append("quiet"))
+    hub = _new_hub(store, on_quiet_message=lambda: quiet.append("quiet"))
     try:
         flooder, other = _join(hub, "flooder"), _join(hub, "other")
         for n in range(3):

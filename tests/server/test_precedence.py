@@ -3,29 +3,35 @@ clients' messages, but never for longer than they agreed to."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from server.precedence import Precedence
 
+Held = tuple[Precedence, threading.Event, list[str]]
 
-@pytest.fixture
-def holder() -> Iterator[tuple[Precedence, threading.Event, list[str]]]:
-    """A thread in urgent work until the event is set; it notes when it ends."""
+
+@contextlib.contextmanager
+def _thread_in(
+    block: Callable[[Precedence], contextlib.AbstractContextManager[None]], done: str
+) -> Iterator[Held]:
+    """A thread inside `block` until the event is set; it notes `done` as it
+    leaves."""
     precedence = Precedence()
     entered, finish = threading.Event(), threading.Event()
     events: list[str] = []
 
-    def hold() -> None:
-        with precedence.urgent():
+    def run() -> None:
+        with block(precedence):
             entered.set()
             finish.wait(10)
-            events.append("urgent work done")
+            events.append(done)
 
-    thread = threading.Thread(target=hold)
+    thread = threading.Thread(target=run)
     thread.start()
     assert entered.wait(10)
     try:
@@ -35,22 +41,38 @@ def holder() -> Iterator[tuple[Precedence, threading.Event, list[str]]]:
         thread.join(10)
 
 
+@pytest.fixture
+def holder() -> Iterator[Held]:
+    """A thread in urgent work until the event is set."""
+    with _thread_in(Precedence.urgent, "urgent work done") as held:
+        yield held
+
+
 def test_nothing_urgent_costs_no_wait():
     precedence = Precedence()
     assert not precedence.held
     assert precedence.give_way(1.0) == 0.0
 
 
-def test_a_reader_waits_until_the_urgent_work_is_done(holder):
-    precedence, finish, events = holder
-    waiter = threading.Thread(
-        target=lambda: (precedence.give_way(10.0), events.append("gave way"))
-    )
+def _reader_gives_way_while_it_ends(held: Held) -> list[str]:
+    """A reader gives way (patiently) while the thread's work ends: what
+    happened, in order."""
+    precedence, finish, events = held
+
+    def reader() -> None:
+        precedence.give_way(10.0)
+        events.append("gave way")
+
+    waiter = threading.Thread(target=reader)
     waiter.start()
     time.sleep(0.05)  # long enough for a waiter that does not wait to say so
     finish.set()
     waiter.join(10)
-    assert events == ["urgent work done", "gave way"]
+    return events
+
+
+def test_a_reader_waits_until_the_urgent_work_is_done(holder):
+    assert _reader_gives_way_while_it_ends(holder) == ["urgent work done", "gave way"]
 
 
 def test_a_reader_waits_no_longer_than_its_patience(holder):
@@ -67,26 +89,10 @@ def test_no_patience_left_means_no_wait(holder):
 
 
 @pytest.fixture
-def worker() -> Iterator[tuple[Precedence, threading.Event, list[str]]]:
+def worker() -> Iterator[Held]:
     """A thread in a batch of ordinary work until the event is set."""
-    precedence = Precedence()
-    entered, finish = threading.Event(), threading.Event()
-    events: list[str] = []
-
-    def work() -> None:
-        with precedence.working():
-            entered.set()
-            finish.wait(10)
-            events.append("batch done")
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    assert entered.wait(10)
-    try:
-        yield precedence, finish, events
-    finally:
-        finish.set()
-        thread.join(10)
+    with _thread_in(Precedence.working, "batch done") as held:
+        yield held
 
 
 def test_ordinary_work_is_not_waited_for(worker):
@@ -97,17 +103,10 @@ def test_ordinary_work_is_not_waited_for(worker):
 
 
 def test_an_expedited_batch_is_waited_for_until_it_ends(worker):
-    precedence, finish, events = worker
+    precedence = worker[0]
     precedence.expedite()
     assert precedence.held
-    waiter = threading.Thread(
-        target=lambda: (precedence.give_way(10.0), events.append("gave way"))
-    )
-    waiter.start()
-    time.sleep(0.05)  # long enough for a waiter that does not wait to say so
-    finish.set()
-    waiter.join(10)
-    assert events == ["batch done", "gave way"]
+    assert _reader_gives_way_while_it_ends(worker) == ["batch done", "gave way"]
     assert not precedence.held, "the next batch is not expedited"
 
 

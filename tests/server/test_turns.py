@@ -20,6 +20,17 @@ def _frames(*messages: p.Message) -> bytes:
     return b"".join(p.frame(p.encode_body(message)) for message in messages)
 
 
+def _one_reader(make_server):
+    """A server with one reader thread and history off, so the hub publishes
+    in the order the reader handles; no flood limit gets in the way."""
+    return make_server(
+        reader_threads=1,
+        history=False,
+        rate_burst=10_000,
+        rate_per_second=10_000.0,
+    )
+
+
 def _texts(watcher, count: int) -> list[str]:
     texts: list[str] = []
     while len(texts) < count:
@@ -43,16 +54,8 @@ def test_a_long_burst_is_handled_whole_and_in_order(make_server, connect):
 def test_a_quiet_message_waits_for_a_helping_of_a_burst_not_all_of_it(
     make_server, connect, server_log
 ):
-    """One turn, two clients: the burst's later frames go after the quiet one.
-
-    History is off, so the hub publishes in the order the reader handles.
-    """
-    server = make_server(
-        reader_threads=1,
-        history=False,
-        rate_burst=10_000,
-        rate_per_second=10_000.0,
-    )
+    """One turn, two clients: the burst's later frames go after the quiet one."""
+    server = _one_reader(make_server)
     watcher = connect("watcher", target=server)
     talker = connect("talker", target=server)
     quiet = connect("quiet", target=server)
@@ -81,16 +84,8 @@ def test_a_light_client_that_becomes_readable_during_a_long_turn_cuts_in(
     make_server, connect, server_log
 ):
     """A turn that lasts (here a reader stalled in its log) looks again for
-    light clients before serving the heavy ones it listed at its start.
-
-    History is off, so the hub publishes in the order the reader handles.
-    """
-    server = make_server(
-        reader_threads=1,
-        history=False,
-        rate_burst=10_000,
-        rate_per_second=10_000.0,
-    )
+    light clients before serving the heavy ones it listed at its start."""
+    server = _one_reader(make_server)
     watcher = connect("watcher", target=server)
     heavy = connect("heavy", target=server)
     quiet = connect("quiet", target=server)
