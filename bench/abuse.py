@@ -325,6 +325,7 @@ def abuse(
             msg = "the abusers did not connect"
             raise RuntimeError(msg)
         run.pump(1.0)  # let the join notices settle
+        calm = time.monotonic_ns()
         run.run(seconds, chat_interval=chat_interval)
         baseline = percentile_ms(run.totals.latencies_ns, 0.99)
         baseline_p50 = percentile_ms(run.totals.latencies_ns, 0.5)
@@ -352,6 +353,7 @@ def abuse(
             "abuse_p99_ms": round(loaded, 2),
             "ratio": round(loaded / baseline, 2) if baseline else None,
             "baseline_worst_ms": round(before.worst_ns / 1e6, 2),
+            "baseline_worst_sent_ms": round((before.worst_sent_ns - calm) / 1e6, 1),
             "abuse_worst_ms": round(run.totals.worst_ns / 1e6, 2),
             "abuse_worst_sent_ms": round((run.totals.worst_sent_ns - went) / 1e6, 1),
             "healthy_rate_limited": before.rate_limited + run.totals.rate_limited,
