@@ -12,7 +12,6 @@ are capped in bytes so one request never fills a client's outbox.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -206,9 +205,9 @@ class Recorder:
         wake: makes a waiting `take` return at once (for `stop`).
         urgent: whether the batch just taken is an express one (quiet
             clients' messages), whose commit and publishing the readers
-            stand aside for through `precedence`.
-        precedence: also told of every batch (`Precedence.working`), so a
-            quiet message that arrives meanwhile can expedite it.
+            stand aside for: it is expedited from its start.
+        precedence: told of every batch (`Precedence.working`), so a quiet
+            message that arrives meanwhile can expedite it too.
     """
 
     def __init__(
@@ -225,7 +224,7 @@ class Recorder:
     ) -> None:
         self._wake = wake
         self._urgent = urgent
-        self._precedence = precedence
+        self._precedence = precedence or Precedence()
         self._take = take
         self._publish = publish
         self._store = store
@@ -261,12 +260,9 @@ class Recorder:
 
     def _commit_and_publish(self, steps: list[Step]) -> None:
         records = [step for step in steps if isinstance(step, Record)]
-        precedence = self._precedence
-        with contextlib.ExitStack() as stack:
-            if precedence is not None:
-                stack.enter_context(precedence.working())
-                if self._urgent():
-                    stack.enter_context(precedence.urgent())
+        with self._precedence.working():
+            if self._urgent():
+                self._precedence.expedite()
             ok = self._commit(records) if records else True
             self._safely(lambda: self._publish(steps, ok))
 

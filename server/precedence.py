@@ -6,13 +6,12 @@ and a reader decoding a flood holds it up to the switch interval (5 ms)
 before handing it over. A quiet client's message, published in a batch of
 its own (an *express* batch, `server.ordering`), paid that wait hundreds of
 times: one message to 600 members took 15-18 ms to publish at the start of
-a flood instead of 3-5 ms. While the recorder handles an express batch, a
-reader about to serve its next peer waits for it instead.
-
-An express batch also waits for the batch in progress when its message
-arrives, and at a flood's start that batch was as slow: 40 ms instead of 5.
-So a quiet message that arrives while the recorder works (`expedite`) has
-the readers stand aside until that batch is published too.
+a flood instead of 3-5 ms. So the recorder tells of every batch it works
+on (`working`), and a batch the readers should stand aside for is
+*expedited*: an express batch from its start, and the batch in progress
+when a quiet message arrives, since the express batch waits for it and at
+a flood's start that batch was as slow (40 ms instead of 5). A reader
+about to serve its next peer waits while an expedited batch runs.
 
 A reader waits at most `PATIENCE` seconds per turn in all, so a commit that
 waits on the disk or on another connection's lock cannot stop the readers.
@@ -30,26 +29,20 @@ PATIENCE = 0.02
 
 
 class Precedence:
-    """One thread's urgent work; others wait for it, up to a limit."""
+    """One thread's batches of work; the readers wait for expedited ones, up
+    to a limit."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._state = threading.Lock()
+        self._working = False
         # Set unless the batch in progress was expedited.
         self._unhurried = threading.Event()
         self._unhurried.set()
-        self._state = threading.Lock()
-        self._working = False
 
     @property
     def held(self) -> bool:
-        """Whether urgent work runs now."""
-        return self._lock.locked() or not self._unhurried.is_set()
-
-    @contextlib.contextmanager
-    def urgent(self) -> Iterator[None]:
-        """Run the block while the readers stand aside (one holder at a time)."""
-        with self._lock:
-            yield
+        """Whether an expedited batch runs now."""
+        return not self._unhurried.is_set()
 
     @contextlib.contextmanager
     def working(self) -> Iterator[None]:
@@ -64,14 +57,14 @@ class Precedence:
                 self._unhurried.set()
 
     def expedite(self) -> None:
-        """Urgent work waits for the batch in progress: the readers stand
-        aside until it ends (nothing if no batch is in progress)."""
+        """Have the readers stand aside until the batch in progress ends
+        (nothing if no batch is in progress)."""
         with self._state:
             if self._working:
                 self._unhurried.clear()
 
     def give_way(self, timeout: float) -> float:
-        """Wait while urgent work runs, `timeout` seconds at most.
+        """Wait while an expedited batch runs, `timeout` seconds at most.
 
         Returns:
             The seconds waited: 0.0 at once when nothing urgent runs.
@@ -79,8 +72,5 @@ class Precedence:
         if timeout <= 0 or not self.held:
             return 0.0
         start = time.monotonic()
-        if self._unhurried.wait(timeout):
-            left = timeout - (time.monotonic() - start)
-            if left > 0 and self._lock.acquire(timeout=left):
-                self._lock.release()
+        self._unhurried.wait(timeout)
         return time.monotonic() - start
